@@ -1,0 +1,51 @@
+/** One record on the log. `key` decides the partition, so every record of a room keeps its order. */
+export interface LogRecord {
+  readonly key: string;
+  readonly value: Buffer;
+  readonly headers?: Readonly<Record<string, string>>;
+}
+
+/** A record as a consumer sees it: where it sits, so it can be committed past and dead-lettered with its origin. */
+export interface ConsumedRecord extends LogRecord {
+  readonly partition: number;
+  /** Offset within the partition, as a decimal string (Kafka offsets exceed 2^53). */
+  readonly offset: string;
+}
+
+/**
+ * Receives one batch of records of one partition, in offset order.
+ * Resolving commits the batch; throwing (or rejecting) commits nothing and the same records are delivered again.
+ */
+export type BatchHandler = (records: readonly ConsumedRecord[]) => Promise<void>;
+
+export interface ConsumeOptions {
+  /** Consumer group: each record is handled by one member of the group. */
+  readonly group: string;
+  readonly handler: BatchHandler;
+}
+
+/** A running consumer. `close()` stops fetching, waits for the batch in hand and leaves the group. */
+export interface Consumption {
+  close(): Promise<void>;
+}
+
+/**
+ * The durable message log (Kafka in production).
+ *
+ * Guarantees any implementation must give:
+ * - `append` resolves only once the record is durable (Kafka: acks from all in-sync replicas); if it rejects, the
+ *   record may or may not have been written, so callers retry and readers must be idempotent.
+ * - The producer is idempotent: its own retries never write a record twice.
+ * - Records with the same key are consumed in the order they were appended.
+ * - Consumption is at-least-once: a batch is committed only after its handler resolves; a handler that throws gets
+ *   the same records again, and a consumer that restarts resumes after the last committed batch.
+ * - `deadLetter` durably appends the record to a separate dead-letter topic with the reason, so one bad record
+ *   never blocks its partition.
+ */
+export interface Log {
+  append(record: LogRecord): Promise<void>;
+  deadLetter(record: ConsumedRecord, reason: string): Promise<void>;
+  consume(options: ConsumeOptions): Promise<Consumption>;
+  /** Flushes what was appended, then releases connections. */
+  close(): Promise<void>;
+}

@@ -1,0 +1,111 @@
+import { z } from "zod";
+import { ErrorCode } from "./codes.js";
+import {
+  bodySchema,
+  type ChatMessage,
+  chatMessageSchema,
+  cidSchema,
+  roomSchema,
+  seqSchema,
+  userSchema,
+} from "./message.js";
+
+/** Hard limit for one WebSocket frame in bytes; larger frames close the connection with 1009. */
+export const MAX_FRAME_BYTES = 32 * 1024;
+
+const join = z.object({ t: z.literal("join"), room: roomSchema, since: seqSchema.optional() });
+const leave = z.object({ t: z.literal("leave"), room: roomSchema });
+const send = z.object({ t: z.literal("send"), room: roomSchema, cid: cidSchema, body: bodySchema });
+const typing = z.object({ t: z.literal("typing"), room: roomSchema });
+const ping = z.object({ t: z.literal("ping") });
+
+export const clientFrameSchema = z.discriminatedUnion("t", [join, leave, send, typing, ping]);
+/** Every frame a client may send. */
+export type ClientFrame = z.infer<typeof clientFrameSchema>;
+
+/** Every frame the server sends. */
+export type ServerFrame =
+  | { t: "joined"; room: string; seq: number; recovered?: boolean }
+  | { t: "left"; room: string }
+  | ({ t: "msg" } & ChatMessage)
+  | { t: "ack"; room: string; cid: string; seq: number; id: string }
+  | { t: "typing"; room: string; user: string }
+  | { t: "presence"; room: string; joined?: string[]; left?: string[]; count?: number }
+  | { t: "persisted"; room: string; upTo: number }
+  | { t: "error"; code: ErrorCode; cid?: string; message: string }
+  | { t: "pong" };
+
+export const serverFrameSchema = z.discriminatedUnion("t", [
+  z.object({ t: z.literal("joined"), room: roomSchema, seq: seqSchema, recovered: z.boolean().optional() }),
+  z.object({ t: z.literal("left"), room: roomSchema }),
+  chatMessageSchema.extend({ t: z.literal("msg") }),
+  z.object({ t: z.literal("ack"), room: roomSchema, cid: cidSchema, seq: seqSchema, id: z.string() }),
+  z.object({ t: z.literal("typing"), room: roomSchema, user: userSchema }),
+  z.object({
+    t: z.literal("presence"),
+    room: roomSchema,
+    joined: z.array(userSchema).optional(),
+    left: z.array(userSchema).optional(),
+    count: z.number().int().optional(),
+  }),
+  z.object({ t: z.literal("persisted"), room: roomSchema, upTo: seqSchema }),
+  z.object({
+    t: z.literal("error"),
+    code: z.enum(Object.values(ErrorCode) as [ErrorCode, ...ErrorCode[]]),
+    cid: z.string().optional(),
+    message: z.string(),
+  }),
+  z.object({ t: z.literal("pong") }),
+]);
+
+export type Decoded<T> =
+  | { readonly ok: true; readonly value: T }
+  | { readonly ok: false; readonly code: ErrorCode; readonly message: string; readonly cid?: string };
+
+/**
+ * Decodes one text frame from a client. Never throws: anything that is not a valid v1 frame becomes an error
+ * with the code the client should see, and with the frame's `cid` when it carried a usable one.
+ */
+export function decodeClientFrame(text: string): Decoded<ClientFrame> {
+  let raw: unknown;
+  try {
+    raw = JSON.parse(text);
+  } catch {
+    return { ok: false, code: ErrorCode.BadRequest, message: "frame is not valid JSON" };
+  }
+  const parsed = clientFrameSchema.safeParse(raw);
+  if (parsed.success) return { ok: true, value: parsed.data };
+  const cid = cidOf(raw);
+  const issue = parsed.error.issues[0];
+  const tooLarge = issue?.code === "too_big" && issue.path.length === 1 && issue.path[0] === "body";
+  const message = issue ? `${issue.path.join(".") || "frame"}: ${issue.message}` : "invalid frame";
+  return {
+    ok: false,
+    code: tooLarge ? ErrorCode.TooLarge : ErrorCode.BadRequest,
+    message,
+    ...(cid === undefined ? {} : { cid }),
+  };
+}
+
+function cidOf(raw: unknown): string | undefined {
+  if (typeof raw !== "object" || raw === null || !("cid" in raw)) return undefined;
+  const parsed = cidSchema.safeParse(raw.cid);
+  return parsed.success ? parsed.data : undefined;
+}
+
+/** Decodes a server frame (clients and tests use this; the gateway trusts its own encoder). */
+export function decodeServerFrame(text: string): Decoded<ServerFrame> {
+  let raw: unknown;
+  try {
+    raw = JSON.parse(text);
+  } catch {
+    return { ok: false, code: ErrorCode.BadRequest, message: "frame is not valid JSON" };
+  }
+  const parsed = serverFrameSchema.safeParse(raw);
+  if (parsed.success) return { ok: true, value: parsed.data as ServerFrame };
+  return { ok: false, code: ErrorCode.BadRequest, message: parsed.error.issues[0]?.message ?? "invalid frame" };
+}
+
+export function encodeServerFrame(frame: ServerFrame): string {
+  return JSON.stringify(frame);
+}

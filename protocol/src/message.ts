@@ -1,0 +1,29 @@
+import { z } from "zod";
+import { isRoomName, NAME_PATTERN } from "./rooms.js";
+
+/** Largest message body, in UTF-16 code units (what `string.length` counts in every runtime). */
+export const MAX_BODY_LENGTH = 4000;
+/** Longest client-chosen message id. */
+export const MAX_CID_LENGTH = 64;
+
+export const roomSchema = z.string().refine(isRoomName, "invalid room name");
+export const userSchema = z.string().regex(NAME_PATTERN, "invalid user name");
+export const cidSchema = z.string().min(1).max(MAX_CID_LENGTH);
+export const bodySchema = z.string().min(1).max(MAX_BODY_LENGTH);
+export const seqSchema = z.number().int().nonnegative();
+
+/** One sequenced chat message: what the Bus publishes, clients receive, the Log carries and the Store keeps. */
+export const chatMessageSchema = z.object({
+  room: roomSchema,
+  /** Position in the room, gap-free and strictly increasing from 1. */
+  seq: seqSchema.min(1),
+  /** Globally unique id assigned by the gateway that first accepted the send. */
+  id: z.string().min(1).max(64),
+  /** The sender's idempotency key. */
+  cid: cidSchema,
+  from: userSchema,
+  body: bodySchema,
+  /** Milliseconds since the epoch when the gateway accepted the send. */
+  ts: z.number().int().nonnegative(),
+});
+export type ChatMessage = z.infer<typeof chatMessageSchema>;

@@ -1,0 +1,56 @@
+import { randomBytes } from "node:crypto";
+
+/** A name no other test (or earlier run) uses: rooms, topics, groups, databases. */
+export function uniqueName(prefix: string): string {
+  return `${prefix}-${randomBytes(5).toString("hex")}`;
+}
+
+export interface WaitOptions {
+  /** @default 20000 */
+  readonly timeoutMs?: number;
+  /** @default 25 */
+  readonly intervalMs?: number;
+}
+
+/**
+ * Polls `condition` until it returns a value other than `undefined`/`false`, and returns that value.
+ * Tests wait for conditions, never for fixed times; the timeout only bounds a broken run.
+ */
+export async function waitFor<T>(
+  condition: () => T | undefined | false | Promise<T | undefined | false>,
+  what: string,
+  { timeoutMs = 20_000, intervalMs = 25 }: WaitOptions = {},
+): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  let lastError: unknown;
+  for (;;) {
+    try {
+      const value = await condition();
+      if (value !== undefined && value !== false) return value;
+    } catch (error) {
+      lastError = error;
+    }
+    if (Date.now() > deadline) {
+      const cause = lastError instanceof Error ? `: ${lastError.message}` : "";
+      throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${cause}`);
+    }
+    await new Promise((resolve) => setTimeout(resolve, intervalMs));
+  }
+}
+
+/** Addresses of the local real services, exported by `scripts/services.sh env` (the test command sets them). */
+export interface ServiceEnv {
+  readonly redisUrl: string;
+  readonly kafkaBrokers: string[];
+  readonly databaseUrl: string;
+}
+
+export function serviceEnv(): ServiceEnv {
+  const { REDIS_URL, KAFKA_BROKERS, DATABASE_URL } = process.env;
+  if (!REDIS_URL || !KAFKA_BROKERS || !DATABASE_URL) {
+    throw new Error(
+      "REDIS_URL, KAFKA_BROKERS and DATABASE_URL are unset: run tests through `npm test`, which starts the services",
+    );
+  }
+  return { redisUrl: REDIS_URL, kafkaBrokers: KAFKA_BROKERS.split(","), databaseUrl: DATABASE_URL };
+}

@@ -1,0 +1,28 @@
+import { defaultServerConditions, defineConfig } from "vitest/config";
+
+// Workspace packages resolve to their TypeScript sources ("source" export condition), so tests need no build.
+const conditions = ["source", ...defaultServerConditions];
+
+export default defineConfig({
+  resolve: { conditions },
+  ssr: { resolve: { conditions } },
+  test: {
+    projects: [
+      {
+        extends: true,
+        test: { name: "unit", include: ["*/src/**/*.test.ts"] },
+      },
+      {
+        extends: true,
+        test: {
+          name: "integration",
+          include: ["*/test/**/*.test.ts"],
+          testTimeout: 180_000,
+          hookTimeout: 180_000,
+          // Integration files start real processes; two cores are shared with Redis, Kafka and PostgreSQL.
+          maxWorkers: 1,
+        },
+      },
+    ],
+  },
+});
