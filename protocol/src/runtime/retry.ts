@@ -1,0 +1,71 @@
+/**
+ * An error that says whether trying again can help (kafkajs style). Code that retries asks `isRetriable`;
+ * anything that is not a ParleyError is treated as retriable, since infrastructure errors usually are.
+ */
+export class ParleyError extends Error {
+  readonly retriable: boolean;
+  constructor(message: string, { retriable, cause }: { retriable: boolean; cause?: unknown }) {
+    super(message, cause === undefined ? undefined : { cause });
+    this.name = "ParleyError";
+    this.retriable = retriable;
+  }
+}
+
+export function isRetriable(error: unknown): boolean {
+  return !(error instanceof ParleyError) || error.retriable;
+}
+
+export interface BackoffOptions {
+  /** @default 100 */
+  readonly initialMs?: number;
+  /** @default 5000 */
+  readonly maxMs?: number;
+}
+
+/** Exponential backoff with full jitter: a random delay in [0, min(max, initial * 2^attempt)). */
+export function backoffDelay(attempt: number, { initialMs = 100, maxMs = 5_000 }: BackoffOptions = {}): number {
+  const ceiling = Math.min(maxMs, initialMs * 2 ** Math.min(attempt, 30));
+  return Math.floor(Math.random() * ceiling);
+}
+
+export interface RetryOptions extends BackoffOptions {
+  /** Stop after this many attempts; by default retries until `signal` aborts. */
+  readonly attempts?: number;
+  readonly signal?: AbortSignal;
+  /** Called before each wait, e.g. to log or count the retry, or to send a heartbeat. */
+  readonly onRetry?: (error: unknown, attempt: number, delayMs: number) => void | Promise<void>;
+}
+
+/**
+ * Runs `operation` until it succeeds, waiting with {@link backoffDelay} between attempts. Non-retriable errors,
+ * the last attempt's error and an abort are thrown to the caller.
+ */
+export async function retry<T>(operation: (attempt: number) => Promise<T>, options: RetryOptions = {}): Promise<T> {
+  const { attempts = Number.POSITIVE_INFINITY, signal, onRetry } = options;
+  for (let attempt = 0; ; attempt++) {
+    signal?.throwIfAborted();
+    try {
+      return await operation(attempt);
+    } catch (error) {
+      if (!isRetriable(error) || attempt + 1 >= attempts || signal?.aborted) throw error;
+      const delayMs = backoffDelay(attempt, options);
+      await onRetry?.(error, attempt, delayMs);
+      await sleep(delayMs, signal);
+    }
+  }
+}
+
+function sleep(ms: number, signal: AbortSignal | undefined): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(done, ms);
+    function done() {
+      signal?.removeEventListener("abort", abort);
+      resolve();
+    }
+    function abort() {
+      clearTimeout(timer);
+      reject(signal?.reason);
+    }
+    signal?.addEventListener("abort", abort, { once: true });
+  });
+}
