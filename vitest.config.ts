@@ -1,7 +1,8 @@
-import { defaultServerConditions, defineConfig } from "vitest/config";
+import { defineConfig } from "vitest/config";
 
 // Workspace packages resolve to their TypeScript sources ("source" export condition), so tests need no build.
-const conditions = ["source", ...defaultServerConditions];
+// The rest are Vite's defaults for server code.
+const conditions = ["source", "module", "node", "development|production"];
 
 export default defineConfig({
   resolve: { conditions },

@@ -1,0 +1,23 @@
+/** What a client presented when connecting or calling the HTTP API. */
+export interface Credentials {
+  /** From `?token=` or `Authorization: Bearer`. */
+  readonly token?: string;
+  /** From `?user=`, honoured only by the dev authenticator. */
+  readonly user?: string;
+}
+
+/** Thrown for credentials that do not identify a user; the reason goes to logs and the 401 body. */
+export class AuthError extends Error {
+  override readonly name = "AuthError";
+}
+
+/**
+ * Turns credentials into a user id.
+ *
+ * Guarantees any implementation must give: it resolves only with a valid user name (`NAME_PATTERN`), and rejects
+ * with {@link AuthError} for missing, malformed, expired or untrusted credentials; other errors mean the
+ * authenticator itself failed (e.g. the JWKS endpoint is down) and are retriable.
+ */
+export interface Authenticator {
+  authenticate(credentials: Credentials): Promise<string>;
+}

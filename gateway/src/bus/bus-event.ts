@@ -1,0 +1,30 @@
+import { type ChatMessage, decodeServerFrame, encodeServerFrame } from "@parley/protocol";
+import type { BusEvent } from "./bus.js";
+
+export function messageEvent(message: ChatMessage): BusEvent & { t: "msg" } {
+  return { t: "msg", message, frame: encodeServerFrame({ t: "msg", ...message }) };
+}
+
+export function typingEvent(room: string, user: string): BusEvent & { t: "typing" } {
+  return { t: "typing", room, user, frame: encodeServerFrame({ t: "typing", room, user }) };
+}
+
+/**
+ * Decodes a payload received from another process. Payloads are the wire frames themselves, validated here once
+ * per gateway so clients get exactly the bytes that were checked.
+ */
+export function decodeBusEvent(payload: string): BusEvent | undefined {
+  const decoded = decodeServerFrame(payload);
+  if (!decoded.ok) return undefined;
+  const { value } = decoded;
+  switch (value.t) {
+    case "msg": {
+      const { t: _t, ...message } = value;
+      return { t: "msg", message, frame: payload };
+    }
+    case "typing":
+      return { t: "typing", room: value.room, user: value.user, frame: payload };
+    default:
+      return undefined;
+  }
+}

@@ -1,0 +1,149 @@
+import { randomUUID } from "node:crypto";
+import type { ChatMessage } from "@parley/protocol";
+import { uniqueName, waitFor } from "@parley/testkit";
+import fc from "fast-check";
+import { afterEach, describe, expect, it } from "vitest";
+import type { Bus, BusEvent, BusOptions, PublishInput } from "./bus.js";
+
+export interface BusFactory {
+  create(options: BusOptions): Promise<Bus>;
+  /** Whether two instances share state (separate gateways on one backend). */
+  readonly distributed: boolean;
+}
+
+/** The behaviour every Bus must show; run it over each implementation. */
+export function busContract(name: string, factory: BusFactory): void {
+  describe(`Bus contract: ${name}`, () => {
+    const open: Bus[] = [];
+    afterEach(async () => {
+      await Promise.all(open.splice(0).map((bus) => bus.close()));
+    });
+
+    async function busWithEvents(options: Partial<BusOptions> = {}) {
+      const events: BusEvent[] = [];
+      const bus = await factory.create({ ...options, listener: (event) => events.push(event) });
+      open.push(bus);
+      return { bus, events };
+    }
+
+    function input(room: string, overrides: Partial<PublishInput> = {}): PublishInput {
+      return { room, from: "alice", cid: randomUUID(), body: "hello", id: randomUUID(), ts: Date.now(), ...overrides };
+    }
+
+    it("assigns gap-free seqs from 1 to concurrent publishes", async () => {
+      const { bus } = await busWithEvents();
+      const room = uniqueName("room");
+      const results = await Promise.all(Array.from({ length: 50 }, () => bus.publish(input(room))));
+      const seqs = results.map((result) => result.message.seq).sort((a, b) => a - b);
+      expect(seqs).toEqual(Array.from({ length: 50 }, (_, index) => index + 1));
+      expect(await bus.latest(room)).toBe(50);
+      expect(await bus.latest(uniqueName("empty"))).toBe(0);
+    });
+
+    it("returns the original message for a retried (from, cid) and publishes it once", async () => {
+      const { bus, events } = await busWithEvents();
+      const room = uniqueName("room");
+      await bus.subscribe(room);
+      const first = await bus.publish(input(room, { cid: "c1" }));
+      const retry = await bus.publish(input(room, { cid: "c1", body: "changed", id: randomUUID() }));
+      expect(first.duplicate).toBe(false);
+      expect(retry).toEqual({ message: first.message, duplicate: true });
+      const other = await bus.publish(input(room, { cid: "c1", from: "bob" }));
+      expect(other.duplicate).toBe(false);
+      expect(other.message.seq).toBe(2);
+      await waitFor(() => events.length === 2, "two deliveries");
+      expect(events.map((event) => event.t === "msg" && event.message.seq)).toEqual([1, 2]);
+    });
+
+    it("delivers a room's messages in seq order with the exact wire frame", async () => {
+      const { bus, events } = await busWithEvents();
+      const room = uniqueName("room");
+      await bus.subscribe(room);
+      const published = await Promise.all(Array.from({ length: 100 }, () => bus.publish(input(room))));
+      await waitFor(() => events.length === 100, "100 deliveries");
+      const delivered = events.flatMap((event) => (event.t === "msg" ? [event.message] : []));
+      expect(delivered.map((message) => message.seq)).toEqual(Array.from({ length: 100 }, (_, index) => index + 1));
+      const bySeq = new Map(published.map((result) => [result.message.seq, result.message]));
+      for (const event of events) {
+        if (event.t !== "msg") continue;
+        expect(event.message).toEqual(bySeq.get(event.message.seq));
+        expect(JSON.parse(event.frame)).toEqual({ t: "msg", ...event.message });
+      }
+    });
+
+    it("round-trips any body and sender exactly", async () => {
+      const { bus } = await busWithEvents();
+      const room = uniqueName("room");
+      await fc.assert(
+        fc.asyncProperty(fc.string({ minLength: 1, maxLength: 200, unit: "binary" }), async (body) => {
+          const sent = input(room, { body });
+          const { message } = await bus.publish(sent);
+          expect(message).toEqual({ ...sent, seq: message.seq });
+        }),
+        { numRuns: 50 },
+      );
+    });
+
+    it("stops delivering after unsubscribe and ignores rooms it never subscribed to", async () => {
+      const { bus, events } = await busWithEvents();
+      const room = uniqueName("room");
+      const other = uniqueName("other");
+      await bus.subscribe(room);
+      await bus.publish(input(room));
+      await bus.publish(input(other));
+      await waitFor(() => events.length === 1, "one delivery");
+      await bus.unsubscribe(room);
+      await bus.publish(input(room));
+      await bus.subscribe(other);
+      const last = await bus.publish(input(other));
+      await waitFor(() => events.length === 2, "delivery in the other room");
+      expect(events.map((event) => event.t === "msg" && event.message)).toEqual([
+        expect.objectContaining({ room, seq: 1 }),
+        last.message,
+      ]);
+    });
+
+    it("keeps a capped recent buffer for recovery", async () => {
+      const { bus } = await busWithEvents({ recentLimit: 10 });
+      const room = uniqueName("room");
+      for (let index = 0; index < 25; index++) await bus.publish(input(room));
+      const recent = await bus.recent(room, 0);
+      expect(recent.map((message: ChatMessage) => message.seq)).toEqual(
+        Array.from({ length: 10 }, (_, index) => 16 + index),
+      );
+      expect((await bus.recent(room, 20)).map((message) => message.seq)).toEqual([21, 22, 23, 24, 25]);
+    });
+
+    it("fans typing out without sequencing or buffering it", async () => {
+      const { bus, events } = await busWithEvents();
+      const room = uniqueName("room");
+      await bus.subscribe(room);
+      await bus.publishTyping(room, "alice");
+      await waitFor(() => events.length === 1, "typing event");
+      expect(events[0]).toMatchObject({ t: "typing", room, user: "alice" });
+      expect(await bus.latest(room)).toBe(0);
+      expect(await bus.recent(room, 0)).toEqual([]);
+    });
+
+    it.runIf(factory.distributed)("shares sequence and fan-out between instances", async () => {
+      const a = await busWithEvents();
+      const b = await busWithEvents();
+      const room = uniqueName("room");
+      await Promise.all([a.bus.subscribe(room), b.bus.subscribe(room)]);
+      const results = await Promise.all(
+        Array.from({ length: 40 }, (_, index) => (index % 2 ? a.bus : b.bus).publish(input(room))),
+      );
+      expect(results.map((result) => result.message.seq).sort((x, y) => x - y)).toEqual(
+        Array.from({ length: 40 }, (_, index) => index + 1),
+      );
+      for (const { events } of [a, b]) {
+        await waitFor(() => events.length === 40, "40 deliveries on each instance");
+        expect(events.map((event) => event.t === "msg" && event.message.seq)).toEqual(
+          Array.from({ length: 40 }, (_, index) => index + 1),
+        );
+      }
+      const retry = await a.bus.publish({ ...input(room), cid: results[0]?.message.cid ?? "" });
+      expect(retry.duplicate).toBe(true);
+    });
+  });
+}

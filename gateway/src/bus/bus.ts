@@ -1,0 +1,74 @@
+import type { ChatMessage } from "@parley/protocol";
+
+/** What a client asks to publish; the Bus adds the room's next `seq`. */
+export interface PublishInput {
+  readonly room: string;
+  readonly from: string;
+  readonly cid: string;
+  readonly body: string;
+  /** Unique id chosen by the accepting gateway; a deduplicated retry returns the original id instead. */
+  readonly id: string;
+  readonly ts: number;
+}
+
+export interface Published {
+  readonly message: ChatMessage;
+  /** True when `(from, cid)` was already sequenced: `message` is the original and nothing was published again. */
+  readonly duplicate: boolean;
+}
+
+/**
+ * An event for the members of a room. `frame` is the exact wire frame to forward to clients, so a gateway encodes
+ * nothing per delivery.
+ */
+export type BusEvent =
+  | { readonly t: "msg"; readonly message: ChatMessage; readonly frame: string }
+  | { readonly t: "typing"; readonly room: string; readonly user: string; readonly frame: string };
+
+/** Receives every event of every room this process subscribed to. */
+export type BusListener = (event: BusEvent) => void;
+
+/**
+ * Sequencing and fan-out between gateways.
+ *
+ * Guarantees any implementation must give:
+ * - `publish` assigns the room's next seq atomically with dedupe by `(from, cid)`, appending to the room's recent
+ *   buffer and publishing to subscribers: seqs of a room are gap-free and strictly increasing from 1 and never
+ *   assigned twice; a retried `(from, cid)` within the dedupe window returns the original message and publishes
+ *   nothing.
+ * - Every subscriber of a room receives the room's messages in seq order (delivery is at-most-once: a subscriber
+ *   that was disconnected recovers through `recent` or the Store).
+ * - Typing events are ephemeral: never sequenced, buffered or persisted.
+ * - `subscribe`/`unsubscribe` calls for one room take effect in call order.
+ */
+export interface Bus {
+  publish(input: PublishInput): Promise<Published>;
+  publishTyping(room: string, user: string): Promise<void>;
+  subscribe(room: string): Promise<void>;
+  unsubscribe(room: string): Promise<void>;
+  /** The room's highest assigned seq (0 for a room without messages). */
+  latest(room: string): Promise<number>;
+  /** Buffered messages of the room with seq greater than `after`, ascending (possibly fewer than were assigned). */
+  recent(room: string, after: number): Promise<ChatMessage[]>;
+  /** Whether the bus can serve traffic now (readiness). */
+  isReady(): boolean;
+  close(): Promise<void>;
+}
+
+/** What every implementation is configured with besides its connection. */
+export interface BusOptions {
+  readonly listener: BusListener;
+  /**
+   * Messages kept per room for recovery on join.
+   * @default 1000
+   */
+  readonly recentLimit?: number;
+  /**
+   * How long a `(from, cid)` is remembered for idempotent retries, in seconds.
+   * @default 900
+   */
+  readonly dedupeTtlSeconds?: number;
+}
+
+export const DEFAULT_RECENT_LIMIT = 1000;
+export const DEFAULT_DEDUPE_TTL_SECONDS = 900;

@@ -1,0 +1,102 @@
+import type { ChatMessage } from "@parley/protocol";
+import {
+  type Bus,
+  type BusEvent,
+  type BusListener,
+  type BusOptions,
+  DEFAULT_DEDUPE_TTL_SECONDS,
+  DEFAULT_RECENT_LIMIT,
+  type Published,
+  type PublishInput,
+} from "./bus.js";
+import { messageEvent, typingEvent } from "./bus-event.js";
+
+interface RoomState {
+  seq: number;
+  recent: ChatMessage[];
+  /** `${from}\n${cid}` -> original message and when it stops counting as a retry. */
+  dedupe: Map<string, { message: ChatMessage; expiresAt: number }>;
+}
+
+/**
+ * The embedded default and the reference implementation: everything in this process's memory, so it is correct
+ * for a single process only (two gateways with a MemoryBus each would assign the same seqs).
+ */
+export class MemoryBus implements Bus {
+  readonly #rooms = new Map<string, RoomState>();
+  readonly #subscribed = new Set<string>();
+  readonly #listener: BusListener;
+  readonly #recentLimit: number;
+  readonly #dedupeTtlMs: number;
+
+  constructor(options: BusOptions) {
+    this.#listener = options.listener;
+    this.#recentLimit = options.recentLimit ?? DEFAULT_RECENT_LIMIT;
+    this.#dedupeTtlMs = (options.dedupeTtlSeconds ?? DEFAULT_DEDUPE_TTL_SECONDS) * 1000;
+  }
+
+  async publish(input: PublishInput): Promise<Published> {
+    const state = this.#room(input.room);
+    const key = `${input.from}\n${input.cid}`;
+    const now = Date.now();
+    const seen = state.dedupe.get(key);
+    if (seen && seen.expiresAt > now) return { message: seen.message, duplicate: true };
+    this.#expire(state, now);
+    const message: ChatMessage = { ...input, seq: ++state.seq };
+    state.dedupe.set(key, { message, expiresAt: now + this.#dedupeTtlMs });
+    state.recent.push(message);
+    if (state.recent.length > this.#recentLimit) state.recent.splice(0, state.recent.length - this.#recentLimit);
+    this.#emit(input.room, messageEvent(message));
+    return { message, duplicate: false };
+  }
+
+  async publishTyping(room: string, user: string): Promise<void> {
+    this.#emit(room, typingEvent(room, user));
+  }
+
+  async subscribe(room: string): Promise<void> {
+    this.#subscribed.add(room);
+  }
+
+  async unsubscribe(room: string): Promise<void> {
+    this.#subscribed.delete(room);
+  }
+
+  async latest(room: string): Promise<number> {
+    return this.#rooms.get(room)?.seq ?? 0;
+  }
+
+  async recent(room: string, after: number): Promise<ChatMessage[]> {
+    return (this.#rooms.get(room)?.recent ?? []).filter((message) => message.seq > after);
+  }
+
+  isReady(): boolean {
+    return true;
+  }
+
+  async close(): Promise<void> {
+    this.#subscribed.clear();
+  }
+
+  #room(room: string): RoomState {
+    let state = this.#rooms.get(room);
+    if (!state) {
+      state = { seq: 0, recent: [], dedupe: new Map() };
+      this.#rooms.set(room, state);
+    }
+    return state;
+  }
+
+  /** Drops expired dedupe entries; insertion order is expiry order, so this stops at the first live one. */
+  #expire(state: RoomState, now: number): void {
+    for (const [key, entry] of state.dedupe) {
+      if (entry.expiresAt > now) break;
+      state.dedupe.delete(key);
+    }
+  }
+
+  #emit(room: string, event: BusEvent): void {
+    // Delivered on a later tick, like a real bus, so publishers never re-enter their own listener.
+    if (this.#subscribed.has(room)) queueMicrotask(() => this.#listener(event));
+  }
+}

@@ -1,0 +1,153 @@
+import { createHash } from "node:crypto";
+import type { ChatMessage } from "@parley/protocol";
+import { Redis } from "ioredis";
+import {
+  type Bus,
+  type BusListener,
+  type BusOptions,
+  DEFAULT_DEDUPE_TTL_SECONDS,
+  DEFAULT_RECENT_LIMIT,
+  type Published,
+  type PublishInput,
+} from "./bus.js";
+import { decodeBusEvent, typingEvent } from "./bus-event.js";
+
+export interface RedisBusOptions extends BusOptions {
+  /** `redis://host:port/db` of a standalone Redis (or a Cluster node reachable for sharded pub/sub). */
+  readonly url: string;
+  /** Prefix of every key and channel, so several deployments can share one Redis. @default "parley" */
+  readonly prefix?: string;
+  /** Called when a payload from Redis cannot be decoded (it is dropped). */
+  readonly onInvalidPayload?: (payload: string) => void;
+}
+
+/**
+ * Sequences with one Lua script: dedupe by (from, cid), INCR, append to the capped recent buffer and SPUBLISH, in a
+ * single round trip. Every key and the channel of a room share the hash tag `{room}`, so the script and sharded
+ * pub/sub also run on Redis Cluster. Redis delivers a channel's messages in publish order, and publishes happen in
+ * seq order inside the script, so subscribers see seq order.
+ */
+const PUBLISH_SCRIPT = `
+local existing = redis.call('GET', KEYS[3])
+if existing then return {0, existing} end
+local seq = redis.call('INCR', KEYS[1])
+local payload = ARGV[1] .. seq .. ARGV[2]
+redis.call('SET', KEYS[3], payload, 'EX', ARGV[4])
+redis.call('RPUSH', KEYS[2], payload)
+redis.call('LTRIM', KEYS[2], -tonumber(ARGV[3]), -1)
+redis.call('SPUBLISH', ARGV[5], payload)
+return {1, payload}
+`;
+const PUBLISH_SHA = createHash("sha1").update(PUBLISH_SCRIPT).digest("hex");
+
+export class RedisBus implements Bus {
+  readonly #commands: Redis;
+  readonly #subscriber: Redis;
+  readonly #listener: BusListener;
+  readonly #prefix: string;
+  readonly #recentLimit: number;
+  readonly #dedupeTtlSeconds: number;
+  readonly #onInvalidPayload: (payload: string) => void;
+  /** Per room, the last subscribe/unsubscribe in flight, so they apply in call order. */
+  readonly #pending = new Map<string, Promise<unknown>>();
+
+  constructor(options: RedisBusOptions) {
+    const clientOptions = { maxRetriesPerRequest: 1, commandTimeout: 5_000, lazyConnect: true } as const;
+    this.#commands = new Redis(options.url, { ...clientOptions, connectionName: "parley-bus" });
+    this.#subscriber = new Redis(options.url, { ...clientOptions, connectionName: "parley-bus-sub" });
+    this.#listener = options.listener;
+    this.#prefix = options.prefix ?? "parley";
+    this.#recentLimit = options.recentLimit ?? DEFAULT_RECENT_LIMIT;
+    this.#dedupeTtlSeconds = options.dedupeTtlSeconds ?? DEFAULT_DEDUPE_TTL_SECONDS;
+    this.#onInvalidPayload = options.onInvalidPayload ?? (() => {});
+    this.#subscriber.on("smessage", (_channel: string, payload: string) => {
+      const event = decodeBusEvent(payload);
+      if (event) this.#listener(event);
+      else this.#onInvalidPayload(payload);
+    });
+  }
+
+  /** Connects both clients; resolves once Redis answers. */
+  async connect(): Promise<void> {
+    await Promise.all([this.#commands.connect(), this.#subscriber.connect()]);
+  }
+
+  async publish(input: PublishInput): Promise<Published> {
+    const { room, from, cid, body, id, ts } = input;
+    const prefix = `{"t":"msg","room":${JSON.stringify(room)},"seq":`;
+    const suffix = `,${JSON.stringify({ id, cid, from, body, ts }).slice(1)}`;
+    const keys = [this.#key(room, "seq"), this.#key(room, "recent"), this.#key(room, `cid:${from}:${cid}`)];
+    const args = [prefix, suffix, String(this.#recentLimit), String(this.#dedupeTtlSeconds), this.#channel(room)];
+    const reply = await this.#evalPublish(keys, args);
+    if (!Array.isArray(reply) || (reply[0] !== 0 && reply[0] !== 1) || typeof reply[1] !== "string") {
+      throw new Error("unexpected reply from the publish script");
+    }
+    const event = decodeBusEvent(reply[1]);
+    if (event?.t !== "msg") throw new Error("the publish script returned an undecodable message");
+    return { message: event.message, duplicate: reply[0] === 0 };
+  }
+
+  async publishTyping(room: string, user: string): Promise<void> {
+    await this.#commands.spublish(this.#channel(room), typingEvent(room, user).frame);
+  }
+
+  subscribe(room: string): Promise<void> {
+    return this.#inOrder(room, () => this.#subscriber.ssubscribe(this.#channel(room)));
+  }
+
+  unsubscribe(room: string): Promise<void> {
+    return this.#inOrder(room, () => this.#subscriber.sunsubscribe(this.#channel(room)));
+  }
+
+  async latest(room: string): Promise<number> {
+    const value = await this.#commands.get(this.#key(room, "seq"));
+    return value === null ? 0 : Number(value);
+  }
+
+  async recent(room: string, after: number): Promise<ChatMessage[]> {
+    const payloads = await this.#commands.lrange(this.#key(room, "recent"), 0, -1);
+    const messages: ChatMessage[] = [];
+    for (const payload of payloads) {
+      const event = decodeBusEvent(payload);
+      if (event?.t === "msg" && event.message.seq > after) messages.push(event.message);
+    }
+    return messages;
+  }
+
+  isReady(): boolean {
+    return this.#commands.status === "ready" && this.#subscriber.status === "ready";
+  }
+
+  async close(): Promise<void> {
+    await Promise.allSettled([...this.#pending.values()]);
+    await Promise.all([this.#commands.quit(), this.#subscriber.quit()]);
+  }
+
+  async #evalPublish(keys: string[], args: string[]): Promise<unknown> {
+    try {
+      return await this.#commands.evalsha(PUBLISH_SHA, keys.length, ...keys, ...args);
+    } catch (error) {
+      if (!(error instanceof Error) || !error.message.startsWith("NOSCRIPT")) throw error;
+      return this.#commands.eval(PUBLISH_SCRIPT, keys.length, ...keys, ...args);
+    }
+  }
+
+  async #inOrder(room: string, operation: () => Promise<unknown>): Promise<void> {
+    const previous = this.#pending.get(room) ?? Promise.resolve();
+    const next = previous.catch(() => {}).then(operation);
+    this.#pending.set(room, next);
+    try {
+      await next;
+    } finally {
+      if (this.#pending.get(room) === next) this.#pending.delete(room);
+    }
+  }
+
+  #key(room: string, name: string): string {
+    return `${this.#prefix}:{${room}}:${name}`;
+  }
+
+  #channel(room: string): string {
+    return `${this.#prefix}:{${room}}:events`;
+  }
+}
