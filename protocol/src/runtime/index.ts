@@ -1,3 +1,4 @@
 export * from "./config.js";
 export * from "./logger.js";
+export * from "./metrics-server.js";
 export * from "./retry.js";
