@@ -18,6 +18,7 @@ export default defineConfig({
         test: {
           name: "integration",
           include: ["*/test/**/*.test.ts"],
+          globalSetup: ["testkit/src/global-setup.ts"],
           testTimeout: 180_000,
           hookTimeout: 180_000,
           // Integration files start real processes; two cores are shared with Redis, Kafka and PostgreSQL.

@@ -8,8 +8,21 @@ export const MAX_CID_LENGTH = 64;
 
 export const roomSchema = z.string().refine(isRoomName, "invalid room name");
 export const userSchema = z.string().regex(NAME_PATTERN, "invalid user name");
-export const cidSchema = z.string().min(1).max(MAX_CID_LENGTH);
-export const bodySchema = z.string().min(1).max(MAX_BODY_LENGTH);
+/** Visible ASCII only: a cid is an opaque key (a UUID, a counter), stored and compared byte for byte. */
+export const cidSchema = z
+  .string()
+  .min(1)
+  .max(MAX_CID_LENGTH)
+  .regex(/^[\x21-\x7e]+$/, "cid must be visible ASCII");
+/**
+ * Any well-formed text without NUL: PostgreSQL text cannot hold U+0000, and a lone surrogate would not survive
+ * UTF-8, so either would be a message that can never be stored exactly.
+ */
+export const bodySchema = z
+  .string()
+  .min(1)
+  .max(MAX_BODY_LENGTH)
+  .refine((body) => !body.includes("\u0000") && body.isWellFormed(), "body must be well-formed text without NUL");
 export const seqSchema = z.number().int().nonnegative();
 
 /** One sequenced chat message: what the Bus publishes, clients receive, the Log carries and the Store keeps. */

@@ -61,3 +61,8 @@ export const env = {
   oneOf: <const T extends readonly [string, ...string[]]>(values: T, fallback: T[number]) =>
     z.enum(values).default(fallback),
 };
+
+/** For the `default` branch of an exhaustive `switch` over a configured kind: unknown values fail loudly. */
+export function unknownKind(value: never, what: string): never {
+  throw new ConfigError(`unknown ${what}: ${JSON.stringify(value)}`);
+}

@@ -1,0 +1,65 @@
+import { ConfigError } from "@parley/protocol/runtime";
+import { describe, expect, it } from "vitest";
+import { loadGatewayConfig } from "./config.js";
+
+function load(env: Record<string, string>) {
+  const warnings: string[] = [];
+  const config = loadGatewayConfig(env, (message) => warnings.push(message));
+  return { config, warnings };
+}
+
+describe("gateway configuration", () => {
+  it("defaults to the embedded single-process setup", () => {
+    const { config, warnings } = load({});
+    expect(config).toMatchObject({
+      port: 8080,
+      bus: { kind: "memory" },
+      log: { kind: "memory" },
+      store: { kind: "pglite", dataDir: ".parley/data" },
+      auth: { kind: "dev" },
+    });
+    expect(warnings).toEqual([]);
+    expect(Object.isFrozen(config)).toBe(true);
+  });
+
+  it("builds the distributed setup", () => {
+    const { config } = load({
+      PARLEY_BUS: "redis",
+      PARLEY_REDIS_URL: "redis://r:6379",
+      PARLEY_LOG: "kafka",
+      PARLEY_KAFKA_BROKERS: "k1:9092, k2:9092",
+      PARLEY_STORE: "postgres",
+      PARLEY_DATABASE_URL: "postgres://p/db",
+      PARLEY_AUTH: "jwt",
+      PARLEY_JWT_JWKS_URL: "https://idp/jwks.json",
+      PARLEY_JWT_ISSUER: "idp",
+    });
+    expect(config.bus).toEqual({ kind: "redis", url: "redis://r:6379", prefix: "parley" });
+    expect(config.log).toMatchObject({ kind: "kafka", brokers: ["k1:9092", "k2:9092"], topic: "parley.messages" });
+    expect(config.auth).toEqual({
+      kind: "jwt",
+      keys: { jwksUrl: "https://idp/jwks.json" },
+      issuer: "idp",
+      userClaim: "sub",
+    });
+  });
+
+  it.each([
+    [{ PARLEY_PORT: "eighty" }, "PARLEY_PORT"],
+    [{ PARLEY_PORT: "70000" }, "PARLEY_PORT"],
+    [{ PARLEY_BUS: "zeromq" }, "PARLEY_BUS"],
+    [{ PARLEY_BUS: "redis" }, "PARLEY_REDIS_URL"],
+    [{ PARLEY_LOG: "kafka" }, "PARLEY_KAFKA_BROKERS"],
+    [{ PARLEY_STORE: "postgres" }, "PARLEY_DATABASE_URL"],
+    [{ PARLEY_AUTH: "jwt" }, "PARLEY_JWT_SECRET"],
+    [{ PARLEY_AUTH: "jwt", PARLEY_JWT_SECRET: "s", PARLEY_JWT_JWKS_URL: "u" }, "PARLEY_JWT_JWKS_URL"],
+  ])("rejects %j naming %s", (env, variable) => {
+    expect(() => load(env)).toThrow(ConfigError);
+    expect(() => load(env)).toThrow(variable);
+  });
+
+  it("warns about unknown PARLEY_ variables and ignores others", () => {
+    const { warnings } = load({ PARLEY_PROT: "1", HOME: "/root" });
+    expect(warnings).toEqual(["unknown configuration variable PARLEY_PROT is ignored"]);
+  });
+});

@@ -1,0 +1,168 @@
+import { ConfigError, type Env, env, LOG_LEVELS, type LogLevel, parseEnv } from "@parley/protocol/runtime";
+import type { JwtKeySource } from "./auth/jwt-auth.js";
+import type { DrainOptions } from "./gateway.js";
+import type { SessionLimits } from "./session.js";
+
+/** Every variable the gateway reads, with its default. The README's configuration table mirrors this. */
+const variables = {
+  PARLEY_HOST: env.string("0.0.0.0"),
+  PARLEY_PORT: env.port(8080),
+  PARLEY_METRICS_PORT: env.port(9464),
+  PARLEY_LOG_LEVEL: env.oneOf(LOG_LEVELS, "info"),
+  PARLEY_BUS: env.oneOf(["memory", "redis"], "memory"),
+  PARLEY_REDIS_URL: env.optionalString(),
+  PARLEY_REDIS_PREFIX: env.string("parley"),
+  PARLEY_LOG: env.oneOf(["memory", "kafka"], "memory"),
+  PARLEY_KAFKA_BROKERS: env.optionalString(),
+  PARLEY_KAFKA_TOPIC: env.string("parley.messages"),
+  PARLEY_KAFKA_DLQ_TOPIC: env.string("parley.messages.dlq"),
+  PARLEY_KAFKA_CLIENT_ID: env.string("parley-gateway"),
+  PARLEY_KAFKA_PARTITIONS: env.int(12, { min: 1 }),
+  PARLEY_STORE: env.oneOf(["pglite", "postgres"], "pglite"),
+  PARLEY_DATABASE_URL: env.optionalString(),
+  PARLEY_DB_POOL_SIZE: env.int(10, { min: 1 }),
+  PARLEY_DATA_DIR: env.string(".parley/data"),
+  PARLEY_AUTH: env.oneOf(["dev", "jwt"], "dev"),
+  PARLEY_JWT_SECRET: env.optionalString(),
+  PARLEY_JWT_JWKS_URL: env.optionalString(),
+  PARLEY_JWT_ISSUER: env.optionalString(),
+  PARLEY_JWT_AUDIENCE: env.optionalString(),
+  PARLEY_JWT_USER_CLAIM: env.string("sub"),
+  PARLEY_RATE_PER_SECOND: env.int(20, { min: 1 }),
+  PARLEY_RATE_BURST: env.int(40, { min: 1 }),
+  PARLEY_TYPING_INTERVAL_MS: env.int(1000),
+  PARLEY_RECENT_LIMIT: env.int(1000, { min: 1 }),
+  PARLEY_DEDUPE_TTL_SECONDS: env.int(900, { min: 1 }),
+  PARLEY_MAX_REPLAY: env.int(1000, { min: 0 }),
+  PARLEY_HISTORY_MAX_LIMIT: env.int(200, { min: 1 }),
+  PARLEY_SHED_BYTES: env.int(256 * 1024, { min: 1024 }),
+  PARLEY_SLOW_CONSUMER_BYTES: env.int(1024 * 1024, { min: 4096 }),
+  PARLEY_IDLE_TIMEOUT_SECONDS: env.int(60, { min: 8 }),
+  PARLEY_DRAIN_BATCH: env.int(500, { min: 1 }),
+  PARLEY_DRAIN_INTERVAL_MS: env.int(100),
+  PARLEY_WEB_DIR: env.optionalString(),
+};
+
+export type BusConfig =
+  | { readonly kind: "memory" }
+  | { readonly kind: "redis"; readonly url: string; readonly prefix: string };
+export type LogConfig =
+  | { readonly kind: "memory" }
+  | {
+      readonly kind: "kafka";
+      readonly brokers: readonly string[];
+      readonly topic: string;
+      readonly deadLetterTopic: string;
+      readonly clientId: string;
+      readonly partitions: number;
+    };
+export type StoreConfig =
+  | { readonly kind: "pglite"; readonly dataDir: string }
+  | { readonly kind: "postgres"; readonly connectionString: string; readonly poolSize: number };
+export type AuthConfig =
+  | { readonly kind: "dev" }
+  | {
+      readonly kind: "jwt";
+      readonly keys: JwtKeySource;
+      readonly issuer?: string;
+      readonly audience?: string;
+      readonly userClaim: string;
+    };
+
+export interface GatewayConfig {
+  readonly host: string;
+  readonly port: number;
+  readonly metricsPort: number;
+  readonly logLevel: LogLevel;
+  readonly bus: BusConfig;
+  readonly log: LogConfig;
+  readonly store: StoreConfig;
+  readonly auth: AuthConfig;
+  readonly limits: SessionLimits;
+  readonly recentLimit: number;
+  readonly dedupeTtlSeconds: number;
+  readonly maxHistoryLimit: number;
+  readonly idleTimeoutSeconds: number;
+  readonly drain: DrainOptions;
+  readonly webDir?: string;
+}
+
+function required(name: string, value: string | undefined, because: string): string {
+  if (value === undefined) throw new ConfigError(`invalid configuration:\n  ${name}: required when ${because}`);
+  return value;
+}
+
+/** Parses the gateway's configuration once, at start. Errors name the variable. */
+export function loadGatewayConfig(source: Env, warn: (message: string) => void): GatewayConfig {
+  const v = parseEnv(variables, source, warn);
+  const bus: BusConfig =
+    v.PARLEY_BUS === "redis"
+      ? {
+          kind: "redis",
+          url: required("PARLEY_REDIS_URL", v.PARLEY_REDIS_URL, "PARLEY_BUS=redis"),
+          prefix: v.PARLEY_REDIS_PREFIX,
+        }
+      : { kind: "memory" };
+  const log: LogConfig =
+    v.PARLEY_LOG === "kafka"
+      ? {
+          kind: "kafka",
+          brokers: required("PARLEY_KAFKA_BROKERS", v.PARLEY_KAFKA_BROKERS, "PARLEY_LOG=kafka")
+            .split(",")
+            .map((broker) => broker.trim())
+            .filter(Boolean),
+          topic: v.PARLEY_KAFKA_TOPIC,
+          deadLetterTopic: v.PARLEY_KAFKA_DLQ_TOPIC,
+          clientId: v.PARLEY_KAFKA_CLIENT_ID,
+          partitions: v.PARLEY_KAFKA_PARTITIONS,
+        }
+      : { kind: "memory" };
+  const store: StoreConfig =
+    v.PARLEY_STORE === "postgres"
+      ? {
+          kind: "postgres",
+          connectionString: required("PARLEY_DATABASE_URL", v.PARLEY_DATABASE_URL, "PARLEY_STORE=postgres"),
+          poolSize: v.PARLEY_DB_POOL_SIZE,
+        }
+      : { kind: "pglite", dataDir: v.PARLEY_DATA_DIR };
+  let auth: AuthConfig = { kind: "dev" };
+  if (v.PARLEY_AUTH === "jwt") {
+    if ((v.PARLEY_JWT_SECRET === undefined) === (v.PARLEY_JWT_JWKS_URL === undefined)) {
+      throw new ConfigError(
+        "invalid configuration:\n  PARLEY_JWT_SECRET, PARLEY_JWT_JWKS_URL: PARLEY_AUTH=jwt needs exactly one of them",
+      );
+    }
+    auth = {
+      kind: "jwt",
+      keys:
+        v.PARLEY_JWT_SECRET === undefined ? { jwksUrl: v.PARLEY_JWT_JWKS_URL ?? "" } : { secret: v.PARLEY_JWT_SECRET },
+      userClaim: v.PARLEY_JWT_USER_CLAIM,
+      ...(v.PARLEY_JWT_ISSUER === undefined ? {} : { issuer: v.PARLEY_JWT_ISSUER }),
+      ...(v.PARLEY_JWT_AUDIENCE === undefined ? {} : { audience: v.PARLEY_JWT_AUDIENCE }),
+    };
+  }
+  return Object.freeze({
+    host: v.PARLEY_HOST,
+    port: v.PARLEY_PORT,
+    metricsPort: v.PARLEY_METRICS_PORT,
+    logLevel: v.PARLEY_LOG_LEVEL,
+    bus,
+    log,
+    store,
+    auth,
+    limits: Object.freeze({
+      framesPerSecond: v.PARLEY_RATE_PER_SECOND,
+      frameBurst: v.PARLEY_RATE_BURST,
+      shedEphemeralBytes: v.PARLEY_SHED_BYTES,
+      slowConsumerBytes: v.PARLEY_SLOW_CONSUMER_BYTES,
+      maxReplay: v.PARLEY_MAX_REPLAY,
+      typingIntervalMs: v.PARLEY_TYPING_INTERVAL_MS,
+    }),
+    recentLimit: v.PARLEY_RECENT_LIMIT,
+    dedupeTtlSeconds: v.PARLEY_DEDUPE_TTL_SECONDS,
+    maxHistoryLimit: v.PARLEY_HISTORY_MAX_LIMIT,
+    idleTimeoutSeconds: v.PARLEY_IDLE_TIMEOUT_SECONDS,
+    drain: Object.freeze({ batchSize: v.PARLEY_DRAIN_BATCH, intervalMs: v.PARLEY_DRAIN_INTERVAL_MS }),
+    ...(v.PARLEY_WEB_DIR === undefined ? {} : { webDir: v.PARLEY_WEB_DIR }),
+  });
+}

@@ -1,0 +1,142 @@
+import type { Log } from "@parley/persister/log";
+import type { Store } from "@parley/persister/store";
+import { CloseCode, ErrorCode } from "@parley/protocol";
+import type { Logger } from "@parley/protocol/runtime";
+import type { Authenticator } from "./auth/auth.js";
+import type { Bus, BusEvent } from "./bus/bus.js";
+import { authenticateRequest, errorResponse, historyRoute } from "./http-api.js";
+import { LocalRooms } from "./local-rooms.js";
+import type { GatewayMetrics } from "./metrics.js";
+import type { HttpRequest, HttpResponse, Socket, SocketHandler, SocketSession, UpgradeDecision } from "./server.js";
+import { ClientSession, type SessionLimits } from "./session.js";
+
+export interface DrainOptions {
+  /** Connections closed per batch. */
+  readonly batchSize: number;
+  /** Mean pause between batches in ms; each pause is jittered by +-50% so clients don't reconnect in lockstep. */
+  readonly intervalMs: number;
+}
+
+export interface GatewayOptions {
+  readonly auth: Authenticator;
+  readonly bus: Bus;
+  readonly log: Pick<Log, "append">;
+  readonly store: Pick<Store, "history">;
+  readonly limits: SessionLimits;
+  /** Largest page of the history API. */
+  readonly maxHistoryLimit: number;
+  readonly metrics: GatewayMetrics;
+  readonly logger: Logger;
+  /** Answers for paths that are none of the gateway's own (the embedded web client). */
+  readonly fallback?: (request: HttpRequest) => HttpResponse | undefined;
+  /** Extra readiness condition besides the Bus (e.g. the Log's producer being connected). */
+  readonly ready?: () => boolean;
+}
+
+/**
+ * The gateway's behaviour independent of the transport: upgrades, sessions, local rooms, HTTP routes, readiness
+ * and the drain. `server.ts` feeds it connections and requests.
+ */
+export class Gateway implements SocketHandler<{ user: string }> {
+  readonly #sessions = new Set<ClientSession>();
+  readonly #rooms: LocalRooms;
+  #draining = false;
+
+  constructor(private readonly options: GatewayOptions) {
+    this.#rooms = new LocalRooms(options.bus, (room, error) =>
+      options.logger.warn({ err: error, room }, "unsubscribe failed"),
+    );
+  }
+
+  /** The Bus listener: hands an event to this gateway's members of its room. */
+  deliver(event: BusEvent): void {
+    this.#rooms.deliver(event);
+  }
+
+  get connections(): number {
+    return this.#sessions.size;
+  }
+
+  isReady(): boolean {
+    return !this.#draining && this.options.bus.isReady() && (this.options.ready?.() ?? true);
+  }
+
+  async upgrade(request: HttpRequest): Promise<UpgradeDecision<{ user: string }>> {
+    const decision = await this.#decideUpgrade(request);
+    if (!decision.accept) this.options.metrics.upgradesRefused.inc({ status: String(decision.response.status) });
+    return decision;
+  }
+
+  async #decideUpgrade(request: HttpRequest): Promise<UpgradeDecision<{ user: string }>> {
+    if (this.#draining) {
+      return { accept: false, response: errorResponse(503, ErrorCode.Unavailable, "gateway is draining") };
+    }
+    const authenticated = await authenticateRequest(this.options.auth, request);
+    if ("refusal" in authenticated) return { accept: false, response: authenticated.refusal };
+    return { accept: true, data: { user: authenticated.user } };
+  }
+
+  open(socket: Socket, { user }: { user: string }): SocketSession {
+    const { metrics } = this.options;
+    const session = new ClientSession(socket, user, {
+      bus: this.options.bus,
+      log: this.options.log,
+      store: this.options.store,
+      rooms: this.#rooms,
+      limits: this.options.limits,
+      metrics,
+      logger: this.options.logger,
+    });
+    this.#sessions.add(session);
+    metrics.connects.inc();
+    metrics.connections.set(this.#sessions.size);
+    if (this.#draining) session.close(CloseCode.ServiceRestart, "gateway is restarting");
+    return {
+      text: (frame) => session.text(frame),
+      binary: () => session.binary(),
+      closed: (code) => {
+        session.closed(code);
+        this.#sessions.delete(session);
+        metrics.connections.set(this.#sessions.size);
+        metrics.subscribedRooms.set(this.#rooms.size);
+      },
+    };
+  }
+
+  async http(request: HttpRequest): Promise<HttpResponse> {
+    switch (request.path) {
+      case "/healthz":
+        return { status: 200, body: "ok" };
+      case "/readyz":
+        return this.isReady() ? { status: 200, body: "ready" } : { status: 503, body: "not ready" };
+    }
+    const history = await historyRoute(request, {
+      auth: this.options.auth,
+      store: this.options.store,
+      maxLimit: this.options.maxHistoryLimit,
+    });
+    return history ?? this.options.fallback?.(request) ?? errorResponse(404, ErrorCode.BadRequest, "no such route");
+  }
+
+  /**
+   * Fails readiness and refuses new upgrades at once, then closes every connection with 1012 in jittered batches.
+   * Resolves when all are closed.
+   */
+  async drain({ batchSize, intervalMs }: DrainOptions): Promise<void> {
+    this.#draining = true;
+    this.options.metrics.draining.set(1);
+    while (this.#sessions.size > 0) {
+      let closed = 0;
+      for (const session of this.#sessions) {
+        if (closed++ >= batchSize) break;
+        session.close(CloseCode.ServiceRestart, "gateway is restarting");
+        this.#sessions.delete(session);
+      }
+      if (this.#sessions.size > 0) await sleep(intervalMs * (0.5 + Math.random()));
+    }
+  }
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}

@@ -1,0 +1,89 @@
+import type { Store } from "@parley/persister/store";
+import { ErrorCode, isRoomName, mayAccess } from "@parley/protocol";
+import { z } from "zod";
+import { AuthError, type Authenticator, type Credentials } from "./auth/auth.js";
+import type { HttpRequest, HttpResponse } from "./server.js";
+
+/** Credentials from `?token=`, `Authorization: Bearer` and (dev mode) `?user=`. */
+export function credentialsOf(request: HttpRequest): Credentials {
+  const bearer = /^Bearer\s+(\S+)$/i.exec(request.headers.get("authorization") ?? "")?.[1];
+  const token = request.query.get("token") ?? bearer;
+  const user = request.query.get("user");
+  return { ...(token ? { token } : {}), ...(user === null ? {} : { user }) };
+}
+
+export function jsonResponse(status: number, body: unknown): HttpResponse {
+  return {
+    status,
+    headers: { "content-type": "application/json", "cache-control": "no-store" },
+    body: JSON.stringify(body),
+  };
+}
+
+export function errorResponse(status: number, code: ErrorCode, message: string): HttpResponse {
+  return jsonResponse(status, { code, message });
+}
+
+/** Authenticates a request; a refusal comes back as the HTTP response to send. */
+export async function authenticateRequest(
+  auth: Authenticator,
+  request: HttpRequest,
+): Promise<{ user: string } | { refusal: HttpResponse }> {
+  try {
+    return { user: await auth.authenticate(credentialsOf(request)) };
+  } catch (error) {
+    if (error instanceof AuthError) return { refusal: errorResponse(401, ErrorCode.Unauthorized, error.message) };
+    return { refusal: errorResponse(503, ErrorCode.Unavailable, "authentication is unavailable") };
+  }
+}
+
+export interface HistoryOptions {
+  readonly auth: Authenticator;
+  readonly store: Pick<Store, "history">;
+  /** Largest `limit` a client may ask for. */
+  readonly maxLimit: number;
+}
+
+const HISTORY_PATH = /^\/api\/rooms\/([^/]+)\/messages$/;
+const wholeNumber = z
+  .string()
+  .regex(/^\d{1,15}$/, "expected a whole number")
+  .transform(Number);
+
+/**
+ * `GET /api/rooms/{room}/messages?before=<seq>&limit=<n>`: a page of persisted messages, ascending, with the cursor
+ * for the next older page (`nextBefore`, absent on the last page). Same credentials and room rules as `join`.
+ */
+export async function historyRoute(request: HttpRequest, options: HistoryOptions): Promise<HttpResponse | undefined> {
+  const match = HISTORY_PATH.exec(request.path);
+  if (!match) return undefined;
+  if (request.method !== "GET") return errorResponse(405, ErrorCode.BadRequest, "only GET is allowed");
+  const authenticated = await authenticateRequest(options.auth, request);
+  if ("refusal" in authenticated) return authenticated.refusal;
+  let room: string;
+  try {
+    room = decodeURIComponent(match[1] ?? "");
+  } catch {
+    return errorResponse(400, ErrorCode.BadRequest, "room is not valid URL encoding");
+  }
+  if (!isRoomName(room)) return errorResponse(400, ErrorCode.BadRequest, "invalid room name");
+  if (!mayAccess(authenticated.user, room)) return errorResponse(403, ErrorCode.Forbidden, "not your direct room");
+  const query = z
+    .object({
+      before: wholeNumber.pipe(z.number().min(1)).optional(),
+      limit: wholeNumber.pipe(z.number().min(1).max(options.maxLimit)).default(50),
+    })
+    .safeParse({
+      before: request.query.get("before") ?? undefined,
+      limit: request.query.get("limit") ?? undefined,
+    });
+  if (!query.success) {
+    const issue = query.error.issues[0];
+    return errorResponse(400, ErrorCode.BadRequest, issue ? `${issue.path.join(".")}: ${issue.message}` : "bad query");
+  }
+  const { before, limit } = query.data;
+  const messages = await options.store.history({ room, limit, ...(before === undefined ? {} : { before }) });
+  const oldest = messages[0]?.seq;
+  const more = messages.length === limit && oldest !== undefined && oldest > 1;
+  return jsonResponse(200, { room, messages, ...(more ? { nextBefore: oldest } : {}) });
+}

@@ -1,0 +1,184 @@
+/**
+ * The gateway's composition root: reads the environment once, picks an implementation for each seam, wires them,
+ * and owns start-up and shutdown order. With the defaults (memory bus and log, PGlite store, dev auth) it is the
+ * whole of Parley in one process, persister included, and serves the web client when PARLEY_WEB_DIR is set.
+ */
+
+import { KafkaLog, type Log, MemoryLog } from "@parley/persister/log";
+import { Persister } from "@parley/persister/persister";
+import { createPgliteStore, createPostgresStore, type Store } from "@parley/persister/store";
+import { MAX_FRAME_BYTES } from "@parley/protocol";
+import { createLogger, type Logger, serveMetrics, unknownKind } from "@parley/protocol/runtime";
+import type { Authenticator } from "./auth/auth.js";
+import { DevAuthenticator } from "./auth/dev-auth.js";
+import { JwtAuthenticator } from "./auth/jwt-auth.js";
+import type { Bus, BusListener } from "./bus/bus.js";
+import { MemoryBus } from "./bus/memory-bus.js";
+import { RedisBus } from "./bus/redis-bus.js";
+import {
+  type AuthConfig,
+  type BusConfig,
+  type GatewayConfig,
+  type LogConfig,
+  loadGatewayConfig,
+  type StoreConfig,
+} from "./config.js";
+import { Gateway } from "./gateway.js";
+import { createGatewayMetrics } from "./metrics.js";
+import { startServer } from "./server.js";
+import { loadStaticFiles } from "./static-files.js";
+
+async function createBus(
+  config: BusConfig,
+  options: { listener: BusListener; recentLimit: number; dedupeTtlSeconds: number },
+  logger: Logger,
+): Promise<Bus> {
+  switch (config.kind) {
+    case "memory":
+      return new MemoryBus(options);
+    case "redis": {
+      const bus = new RedisBus({
+        ...options,
+        url: config.url,
+        prefix: config.prefix,
+        onInvalidPayload: (payload) => logger.error({ bytes: payload.length }, "undecodable payload on the bus"),
+      });
+      await bus.connect();
+      return bus;
+    }
+    default:
+      return unknownKind(config, "bus kind");
+  }
+}
+
+async function createLog(config: LogConfig): Promise<Log> {
+  switch (config.kind) {
+    case "memory":
+      return new MemoryLog();
+    case "kafka": {
+      const log = new KafkaLog(config);
+      await log.ensureTopics();
+      return log;
+    }
+    default:
+      return unknownKind(config, "log kind");
+  }
+}
+
+async function createStore(config: StoreConfig): Promise<Store> {
+  switch (config.kind) {
+    case "pglite":
+      return createPgliteStore({ dataDir: config.dataDir });
+    case "postgres":
+      return createPostgresStore(config);
+    default:
+      return unknownKind(config, "store kind");
+  }
+}
+
+function createAuthenticator(config: AuthConfig): Authenticator {
+  switch (config.kind) {
+    case "dev":
+      return new DevAuthenticator();
+    case "jwt":
+      return new JwtAuthenticator(config);
+    default:
+      return unknownKind(config, "auth kind");
+  }
+}
+
+async function start(config: GatewayConfig, logger: Logger): Promise<void> {
+  const metrics = createGatewayMetrics();
+  const bus = await createBus(
+    config.bus,
+    {
+      // Events only arrive after the first join, when `gateway` below exists.
+      listener: (event) => gateway.deliver(event),
+      recentLimit: config.recentLimit,
+      dedupeTtlSeconds: config.dedupeTtlSeconds,
+    },
+    logger,
+  );
+  const log = await createLog(config.log);
+  const store = await createStore(config.store);
+  await store.migrate();
+  // The in-memory log lives in this process, so its consumer must too: the embedded mode persists in-process.
+  const persister =
+    config.log.kind === "memory"
+      ? await Persister.start({
+          log,
+          store,
+          group: "parley-persister",
+          logger: logger.child({ component: "persister" }),
+        })
+      : undefined;
+  const staticFiles = config.webDir === undefined ? undefined : await loadStaticFiles(config.webDir);
+  const gateway = new Gateway({
+    auth: createAuthenticator(config.auth),
+    bus,
+    log,
+    store,
+    limits: config.limits,
+    maxHistoryLimit: config.maxHistoryLimit,
+    metrics,
+    logger,
+    ...(staticFiles ? { fallback: staticFiles } : {}),
+  });
+  const server = await startServer(
+    {
+      host: config.host,
+      port: config.port,
+      wsPath: "/ws",
+      maxFrameBytes: MAX_FRAME_BYTES,
+      idleTimeoutSeconds: config.idleTimeoutSeconds,
+      maxBackpressureBytes: config.limits.slowConsumerBytes + 2 * MAX_FRAME_BYTES,
+    },
+    (request) => gateway.http(request),
+    gateway,
+  );
+  const metricsServer = await serveMetrics(metrics.registry, config.host, config.metricsPort);
+  logger.info(
+    {
+      port: server.port,
+      metricsPort: metricsServer.port,
+      bus: config.bus.kind,
+      log: config.log.kind,
+      store: config.store.kind,
+    },
+    `Parley gateway listening on http://localhost:${server.port}`,
+  );
+
+  let stopping = false;
+  const shutdown = async (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    logger.info({ signal, connections: gateway.connections }, "draining");
+    try {
+      // Order: refuse upgrades and fail readiness, close clients in batches, stop listening, then flush the Log
+      // (every ack already sent is durable; in-flight sends finish before close), and release the rest.
+      await gateway.drain(config.drain);
+      server.stopListening();
+      await persister?.close();
+      await log.close();
+      await bus.close();
+      await store.close();
+      await metricsServer.close();
+      logger.info("stopped");
+      process.exit(0);
+    } catch (error) {
+      logger.error({ err: error }, "shutdown failed");
+      process.exit(1);
+    }
+  };
+  process.on("SIGTERM", () => void shutdown("SIGTERM"));
+  process.on("SIGINT", () => void shutdown("SIGINT"));
+}
+
+const bootLogger = createLogger("parley-gateway", "info");
+try {
+  const config = loadGatewayConfig(process.env, (message) => bootLogger.warn(message));
+  await start(config, createLogger("parley-gateway", config.logLevel));
+} catch (error) {
+  bootLogger.fatal({ err: error }, "failed to start");
+  process.exit(1);
+}

@@ -1,0 +1,241 @@
+import { randomUUID } from "node:crypto";
+import type { Log } from "@parley/persister/log";
+import type { Store } from "@parley/persister/store";
+import {
+  type ClientFrame,
+  CloseCode,
+  decodeClientFrame,
+  ErrorCode,
+  encodeEnvelope,
+  encodeServerFrame,
+  mayAccess,
+  type ServerFrame,
+} from "@parley/protocol";
+import type { Logger } from "@parley/protocol/runtime";
+import type { Bus, BusEvent } from "./bus/bus.js";
+import { type LocalRooms, type RoomMember, roomOf } from "./local-rooms.js";
+import type { GatewayMetrics } from "./metrics.js";
+import { recover } from "./recovery.js";
+import type { Socket, SocketSession } from "./server.js";
+import { TokenBucket } from "./token-bucket.js";
+
+/** Per-connection limits. */
+export interface SessionLimits {
+  /** Sustained frames per second per connection. */
+  readonly framesPerSecond: number;
+  /** Frames a connection may send at once above the sustained rate. */
+  readonly frameBurst: number;
+  /** Queued bytes above which typing events for this client are dropped. */
+  readonly shedEphemeralBytes: number;
+  /** Queued bytes above which the client is closed with {@link CloseCode.SlowConsumer}. */
+  readonly slowConsumerBytes: number;
+  /** Most messages replayed on `join` with `since`. */
+  readonly maxReplay: number;
+  /** Minimum milliseconds between two typing events of one client in one room. */
+  readonly typingIntervalMs: number;
+}
+
+/** What a session needs from the gateway; each collaborator is narrowed to the calls it makes. */
+export interface SessionContext {
+  readonly bus: Pick<Bus, "publish" | "publishTyping" | "latest" | "recent">;
+  readonly log: Pick<Log, "append">;
+  readonly store: Pick<Store, "history">;
+  readonly rooms: LocalRooms;
+  readonly limits: SessionLimits;
+  readonly metrics: GatewayMetrics;
+  readonly logger: Logger;
+}
+
+/** A room this client asked to join: events are held back until `joined` (and any replay) has been sent. */
+interface Joining {
+  readonly held: BusEvent[];
+}
+
+/** One client connection: decodes its frames, enforces its limits and delivers its rooms' events in order. */
+export class ClientSession implements SocketSession, RoomMember {
+  readonly #rooms = new Map<string, Joining | "joined">();
+  readonly #lastTyping = new Map<string, number>();
+  readonly #bucket: TokenBucket;
+  #closed = false;
+
+  constructor(
+    private readonly socket: Socket,
+    readonly user: string,
+    private readonly context: SessionContext,
+  ) {
+    this.#bucket = new TokenBucket(context.limits.framesPerSecond, context.limits.frameBurst);
+  }
+
+  text(text: string): void {
+    const decoded = decodeClientFrame(text);
+    if (!decoded.ok) {
+      this.context.metrics.framesReceived.inc({ type: "invalid" });
+      this.#error(decoded.code, decoded.message, decoded.cid);
+      return;
+    }
+    const frame = decoded.value;
+    this.context.metrics.framesReceived.inc({ type: frame.t });
+    if (!this.#bucket.take()) {
+      this.#error(ErrorCode.RateLimited, "too many frames, slow down", "cid" in frame ? frame.cid : undefined);
+      return;
+    }
+    this.#handle(frame).catch((error: unknown) => {
+      this.context.logger.error({ err: error, user: this.user, frame: frame.t }, "frame handling failed");
+      this.#error(
+        ErrorCode.Unavailable,
+        "the server could not handle the frame",
+        "cid" in frame ? frame.cid : undefined,
+      );
+    });
+  }
+
+  binary(): void {
+    this.context.metrics.framesReceived.inc({ type: "binary" });
+    this.close(CloseCode.UnsupportedData, "text frames only");
+  }
+
+  closed(code: number): void {
+    this.#closed = true;
+    this.context.metrics.disconnects.inc({ code: String(code) });
+    for (const room of this.#rooms.keys()) this.context.rooms.leave(room, this);
+    this.#rooms.clear();
+  }
+
+  close(code: CloseCode, reason: string): void {
+    this.socket.close(code, reason);
+  }
+
+  deliver(event: BusEvent): void {
+    const state = this.#rooms.get(roomOf(event));
+    if (state === undefined) return;
+    if (state !== "joined") {
+      state.held.push(event);
+      return;
+    }
+    if (event.t === "typing") {
+      if (event.user === this.user) return;
+      if (this.socket.bufferedAmount() > this.context.limits.shedEphemeralBytes) {
+        this.context.metrics.shed.inc();
+        return;
+      }
+    }
+    this.#write(event.frame);
+  }
+
+  async #handle(frame: ClientFrame): Promise<void> {
+    switch (frame.t) {
+      case "ping":
+        return this.#send({ t: "pong" });
+      case "join":
+        return this.#join(frame.room, frame.since);
+      case "leave":
+        return this.#leave(frame.room);
+      case "send":
+        return this.#publish(frame.room, frame.cid, frame.body);
+      case "typing":
+        return this.#typing(frame.room);
+    }
+  }
+
+  async #join(room: string, since: number | undefined): Promise<void> {
+    if (!mayAccess(this.user, room)) return this.#error(ErrorCode.Forbidden, `${room} is another users' direct room`);
+    if (this.#rooms.has(room)) {
+      this.#send({ t: "joined", room, seq: await this.context.bus.latest(room) });
+      return;
+    }
+    const joining: Joining = { held: [] };
+    this.#rooms.set(room, joining);
+    try {
+      await this.context.rooms.join(room, this);
+      const latest = await this.context.bus.latest(room);
+      const replay =
+        since === undefined
+          ? undefined
+          : await recover(this.context.bus, this.context.store, {
+              room,
+              since,
+              latest,
+              limit: this.context.limits.maxReplay,
+            });
+      if (this.#rooms.get(room) !== joining) return; // left or disconnected meanwhile
+      this.#send({ t: "joined", room, seq: latest, ...(replay ? { recovered: replay.complete } : {}) });
+      let delivered = latest;
+      for (const message of replay?.messages ?? []) this.#write(encodeServerFrame({ t: "msg", ...message }));
+      this.#rooms.set(room, "joined");
+      for (const event of joining.held) {
+        // Held messages at or below `latest` were covered by the replay (or predate the join).
+        if (event.t === "msg" && event.message.seq <= delivered) continue;
+        if (event.t === "msg") delivered = event.message.seq;
+        this.deliver(event);
+      }
+    } catch (error) {
+      if (this.#rooms.get(room) === joining) {
+        this.#rooms.delete(room);
+        this.context.rooms.leave(room, this);
+      }
+      throw error;
+    }
+  }
+
+  #leave(room: string): void {
+    if (this.#rooms.delete(room)) this.context.rooms.leave(room, this);
+    this.#send({ t: "left", room });
+  }
+
+  async #publish(room: string, cid: string, body: string): Promise<void> {
+    if (this.#rooms.get(room) !== "joined") return this.#error(ErrorCode.NotJoined, `join ${room} first`, cid);
+    const started = performance.now();
+    let published: Awaited<ReturnType<SessionContext["bus"]["publish"]>>;
+    try {
+      published = await this.context.bus.publish({
+        room,
+        from: this.user,
+        cid,
+        body,
+        id: randomUUID(),
+        ts: Date.now(),
+      });
+    } catch (error) {
+      this.context.logger.warn({ err: error, room }, "bus publish failed");
+      return this.#error(ErrorCode.Unavailable, "sequencing failed, retry with the same cid", cid);
+    }
+    const { message } = published;
+    try {
+      // Appended again for a duplicate too: the first attempt may have died before reaching the Log.
+      await this.context.log.append({ key: room, value: encodeEnvelope(message) });
+    } catch (error) {
+      this.context.logger.warn({ err: error, room }, "log append failed");
+      return this.#error(ErrorCode.Unavailable, "not stored durably, retry with the same cid", cid);
+    }
+    this.context.metrics.ackLatency.observe((performance.now() - started) / 1000);
+    this.#send({ t: "ack", room, cid, seq: message.seq, id: message.id });
+  }
+
+  async #typing(room: string): Promise<void> {
+    if (this.#rooms.get(room) !== "joined") return this.#error(ErrorCode.NotJoined, `join ${room} first`);
+    const now = performance.now();
+    if (now - (this.#lastTyping.get(room) ?? Number.NEGATIVE_INFINITY) < this.context.limits.typingIntervalMs) return;
+    this.#lastTyping.set(room, now);
+    await this.context.bus.publishTyping(room, this.user);
+  }
+
+  #error(code: ErrorCode, message: string, cid?: string): void {
+    this.context.metrics.errors.inc({ code });
+    this.#send({ t: "error", code, message, ...(cid === undefined ? {} : { cid }) });
+  }
+
+  #send(frame: ServerFrame): void {
+    this.#write(encodeServerFrame(frame));
+  }
+
+  /** Every frame goes out here, so the slow-consumer rule holds for all of them. */
+  #write(frame: string): void {
+    if (this.#closed) return;
+    if (this.socket.bufferedAmount() > this.context.limits.slowConsumerBytes || this.socket.send(frame) === "dropped") {
+      this.context.metrics.slowConsumerCloses.inc();
+      this.close(CloseCode.SlowConsumer, "too slow, reconnect with since");
+      return;
+    }
+    this.context.metrics.framesSent.inc();
+  }
+}

@@ -1,0 +1,40 @@
+import { fileURLToPath } from "node:url";
+import { ServiceProcess } from "@parley/testkit/process";
+import { TestClient } from "@parley/testkit/ws-client";
+
+const ENTRY = fileURLToPath(new URL("../dist/main.js", import.meta.url));
+
+/** A gateway running as its own process on free ports, as in production. */
+export class GatewayProcess {
+  private constructor(
+    readonly service: ServiceProcess,
+    readonly port: number,
+  ) {}
+
+  static async start(env: Record<string, string>): Promise<GatewayProcess> {
+    const service = await ServiceProcess.start(
+      ENTRY,
+      { PARLEY_HOST: "127.0.0.1", PARLEY_PORT: "0", PARLEY_METRICS_PORT: "0", PARLEY_LOG_LEVEL: "info", ...env },
+      (log) => typeof log.port === "number" && typeof log.msg === "string" && log.msg.includes("listening"),
+    );
+    const listening = await service.log((log) => typeof log.port === "number", "the listening line");
+    return new GatewayProcess(service, Number(listening.port));
+  }
+
+  get baseUrl(): string {
+    return `http://127.0.0.1:${this.port}`;
+  }
+
+  wsUrl(query: string): string {
+    return `ws://127.0.0.1:${this.port}/ws?${query}`;
+  }
+
+  /** A dev-auth client connected as `user`. */
+  connect(user: string): Promise<TestClient> {
+    return TestClient.connect(this.wsUrl(`user=${encodeURIComponent(user)}`));
+  }
+
+  fetch(path: string, init?: RequestInit): Promise<Response> {
+    return fetch(`${this.baseUrl}${path}`, init);
+  }
+}

@@ -1,0 +1,126 @@
+import fc from "fast-check";
+import { describe, expect, it } from "vitest";
+import { ErrorCode } from "./codes.js";
+import {
+  type ClientFrame,
+  decodeClientFrame,
+  decodeServerFrame,
+  encodeServerFrame,
+  type ServerFrame,
+} from "./frames.js";
+import { bodySchema, MAX_BODY_LENGTH } from "./message.js";
+import { dmRoom, isRoomName, mayAccess } from "./rooms.js";
+
+const name = fc.stringMatching(/^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/);
+const room = fc.oneof(
+  name,
+  fc
+    .tuple(name, name)
+    .filter(([a, b]) => a !== b)
+    .map(([a, b]) => dmRoom(a, b)),
+);
+const cid = fc.stringMatching(/^[\x21-\x7e]{1,64}$/);
+const body = fc
+  .string({ minLength: 1, maxLength: 300, unit: "binary" })
+  .filter((text) => bodySchema.safeParse(text).success);
+
+const clientFrame: fc.Arbitrary<ClientFrame> = fc.oneof(
+  fc.record({ t: fc.constant("join" as const), room }, { requiredKeys: ["t", "room"] }),
+  fc.record({ t: fc.constant("join" as const), room, since: fc.nat() }),
+  fc.record({ t: fc.constant("leave" as const), room }),
+  fc.record({ t: fc.constant("send" as const), room, cid, body }),
+  fc.record({ t: fc.constant("typing" as const), room }),
+  fc.constant({ t: "ping" as const }),
+);
+
+describe("decodeClientFrame", () => {
+  it("decodes every valid frame to itself", () => {
+    fc.assert(
+      fc.property(clientFrame, (frame) => {
+        expect(decodeClientFrame(JSON.stringify(frame))).toEqual({ ok: true, value: frame });
+      }),
+    );
+  });
+
+  it("never throws, whatever the text", () => {
+    fc.assert(
+      fc.property(fc.oneof(fc.string({ unit: "binary" }), fc.json()), (text) => {
+        const decoded = decodeClientFrame(text);
+        if (!decoded.ok) expect(Object.values(ErrorCode)).toContain(decoded.code);
+      }),
+      { numRuns: 2000 },
+    );
+  });
+
+  it("rejects any JSON value that is not a frame with bad_request", () => {
+    fc.assert(
+      fc.property(
+        fc.jsonValue().filter((value) => !(typeof value === "object" && value !== null && "t" in value)),
+        (value) => {
+          expect(decodeClientFrame(JSON.stringify(value))).toMatchObject({ ok: false, code: ErrorCode.BadRequest });
+        },
+      ),
+    );
+  });
+
+  it("rejects invalid room names and keeps the cid of a send", () => {
+    fc.assert(
+      fc.property(
+        fc.string({ unit: "binary" }).filter((value) => !isRoomName(value)),
+        cid,
+        (badRoom, id) => {
+          expect(decodeClientFrame(JSON.stringify({ t: "send", room: badRoom, cid: id, body: "x" }))).toMatchObject({
+            ok: false,
+            code: ErrorCode.BadRequest,
+            cid: id,
+          });
+        },
+      ),
+    );
+  });
+
+  it.each([
+    ["not JSON", "hello", ErrorCode.BadRequest],
+    ["an unknown type", '{"t":"explode"}', ErrorCode.BadRequest],
+    ["a send without cid", '{"t":"send","room":"r","body":"x"}', ErrorCode.BadRequest],
+    ["a room of the wrong type", '{"t":"join","room":5}', ErrorCode.BadRequest],
+    ["a negative since", '{"t":"join","room":"r","since":-1}', ErrorCode.BadRequest],
+    ["a fractional since", '{"t":"join","room":"r","since":1.5}', ErrorCode.BadRequest],
+    ["an empty body", '{"t":"send","room":"r","cid":"c","body":""}', ErrorCode.BadRequest],
+    ["an unsorted DM room", '{"t":"join","room":"dm:bob:alice"}', ErrorCode.BadRequest],
+    ["a DM with oneself", '{"t":"join","room":"dm:bob:bob"}', ErrorCode.BadRequest],
+    ["a body with NUL", '{"t":"send","room":"r","cid":"c","body":"a\\u0000b"}', ErrorCode.BadRequest],
+    ["a body with a lone surrogate", '{"t":"send","room":"r","cid":"c","body":"\\ud800"}', ErrorCode.BadRequest],
+    ["a cid with spaces", '{"t":"send","room":"r","cid":"a b","body":"x"}', ErrorCode.BadRequest],
+    [
+      "a body over the limit",
+      JSON.stringify({ t: "send", room: "r", cid: "c", body: "x".repeat(MAX_BODY_LENGTH + 1) }),
+      ErrorCode.TooLarge,
+    ],
+  ])("answers %s with %s", (_what, text, code) => {
+    expect(decodeClientFrame(text)).toMatchObject({ ok: false, code });
+  });
+});
+
+describe("server frames", () => {
+  it("decode what the server encodes", () => {
+    const frames: ServerFrame[] = [
+      { t: "joined", room: "lobby", seq: 3, recovered: true },
+      { t: "msg", room: "lobby", seq: 1, id: "m1", cid: "c1", from: "alice", body: "hi", ts: 1 },
+      { t: "ack", room: "lobby", cid: "c1", seq: 1, id: "m1" },
+      { t: "error", code: ErrorCode.NotJoined, cid: "c1", message: "join first" },
+      { t: "persisted", room: "lobby", upTo: 1 },
+      { t: "pong" },
+    ];
+    for (const frame of frames) expect(decodeServerFrame(encodeServerFrame(frame))).toEqual({ ok: true, value: frame });
+  });
+});
+
+describe("rooms", () => {
+  it("open a DM to its two members only", () => {
+    expect(mayAccess("alice", dmRoom("bob", "alice"))).toBe(true);
+    expect(mayAccess("bob", "dm:alice:bob")).toBe(true);
+    expect(mayAccess("carol", "dm:alice:bob")).toBe(false);
+    expect(mayAccess("carol", "lobby")).toBe(true);
+  });
+});
