@@ -12,7 +12,7 @@ import { createLogger, type Logger, serveMetrics, unknownKind } from "@parley/pr
 import type { Authenticator } from "./auth/auth.js";
 import { DevAuthenticator } from "./auth/dev-auth.js";
 import { JwtAuthenticator } from "./auth/jwt-auth.js";
-import type { Bus, BusListener } from "./bus/bus.js";
+import type { Bus, BusOptions } from "./bus/bus.js";
 import { MemoryBus } from "./bus/memory-bus.js";
 import { RedisBus } from "./bus/redis-bus.js";
 import {
@@ -28,11 +28,7 @@ import { createGatewayMetrics } from "./metrics.js";
 import { startServer } from "./server.js";
 import { loadStaticFiles } from "./static-files.js";
 
-async function createBus(
-  config: BusConfig,
-  options: { listener: BusListener; recentLimit: number; dedupeTtlSeconds: number },
-  logger: Logger,
-): Promise<Bus> {
+async function createBus(config: BusConfig, options: BusOptions, logger: Logger): Promise<Bus> {
   switch (config.kind) {
     case "memory":
       return new MemoryBus(options);
@@ -89,6 +85,9 @@ function createAuthenticator(config: AuthConfig): Authenticator {
 
 async function start(config: GatewayConfig, logger: Logger): Promise<void> {
   const metrics = createGatewayMetrics();
+  const store = await createStore(config.store);
+  // PostgreSQL is migrated by its own command (a Job in Kubernetes); the embedded PGlite store by whoever opens it.
+  if (config.store.kind === "pglite") await store.migrate();
   const bus = await createBus(
     config.bus,
     {
@@ -96,12 +95,11 @@ async function start(config: GatewayConfig, logger: Logger): Promise<void> {
       listener: (event) => gateway.deliver(event),
       recentLimit: config.recentLimit,
       dedupeTtlSeconds: config.dedupeTtlSeconds,
+      seed: async (room) => (await store.history({ room, limit: 1 })).at(-1)?.seq ?? 0,
     },
     logger,
   );
   const log = await createLog(config.log);
-  const store = await createStore(config.store);
-  await store.migrate();
   // The in-memory log lives in this process, so its consumer must too: the embedded mode persists in-process.
   const persister =
     config.log.kind === "memory"

@@ -130,6 +130,16 @@ export function busContract(name: string, factory: BusFactory): void {
       expect(await bus.recent(room, 0)).toEqual([]);
     });
 
+    it("continues above the seed for a room it holds no counter for", async () => {
+      const room = uniqueName("seeded");
+      const { bus } = await busWithEvents({ seed: async (name) => (name === room ? 41 : 0) });
+      expect(await bus.latest(room)).toBe(41);
+      const results = await Promise.all([bus.publish(input(room)), bus.publish(input(room))]);
+      expect(results.map((result) => result.message.seq).sort()).toEqual([42, 43]);
+      const fresh = uniqueName("fresh");
+      expect((await bus.publish(input(fresh))).message.seq).toBe(1);
+    });
+
     it.runIf(factory.distributed)("shares sequence and fan-out between instances", async () => {
       const a = await busWithEvents();
       const b = await busWithEvents();

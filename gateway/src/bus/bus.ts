@@ -59,6 +59,11 @@ export interface Bus {
 export interface BusOptions {
   readonly listener: BusListener;
   /**
+   * The highest seq of the room known to durable storage, asked when the bus has no counter for the room.
+   * @default () => 0
+   */
+  readonly seed?: (room: string) => Promise<number>;
+  /**
    * Messages kept per room for recovery on join.
    * @default 1000
    */

@@ -23,20 +23,23 @@ interface RoomState {
  * for a single process only (two gateways with a MemoryBus each would assign the same seqs).
  */
 export class MemoryBus implements Bus {
-  readonly #rooms = new Map<string, RoomState>();
+  /** Settles once the room's counter is seeded; a promise so concurrent first publishes seed once. */
+  readonly #rooms = new Map<string, Promise<RoomState>>();
   readonly #subscribed = new Set<string>();
   readonly #listener: BusListener;
   readonly #recentLimit: number;
   readonly #dedupeTtlMs: number;
+  readonly #seed: (room: string) => Promise<number>;
 
   constructor(options: BusOptions) {
+    this.#seed = options.seed ?? (async () => 0);
     this.#listener = options.listener;
     this.#recentLimit = options.recentLimit ?? DEFAULT_RECENT_LIMIT;
     this.#dedupeTtlMs = (options.dedupeTtlSeconds ?? DEFAULT_DEDUPE_TTL_SECONDS) * 1000;
   }
 
   async publish(input: PublishInput): Promise<Published> {
-    const state = this.#room(input.room);
+    const state = await this.#room(input.room);
     const key = `${input.from}\n${input.cid}`;
     const now = Date.now();
     const seen = state.dedupe.get(key);
@@ -63,11 +66,11 @@ export class MemoryBus implements Bus {
   }
 
   async latest(room: string): Promise<number> {
-    return this.#rooms.get(room)?.seq ?? 0;
+    return (await this.#room(room)).seq;
   }
 
   async recent(room: string, after: number): Promise<ChatMessage[]> {
-    return (this.#rooms.get(room)?.recent ?? []).filter((message) => message.seq > after);
+    return (await this.#room(room)).recent.filter((message) => message.seq > after);
   }
 
   isReady(): boolean {
@@ -78,10 +81,12 @@ export class MemoryBus implements Bus {
     this.#subscribed.clear();
   }
 
-  #room(room: string): RoomState {
+  #room(room: string): Promise<RoomState> {
     let state = this.#rooms.get(room);
     if (!state) {
-      state = { seq: 0, recent: [], dedupe: new Map() };
+      state = this.#seed(room).then((seq) => ({ seq, recent: [], dedupe: new Map() }));
+      // A failed seed is not remembered: the next call asks again.
+      state.catch(() => this.#rooms.delete(room));
       this.#rooms.set(room, state);
     }
     return state;

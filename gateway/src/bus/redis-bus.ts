@@ -25,11 +25,14 @@ export interface RedisBusOptions extends BusOptions {
  * Sequences with one Lua script: dedupe by (from, cid), INCR, append to the capped recent buffer and SPUBLISH, in a
  * single round trip. Every key and the channel of a room share the hash tag `{room}`, so the script and sharded
  * pub/sub also run on Redis Cluster. Redis delivers a channel's messages in publish order, and publishes happen in
- * seq order inside the script, so subscribers see seq order.
+ * seq order inside the script, so subscribers see seq order. When the room has no counter (new room, or Redis lost
+ * its data) the script answers 2 and is run again with the seed as a floor, so a seq is never handed out twice.
  */
 const PUBLISH_SCRIPT = `
 local existing = redis.call('GET', KEYS[3])
 if existing then return {0, existing} end
+if ARGV[6] ~= '' then redis.call('SET', KEYS[1], ARGV[6], 'NX')
+elseif redis.call('EXISTS', KEYS[1]) == 0 then return {2} end
 local seq = redis.call('INCR', KEYS[1])
 local payload = ARGV[1] .. seq .. ARGV[2]
 redis.call('SET', KEYS[3], payload, 'EX', ARGV[4])
@@ -48,6 +51,7 @@ export class RedisBus implements Bus {
   readonly #recentLimit: number;
   readonly #dedupeTtlSeconds: number;
   readonly #onInvalidPayload: (payload: string) => void;
+  readonly #seed: (room: string) => Promise<number>;
   /** Per room, the last subscribe/unsubscribe in flight, so they apply in call order. */
   readonly #pending = new Map<string, Promise<unknown>>();
 
@@ -60,6 +64,7 @@ export class RedisBus implements Bus {
     this.#recentLimit = options.recentLimit ?? DEFAULT_RECENT_LIMIT;
     this.#dedupeTtlSeconds = options.dedupeTtlSeconds ?? DEFAULT_DEDUPE_TTL_SECONDS;
     this.#onInvalidPayload = options.onInvalidPayload ?? (() => {});
+    this.#seed = options.seed ?? (async () => 0);
     this.#subscriber.on("smessage", (_channel: string, payload: string) => {
       const event = decodeBusEvent(payload);
       if (event) this.#listener(event);
@@ -78,7 +83,10 @@ export class RedisBus implements Bus {
     const suffix = `,${JSON.stringify({ id, cid, from, body, ts }).slice(1)}`;
     const keys = [this.#key(room, "seq"), this.#key(room, "recent"), this.#key(room, `cid:${from}:${cid}`)];
     const args = [prefix, suffix, String(this.#recentLimit), String(this.#dedupeTtlSeconds), this.#channel(room)];
-    const reply = await this.#evalPublish(keys, args);
+    let reply = await this.#evalPublish(keys, [...args, ""]);
+    if (Array.isArray(reply) && reply[0] === 2) {
+      reply = await this.#evalPublish(keys, [...args, String(await this.#seed(room))]);
+    }
     if (!Array.isArray(reply) || (reply[0] !== 0 && reply[0] !== 1) || typeof reply[1] !== "string") {
       throw new Error("unexpected reply from the publish script");
     }
@@ -100,8 +108,11 @@ export class RedisBus implements Bus {
   }
 
   async latest(room: string): Promise<number> {
-    const value = await this.#commands.get(this.#key(room, "seq"));
-    return value === null ? 0 : Number(value);
+    const key = this.#key(room, "seq");
+    const value = await this.#commands.get(key);
+    if (value !== null) return Number(value);
+    await this.#commands.set(key, String(await this.#seed(room)), "NX");
+    return Number(await this.#commands.get(key));
   }
 
   async recent(room: string, after: number): Promise<ChatMessage[]> {

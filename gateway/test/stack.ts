@@ -1,0 +1,91 @@
+import { execFile } from "node:child_process";
+import { fileURLToPath } from "node:url";
+import { promisify } from "node:util";
+import { serviceEnv, uniqueName } from "@parley/testkit";
+import { type FreshDatabase, freshDatabase, withClient } from "@parley/testkit/database";
+import { ServiceProcess } from "@parley/testkit/process";
+import { GatewayProcess } from "./gateway-process.js";
+
+const PERSISTER = fileURLToPath(new URL("../../persister/dist/main.js", import.meta.url));
+const MIGRATE = fileURLToPath(new URL("../../persister/dist/migrate.js", import.meta.url));
+
+export interface StoredRow {
+  readonly room: string;
+  readonly seq: number;
+  readonly id: string;
+}
+
+/**
+ * The distributed deployment on the local real services: gateways on Redis, Kafka and PostgreSQL, and a persister,
+ * each a process of its own. Every stack has its own database, topics, consumer group and Redis key prefix.
+ */
+export class Stack {
+  readonly gateways: GatewayProcess[] = [];
+  persister: ServiceProcess | undefined;
+
+  private constructor(
+    readonly database: FreshDatabase,
+    readonly env: Record<string, string>,
+  ) {}
+
+  static async start({
+    gateways = 2,
+    gatewayEnv = {},
+  }: {
+    gateways?: number;
+    gatewayEnv?: Record<string, string>;
+  } = {}) {
+    const services = serviceEnv();
+    const database = await freshDatabase("stack");
+    const topic = uniqueName("parley.messages");
+    const env = {
+      PARLEY_DATABASE_URL: database.url,
+      PARLEY_KAFKA_BROKERS: services.kafkaBrokers.join(","),
+      PARLEY_KAFKA_TOPIC: topic,
+      PARLEY_KAFKA_DLQ_TOPIC: `${topic}.dlq`,
+      PARLEY_KAFKA_PARTITIONS: "4",
+    };
+    const stack = new Stack(database, env);
+    await promisify(execFile)(process.execPath, [MIGRATE], { env: { PATH: process.env.PATH ?? "", ...env } });
+    const gatewayProcesses = await Promise.all(
+      Array.from({ length: gateways }, () =>
+        GatewayProcess.start({
+          ...env,
+          PARLEY_BUS: "redis",
+          PARLEY_REDIS_URL: services.redisUrl,
+          PARLEY_REDIS_PREFIX: uniqueName("parley"),
+          PARLEY_LOG: "kafka",
+          PARLEY_STORE: "postgres",
+          ...gatewayEnv,
+        }),
+      ),
+    );
+    stack.gateways.push(...gatewayProcesses);
+    await stack.startPersister();
+    return stack;
+  }
+
+  async startPersister(): Promise<ServiceProcess> {
+    this.persister = await ServiceProcess.start(
+      PERSISTER,
+      { ...this.env, PARLEY_KAFKA_GROUP: `${this.env.PARLEY_KAFKA_TOPIC}-persister`, PARLEY_METRICS_PORT: "0" },
+      (log) => log.msg === "persister started",
+    );
+    return this.persister;
+  }
+
+  /** Every stored message key, in (room, seq) order. */
+  rows(): Promise<StoredRow[]> {
+    return withClient(this.database.url, async (client) => {
+      const result = await client.query<{ room: string; seq: string; id: string }>(
+        "SELECT room, seq, id FROM messages ORDER BY room, seq",
+      );
+      return result.rows.map((row) => ({ room: row.room, seq: Number(row.seq), id: row.id }));
+    });
+  }
+
+  async stop(): Promise<void> {
+    await Promise.all([...this.gateways.map((gateway) => gateway.service.stop()), this.persister?.stop()]);
+    await this.database.drop();
+  }
+}

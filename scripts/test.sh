@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# The whole test suite, as a newcomer runs it (`npm test`): starts the real Redis, PostgreSQL and Kafka the
+# integration tests need (installing what is missing), type-checks, lints, then runs every vitest project.
+set -euo pipefail
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$root"
+
+echo "== services"
+scripts/services.sh up
+eval "$(scripts/services.sh env)"
+
+echo "== typecheck"
+npm run --silent typecheck
+
+echo "== lint"
+npx biome ci .
+
+echo "== tests"
+npx vitest run "$@"
