@@ -1,12 +1,19 @@
-/** One record on the log. `key` decides the partition, so every record of a room keeps its order. */
+/** One record to append. `key` decides the partition, so every record of a room keeps its order. */
 export interface LogRecord {
   readonly key: string;
   readonly value: Buffer;
   readonly headers?: Readonly<Record<string, string>>;
 }
 
-/** A record as a consumer sees it: where it sits, so it can be committed past and dead-lettered with its origin. */
-export interface ConsumedRecord extends LogRecord {
+/**
+ * A record as a consumer sees it: where it sits, so it can be committed past and dead-lettered with its origin.
+ * Key and value are nullable because a consumer reads whatever is on the topic, not only what `append` wrote
+ * (another producer may write a record without a key, or a tombstone without a value).
+ */
+export interface ConsumedRecord {
+  readonly key: string | null;
+  readonly value: Buffer | null;
+  readonly headers: Readonly<Record<string, string>>;
   readonly partition: number;
   /** Offset within the partition, as a decimal string (Kafka offsets exceed 2^53). */
   readonly offset: string;
@@ -19,12 +26,17 @@ export interface ConsumedRecord extends LogRecord {
 export type BatchHandler = (records: readonly ConsumedRecord[]) => Promise<void>;
 
 export interface ConsumeOptions {
-  /** Consumer group: each record is handled by one member of the group. */
+  /** Consumer group: each record is handled by one member of the group. A new group starts at the oldest record. */
   readonly group: string;
   readonly handler: BatchHandler;
+  /**
+   * Called when the consumer has stopped for good on an error it cannot recover from by itself (it will not
+   * consume again). Transient failures never reach it: they are retried. The owner should exit so it is restarted.
+   */
+  readonly onFatal?: (error: unknown) => void;
 }
 
-/** A running consumer. `close()` stops fetching, waits for the batch in hand and leaves the group. */
+/** A running consumer. `close()` stops fetching, waits for the batch in hand (committing it if it succeeds) and leaves the group. */
 export interface Consumption {
   close(): Promise<void>;
 }
@@ -39,6 +51,9 @@ export interface Consumption {
  * - Records with the same key are consumed in the order they were appended.
  * - Consumption is at-least-once: a batch is committed only after its handler resolves; a handler that throws gets
  *   the same records again, and a consumer that restarts resumes after the last committed batch.
+ * - Within a group, a partition is handled by one member at a time, one batch at a time, so members never see
+ *   each other's records unless a batch was left uncommitted (a crash or a handler that threw).
+ * - `consume` resolves once the consumer is a member of its group.
  * - `deadLetter` durably appends the record to a separate dead-letter topic with the reason, so one bad record
  *   never blocks its partition.
  */
@@ -46,6 +61,6 @@ export interface Log {
   append(record: LogRecord): Promise<void>;
   deadLetter(record: ConsumedRecord, reason: string): Promise<void>;
   consume(options: ConsumeOptions): Promise<Consumption>;
-  /** Flushes what was appended, then releases connections. */
+  /** Flushes what was appended, closes the consumers still running, then releases connections. */
   close(): Promise<void>;
 }
