@@ -240,10 +240,11 @@ pg_resolve_home() {
     PG_HOME=$link
   else
     fallback="/var/tmp/parley-postgres-$(printf '%s' "$ROOT" | sha256sum | cut -c1-16)"
-    # .parley/postgres did not exist, so anything left there belongs to an earlier, deleted .parley.
-    rm -rf -- "$fallback"
-    ln -sfn -- "$fallback" "$link"
     PG_HOME=$fallback
+    # .parley/postgres did not exist, so a cluster left there belongs to an earlier, deleted .parley:
+    # start afresh, unless that cluster is still running (then adopt it rather than pull its data away).
+    [[ -n $(pg_pid) ]] || rm -rf -- "$fallback"
+    ln -sfn -- "$fallback" "$link"
   fi
   mkdir -p "$PG_HOME"
   chown postgres: "$PG_HOME"
@@ -561,7 +562,7 @@ print_env() {
 }
 
 usage() {
-  sed -n '2,/^set -euo/{/^#/s/^# \{0,1\}//p}' "${BASH_SOURCE[0]}" >&2
+  sed -n '2,/^set -euo/{/^#/s/^# \{0,1\}//p}' "${BASH_SOURCE[0]}"
 }
 
 # Validates service names into WANTED; no names means all of them.
@@ -659,7 +660,7 @@ main() {
     env) print_env ;;
     -h | --help | help) usage ;;
     *)
-      usage
+      usage >&2
       exit 2
       ;;
   esac
