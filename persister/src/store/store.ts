@@ -6,6 +6,7 @@ export interface HistoryQuery {
   readonly before?: number;
   /** Only messages with a seq strictly above this (used for recovery on join). */
   readonly after?: number;
+  /** Most messages returned; below 1 returns none. */
   readonly limit: number;
 }
 
@@ -16,6 +17,8 @@ export interface HistoryQuery {
  * - `insert` is idempotent: a message whose `(room, seq)` or `id` is already stored is skipped, never duplicated
  *   and never an error, so a batch can be replayed after a crash.
  * - `insert` is atomic: when it resolves every row is committed; when it rejects none is.
+ * - `insert` rejects with a non-retriable `ParleyError` when the data itself can never be stored (the database
+ *   refuses a value), so a caller can set those messages aside; any other rejection may succeed when retried.
  * - `history` returns messages of one room ordered by ascending seq.
  */
 export interface Store {
@@ -23,7 +26,10 @@ export interface Store {
   migrate(): Promise<void>;
   /** Inserts messages; resolves with how many were new. */
   insert(messages: readonly ChatMessage[]): Promise<number>;
-  /** With `before`: the `limit` newest messages below it; with `after`: the `limit` oldest above it. Ascending seq. */
+  /**
+   * With `after`: the `limit` oldest messages above it (and below `before`, if given); otherwise the `limit` newest
+   * (below `before`, if given). Ascending seq either way.
+   */
   history(query: HistoryQuery): Promise<ChatMessage[]>;
   close(): Promise<void>;
 }

@@ -1,0 +1,131 @@
+import type { ChatMessage } from "@parley/protocol";
+import { ParleyError } from "@parley/protocol/runtime";
+import { type Insertable, type Kysely, Migrator, type Selectable } from "kysely";
+import { migrationProvider } from "./migrations/index.js";
+import type { Database, MessagesTable } from "./schema.js";
+import type { HistoryQuery, Store } from "./store.js";
+
+/** PostgreSQL accepts at most this many bind parameters in one statement. */
+const MAX_BIND_PARAMETERS = 65_535;
+const COLUMNS = [
+  "room",
+  "seq",
+  "id",
+  "cid",
+  "sender",
+  "body",
+  "ts",
+] as const satisfies readonly (keyof MessagesTable)[];
+/** Rows per INSERT statement: as many as the bind-parameter limit allows. */
+const ROWS_PER_STATEMENT = Math.floor(MAX_BIND_PARAMETERS / COLUMNS.length);
+/**
+ * SQLSTATE classes meaning "this data can never be stored" (22 data exception, e.g. a NUL character in text;
+ * 23 integrity constraint violation), as opposed to the database being unavailable: retrying cannot help.
+ */
+const DATA_ERROR_CLASSES = new Set(["22", "23"]);
+
+/**
+ * The Store over Kysely, the same for PostgreSQL (`createPostgresStore`) and PGlite (`createPgliteStore`): one
+ * schema, one set of migrations, one set of queries.
+ */
+export class KyselyStore implements Store {
+  readonly #db: Kysely<Database>;
+  #closing: Promise<void> | undefined;
+
+  constructor(db: Kysely<Database>) {
+    this.#db = db;
+  }
+
+  /** Kysely's migrator holds a PostgreSQL advisory lock while it runs, so concurrent callers apply each migration once. */
+  async migrate(): Promise<void> {
+    const migrator = new Migrator({ db: this.#db, provider: migrationProvider });
+    const { error, results = [] } = await migrator.migrateToLatest();
+    if (error === undefined) return;
+    const failed = results.find((result) => result.status === "Error")?.migrationName ?? "the migration state";
+    throw new ParleyError(`migration failed at ${failed}: ${errorMessage(error)}`, { retriable: true, cause: error });
+  }
+
+  /**
+   * One multi-row `INSERT ... ON CONFLICT DO NOTHING` per chunk (no conflict target, so a clash on either the
+   * primary key or the unique id is skipped), all chunks in one transaction. Data the database rejects outright
+   * fails with a non-retriable {@link ParleyError}.
+   */
+  async insert(messages: readonly ChatMessage[]): Promise<number> {
+    const chunks: Insertable<MessagesTable>[][] = [];
+    for (let start = 0; start < messages.length; start += ROWS_PER_STATEMENT) {
+      chunks.push(messages.slice(start, start + ROWS_PER_STATEMENT).map(toRow));
+    }
+    const [only] = chunks;
+    try {
+      if (chunks.length === 0) return 0;
+      // A single statement is atomic by itself: no need for the round trips of a transaction.
+      if (only !== undefined && chunks.length === 1) return await insertRows(this.#db, only);
+      return await this.#db.transaction().execute(async (transaction) => {
+        let inserted = 0;
+        for (const chunk of chunks) inserted += await insertRows(transaction, chunk);
+        return inserted;
+      });
+    } catch (error) {
+      throw classify(error);
+    }
+  }
+
+  async history({ room, before, after, limit }: HistoryQuery): Promise<ChatMessage[]> {
+    if (limit < 1) return [];
+    let query = this.#db.selectFrom("messages").select(COLUMNS).where("room", "=", room);
+    if (after !== undefined) query = query.where("seq", ">", after);
+    if (before !== undefined) query = query.where("seq", "<", before);
+    // With `after`, the oldest above it; otherwise the newest (below `before`), read backwards and turned around.
+    const rows = await query
+      .orderBy("seq", after === undefined ? "desc" : "asc")
+      .limit(limit)
+      .execute();
+    if (after === undefined) rows.reverse();
+    return rows.map(toMessage);
+  }
+
+  close(): Promise<void> {
+    this.#closing ??= this.#db.destroy();
+    return this.#closing;
+  }
+}
+
+async function insertRows(db: Kysely<Database>, rows: Insertable<MessagesTable>[]): Promise<number> {
+  const result = await db
+    .insertInto("messages")
+    .values(rows)
+    .onConflict((conflict) => conflict.doNothing())
+    .executeTakeFirst();
+  return Number(result.numInsertedOrUpdatedRows ?? 0n);
+}
+
+function toRow({ room, seq, id, cid, from, body, ts }: ChatMessage): Insertable<MessagesTable> {
+  return { room, seq, id, cid, sender: from, body, ts };
+}
+
+function toMessage(row: Pick<Selectable<MessagesTable>, (typeof COLUMNS)[number]>): ChatMessage {
+  const { room, id, cid, sender, body } = row;
+  return { room, seq: toNumber(row.seq, "seq"), id, cid, from: sender, body, ts: toNumber(row.ts, "ts") };
+}
+
+function toNumber(value: string | number | bigint, column: string): number {
+  const number = Number(value);
+  if (!Number.isSafeInteger(number)) {
+    throw new ParleyError(`messages.${column} holds ${value}, beyond a safe integer`, { retriable: false });
+  }
+  return number;
+}
+
+/** Marks errors caused by the data itself as not retriable; everything else (connections, outages) stays retriable. */
+function classify(error: unknown): unknown {
+  const code = typeof error === "object" && error !== null && "code" in error ? error.code : undefined;
+  if (typeof code !== "string" || !DATA_ERROR_CLASSES.has(code.slice(0, 2))) return error;
+  return new ParleyError(`the database rejected the messages (${code}): ${errorMessage(error)}`, {
+    retriable: false,
+    cause: error,
+  });
+}
+
+function errorMessage(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}

@@ -1,0 +1,14 @@
+import type { Migration, MigrationProvider } from "kysely";
+import * as messages from "./0001-messages.js";
+
+/**
+ * Every migration, by name; Kysely applies them in name order. Listed in code rather than found on disk, so they
+ * are part of the compiled output and run the same from sources, `dist/` and a container image.
+ */
+const MIGRATIONS: Readonly<Record<string, Migration>> = {
+  "0001-messages": messages,
+};
+
+export const migrationProvider: MigrationProvider = {
+  getMigrations: async () => ({ ...MIGRATIONS }),
+};

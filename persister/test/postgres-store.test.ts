@@ -1,0 +1,60 @@
+import { waitFor } from "@parley/testkit";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { createPostgresStore } from "../src/store/index.js";
+import { storeContract } from "../src/store/store.contract.js";
+import { connectable, createTestDatabase, type TestDatabase } from "./postgres.js";
+
+let database: TestDatabase;
+beforeAll(async () => {
+  database = await createTestDatabase();
+});
+afterAll(async () => {
+  await database?.drop();
+});
+
+storeContract("postgresql", { create: async () => createPostgresStore({ connectionString: database.url }) });
+
+describe("PostgreSQL migrations", () => {
+  it("apply each migration once when several processes migrate a fresh database at once", async () => {
+    const fresh = await createTestDatabase();
+    const stores = Array.from({ length: 4 }, () => createPostgresStore({ connectionString: fresh.url, poolSize: 1 }));
+    try {
+      await Promise.all(stores.map((store) => store.migrate()));
+      const applied = await fresh.query<{ name: string }>("select name from kysely_migration order by name");
+      expect(applied.map((row) => row.name)).toEqual(["0001-messages"]);
+      const tables = await fresh.query("select 1 from information_schema.tables where table_name = 'messages'");
+      expect(tables).toHaveLength(1);
+    } finally {
+      await Promise.all(stores.map((store) => store.close()));
+      await fresh.drop();
+    }
+  });
+
+  it("wait for the advisory lock Kysely's migrator takes", async () => {
+    // The lock id PostgresAdapter.acquireMigrationLock uses (kysely/dist/esm/dialect/postgres/postgres-adapter.js).
+    const lockId = "3853314791062309107";
+    const fresh = await createTestDatabase();
+    const holder = connectable(fresh.url);
+    const store = createPostgresStore({ connectionString: fresh.url, poolSize: 1 });
+    await holder.connect();
+    try {
+      await holder.query(`select pg_advisory_lock(${lockId})`);
+      const migrating = store.migrate();
+      await waitFor(
+        async () =>
+          (await fresh.query("select 1 from pg_locks where locktype = 'advisory' and not granted")).length > 0,
+        "the migration to wait for the lock",
+      );
+      expect(await fresh.query("select 1 from information_schema.tables where table_name = 'messages'")).toEqual([]);
+      await holder.query(`select pg_advisory_unlock(${lockId})`);
+      await migrating;
+      expect(await fresh.query("select 1 from information_schema.tables where table_name = 'messages'")).toHaveLength(
+        1,
+      );
+    } finally {
+      await holder.end();
+      await store.close();
+      await fresh.drop();
+    }
+  });
+});
