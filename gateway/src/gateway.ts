@@ -94,6 +94,7 @@ export class Gateway implements SocketHandler<{ user: string }> {
     return {
       text: (frame) => session.text(frame),
       binary: () => session.binary(),
+      oversized: () => session.oversized(),
       closed: (code) => {
         session.closed(code);
         this.#sessions.delete(session);

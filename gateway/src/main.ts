@@ -103,13 +103,9 @@ async function start(config: GatewayConfig, logger: Logger): Promise<void> {
   // The in-memory log lives in this process, so its consumer must too: the embedded mode persists in-process.
   const persister =
     config.log.kind === "memory"
-      ? await Persister.start({
-          log,
-          store,
-          group: "parley-persister",
-          logger: logger.child({ component: "persister" }),
-        })
+      ? new Persister({ log, store, group: "parley-persister", logger: logger.child({ component: "persister" }) })
       : undefined;
+  await persister?.start();
   const staticFiles = config.webDir === undefined ? undefined : await loadStaticFiles(config.webDir);
   const gateway = new Gateway({
     auth: createAuthenticator(config.auth),

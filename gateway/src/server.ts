@@ -41,6 +41,8 @@ export interface Socket {
 export interface SocketSession {
   text(frame: string): void;
   binary(): void;
+  /** A frame above `maxFrameBytes` arrived (and was discarded). */
+  oversized(): void;
   closed(code: number): void;
 }
 
@@ -59,7 +61,10 @@ export interface ServerOptions {
   readonly port: number;
   /** Path of the WebSocket endpoint. */
   readonly wsPath: string;
-  /** Larger frames close the connection with 1009. */
+  /**
+   * Larger frames are handed to `oversized()` undecoded. uWS itself drops connections (without a close frame) whose
+   * frames exceed {@link HARD_FRAME_LIMIT_FACTOR} times this.
+   */
   readonly maxFrameBytes: number;
   /** Seconds without traffic before uWS closes a connection (it sends pings to keep healthy ones alive). */
   readonly idleTimeoutSeconds: number;
@@ -72,6 +77,9 @@ export interface Server {
   /** Stops accepting connections; open ones stay. */
   stopListening(): void;
 }
+
+/** uWS buffers frames up to this multiple of `maxFrameBytes`, so moderately oversized ones get a proper answer. */
+export const HARD_FRAME_LIMIT_FACTOR = 4;
 
 interface Connection<D> {
   readonly data: D;
@@ -113,7 +121,7 @@ export function startServer<D>(options: ServerOptions, http: HttpHandler, socket
 
   app.ws<Connection<D>>(options.wsPath, {
     compression: uWS.DISABLED,
-    maxPayloadLength: options.maxFrameBytes,
+    maxPayloadLength: options.maxFrameBytes * HARD_FRAME_LIMIT_FACTOR,
     idleTimeout: options.idleTimeoutSeconds,
     maxBackpressure: options.maxBackpressureBytes,
     sendPingsAutomatically: true,
@@ -148,6 +156,7 @@ export function startServer<D>(options: ServerOptions, http: HttpHandler, socket
     message: (ws, message, isBinary) => {
       const { session } = ws.getUserData();
       if (!session) return;
+      if (message.byteLength > options.maxFrameBytes) return session.oversized();
       if (isBinary) return session.binary();
       let text: string;
       try {

@@ -94,6 +94,11 @@ export class ClientSession implements SocketSession, RoomMember {
     this.close(CloseCode.UnsupportedData, "text frames only");
   }
 
+  oversized(): void {
+    this.context.metrics.framesReceived.inc({ type: "oversized" });
+    this.close(CloseCode.MessageTooBig, "frame too large");
+  }
+
   closed(code: number): void {
     this.#closed = true;
     this.context.metrics.disconnects.inc({ code: String(code) });

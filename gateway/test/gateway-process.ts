@@ -17,8 +17,7 @@ export class GatewayProcess {
       { PARLEY_HOST: "127.0.0.1", PARLEY_PORT: "0", PARLEY_METRICS_PORT: "0", PARLEY_LOG_LEVEL: "info", ...env },
       (log) => typeof log.port === "number" && typeof log.msg === "string" && log.msg.includes("listening"),
     );
-    const listening = await service.log((log) => typeof log.port === "number", "the listening line");
-    return new GatewayProcess(service, Number(listening.port));
+    return new GatewayProcess(service, Number(service.readyLog.port));
   }
 
   get baseUrl(): string {

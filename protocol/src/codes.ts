@@ -31,7 +31,7 @@ export const CloseCode = {
   UnsupportedData: 1003,
   /** The connection broke the protocol repeatedly (e.g. kept sending undecodable frames). Do not reconnect blindly. */
   PolicyViolation: 1008,
-  /** A frame exceeded the gateway's hard frame-size limit; closed by the WebSocket layer. */
+  /** A frame exceeded the gateway's frame-size limit (`MAX_FRAME_BYTES`). */
   MessageTooBig: 1009,
   /** The gateway hit an unexpected error; reconnect with backoff. */
   InternalError: 1011,

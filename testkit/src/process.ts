@@ -8,6 +8,8 @@ export class ServiceProcess {
   readonly logs: Record<string, unknown>[] = [];
   readonly output: string[] = [];
   readonly exited: Promise<number | null>;
+  /** The log line that said the service was up. */
+  readyLog: Record<string, unknown> = {};
 
   private constructor(readonly child: ChildProcess) {
     this.exited = once(child, "exit").then(([code]) => code as number | null);
@@ -44,7 +46,7 @@ export class ServiceProcess {
     void service.exited.then((code) => {
       exitCode = code;
     });
-    await waitFor(
+    service.readyLog = await waitFor(
       () => {
         if (exitCode !== undefined) throw new Error(`${entry} exited with ${exitCode}:\n${service.output.join("\n")}`);
         return service.logs.find(ready);
