@@ -1,12 +1,13 @@
 import { waitFor } from "@parley/testkit";
+import { type FreshDatabase, freshDatabase, withClient } from "@parley/testkit/database";
+import pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createPostgresStore } from "../src/store/index.js";
 import { storeContract } from "../src/store/store.contract.js";
-import { connectable, createTestDatabase, type TestDatabase } from "./postgres.js";
 
-let database: TestDatabase;
+let database: FreshDatabase;
 beforeAll(async () => {
-  database = await createTestDatabase();
+  database = await freshDatabase("persister_store");
 });
 afterAll(async () => {
   await database?.drop();
@@ -16,14 +17,13 @@ storeContract("postgresql", { create: async () => createPostgresStore({ connecti
 
 describe("PostgreSQL migrations", () => {
   it("apply each migration once when several processes migrate a fresh database at once", async () => {
-    const fresh = await createTestDatabase();
+    const fresh = await freshDatabase("persister_migrate");
     const stores = Array.from({ length: 4 }, () => createPostgresStore({ connectionString: fresh.url, poolSize: 1 }));
     try {
       await Promise.all(stores.map((store) => store.migrate()));
-      const applied = await fresh.query<{ name: string }>("select name from kysely_migration order by name");
+      const applied = await query<{ name: string }>(fresh, "select name from kysely_migration order by name");
       expect(applied.map((row) => row.name)).toEqual(["0001-messages"]);
-      const tables = await fresh.query("select 1 from information_schema.tables where table_name = 'messages'");
-      expect(tables).toHaveLength(1);
+      expect(await messagesTables(fresh)).toBe(1);
     } finally {
       await Promise.all(stores.map((store) => store.close()));
       await fresh.drop();
@@ -33,8 +33,8 @@ describe("PostgreSQL migrations", () => {
   it("wait for the advisory lock Kysely's migrator takes", async () => {
     // The lock id PostgresAdapter.acquireMigrationLock uses (kysely/dist/esm/dialect/postgres/postgres-adapter.js).
     const lockId = "3853314791062309107";
-    const fresh = await createTestDatabase();
-    const holder = connectable(fresh.url);
+    const fresh = await freshDatabase("persister_migrate");
+    const holder = new pg.Client({ connectionString: fresh.url });
     const store = createPostgresStore({ connectionString: fresh.url, poolSize: 1 });
     await holder.connect();
     try {
@@ -42,15 +42,13 @@ describe("PostgreSQL migrations", () => {
       const migrating = store.migrate();
       await waitFor(
         async () =>
-          (await fresh.query("select 1 from pg_locks where locktype = 'advisory' and not granted")).length > 0,
+          (await query(fresh, "select 1 from pg_locks where locktype = 'advisory' and not granted")).length > 0,
         "the migration to wait for the lock",
       );
-      expect(await fresh.query("select 1 from information_schema.tables where table_name = 'messages'")).toEqual([]);
+      expect(await messagesTables(fresh)).toBe(0);
       await holder.query(`select pg_advisory_unlock(${lockId})`);
       await migrating;
-      expect(await fresh.query("select 1 from information_schema.tables where table_name = 'messages'")).toHaveLength(
-        1,
-      );
+      expect(await messagesTables(fresh)).toBe(1);
     } finally {
       await holder.end();
       await store.close();
@@ -58,3 +56,11 @@ describe("PostgreSQL migrations", () => {
     }
   });
 });
+
+async function query<R extends pg.QueryResultRow>(database: FreshDatabase, sql: string): Promise<R[]> {
+  return withClient(database.url, async (client) => (await client.query<R>(sql)).rows);
+}
+
+async function messagesTables(database: FreshDatabase): Promise<number> {
+  return (await query(database, "select 1 from information_schema.tables where table_name = 'messages'")).length;
+}
