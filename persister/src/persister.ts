@@ -1,0 +1,158 @@
+import { type ChatMessage, decodeEnvelope } from "@parley/protocol";
+import { type BackoffOptions, isRetriable, type Logger, retry } from "@parley/protocol/runtime";
+import type { ConsumedRecord, Consumption, Log } from "./log/index.js";
+import type { Store } from "./store/index.js";
+
+/** The counter of a metrics library the persister needs (prom-client's `Counter` fits). */
+export interface Counter {
+  inc(value?: number): void;
+}
+
+export interface PersisterMetrics {
+  readonly recordsConsumed: Counter;
+  readonly rowsInserted: Counter;
+  readonly deadLettered: Counter;
+  /** Failed store or dead-letter attempts that were retried. */
+  readonly retries: Counter;
+}
+
+/** Per room, the highest seq of a batch now committed in the store. */
+export type PersistedBatch = ReadonlyMap<string, number>;
+
+export interface PersisterOptions {
+  readonly log: Log;
+  readonly store: Pick<Store, "insert">;
+  /** Consumer group; every persister instance of a deployment uses the same one so they share the partitions. */
+  readonly group: string;
+  readonly logger: Logger;
+  readonly metrics?: PersisterMetrics;
+  /** Backoff between attempts when the store or the dead-letter topic fails. @default 100 ms doubling to 5 s */
+  readonly retryBackoff?: BackoffOptions;
+  /**
+   * Called after a batch's rows are committed in the store, with the highest seq per room in that batch (before the
+   * log offsets are committed, so a crash right after means the batch is inserted again, harmlessly). Not a gap-free
+   * watermark: appends of one room from several gateways can reach the log out of seq order.
+   */
+  readonly onPersisted?: (batch: PersistedBatch) => void;
+  /** The consumer stopped for good (see `ConsumeOptions.onFatal`); the owner should exit so it is restarted. */
+  readonly onFatal?: (error: unknown) => void;
+}
+
+interface Decoded {
+  readonly record: ConsumedRecord;
+  readonly message: ChatMessage;
+}
+
+/**
+ * Consumes the log into the store. Per batch: records that do not decode are dead-lettered with the reason; the
+ * rest are inserted in one idempotent call. A failing store (an outage) is retried with backoff for as long as it
+ * takes, never skipped and never committed past; only closing interrupts that, and then the batch stays uncommitted
+ * and is delivered again. Messages the store refuses outright (data it can never hold) are dead-lettered one by one.
+ */
+export class Persister {
+  readonly #options: PersisterOptions;
+  /** Aborted by `close()`: stops retrying, so a batch waiting out an outage ends (uncommitted) and close can finish. */
+  readonly #closing = new AbortController();
+  #consumption: Consumption | undefined;
+
+  constructor(options: PersisterOptions) {
+    this.#options = options;
+  }
+
+  /** Joins the consumer group; batches flow from then on. */
+  async start(): Promise<void> {
+    const { log, group, onFatal } = this.#options;
+    this.#consumption = await log.consume({
+      group,
+      handler: (records) => this.#handle(records),
+      ...(onFatal === undefined ? {} : { onFatal }),
+    });
+  }
+
+  /** Stops consuming: a batch still being retried is abandoned uncommitted; a batch that succeeds is committed. */
+  async close(): Promise<void> {
+    this.#closing.abort(new Error("the persister is closing"));
+    await this.#consumption?.close();
+  }
+
+  async #handle(records: readonly ConsumedRecord[]): Promise<void> {
+    const { metrics, logger } = this.#options;
+    metrics?.recordsConsumed.inc(records.length);
+    const decoded: Decoded[] = [];
+    const rejected: Promise<void>[] = [];
+    for (const record of records) {
+      const result = decodeEnvelope(record.value);
+      if (result.ok) decoded.push({ record, message: result.message });
+      else rejected.push(this.#deadLetter(record, result.reason));
+    }
+    await Promise.all(rejected);
+    if (decoded.length === 0) return;
+    const { inserted, stored } = await this.#insert(decoded);
+    metrics?.rowsInserted.inc(inserted);
+    logger.debug({ records: records.length, inserted }, "batch persisted");
+    this.#announce(stored);
+  }
+
+  /**
+   * Inserts all in one call; if the store refuses the data itself, inserts one by one and dead-letters the refused.
+   * Resolves with how many rows were new and which messages are now stored.
+   */
+  async #insert(decoded: readonly Decoded[]): Promise<{ inserted: number; stored: readonly ChatMessage[] }> {
+    const { store, logger } = this.#options;
+    const messages = decoded.map(({ message }) => message);
+    try {
+      return { inserted: await this.#retrying("insert", () => store.insert(messages)), stored: messages };
+    } catch (error) {
+      if (isRetriable(error) || this.#closing.signal.aborted) throw error;
+      logger.warn({ err: error }, "the store refused a batch; inserting its messages one by one");
+    }
+    let inserted = 0;
+    const stored: ChatMessage[] = [];
+    for (const { record, message } of decoded) {
+      try {
+        inserted += await this.#retrying("insert", () => store.insert([message]));
+        stored.push(message);
+      } catch (error) {
+        if (isRetriable(error) || this.#closing.signal.aborted) throw error;
+        await this.#deadLetter(
+          record,
+          `refused by the store: ${error instanceof Error ? error.message : String(error)}`,
+        );
+      }
+    }
+    return { inserted, stored };
+  }
+
+  async #deadLetter(record: ConsumedRecord, reason: string): Promise<void> {
+    const { log, logger, metrics } = this.#options;
+    logger.warn({ partition: record.partition, offset: record.offset, reason }, "dead-lettering a record");
+    await this.#retrying("dead-letter", () => log.deadLetter(record, reason));
+    metrics?.deadLettered.inc();
+  }
+
+  /** Retries until it works or the persister closes (then throws, so the batch is not committed). */
+  #retrying<T>(what: string, operation: () => Promise<T>): Promise<T> {
+    const { logger, metrics, retryBackoff } = this.#options;
+    return retry(operation, {
+      ...retryBackoff,
+      signal: this.#closing.signal,
+      onRetry: (error, attempt, delayMs) => {
+        metrics?.retries.inc();
+        logger.warn({ err: error, attempt, delayMs }, `${what} failed; retrying`);
+      },
+    });
+  }
+
+  #announce(stored: readonly ChatMessage[]): void {
+    const { onPersisted, logger } = this.#options;
+    if (onPersisted === undefined || stored.length === 0) return;
+    const highest = new Map<string, number>();
+    for (const { room, seq } of stored) highest.set(room, Math.max(highest.get(room) ?? 0, seq));
+    try {
+      onPersisted(highest);
+    } catch (error) {
+      // The rows are committed whatever a listener does; failing the batch would only insert them again.
+      logger.error({ err: error }, "the persisted-batch listener threw");
+    }
+  }
+}
