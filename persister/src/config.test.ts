@@ -1,0 +1,92 @@
+import { ConfigError } from "@parley/protocol/runtime";
+import { describe, expect, it } from "vitest";
+import { loadMigrateConfig, loadPersisterConfig } from "./config.js";
+
+const required = { PARLEY_DATABASE_URL: "postgres://u:p@db:5432/parley", PARLEY_KAFKA_BROKERS: "k1:9092, k2:9092," };
+
+describe("loadPersisterConfig", () => {
+  it("applies the defaults", () => {
+    expect(loadPersisterConfig(required, () => {})).toEqual({
+      logLevel: "info",
+      metricsPort: 9465,
+      database: { connectionString: "postgres://u:p@db:5432/parley", poolSize: 4 },
+      kafka: {
+        brokers: ["k1:9092", "k2:9092"],
+        topic: "parley.messages",
+        deadLetterTopic: "parley.messages.dlq",
+        clientId: "parley-persister",
+        partitions: 12,
+        sessionTimeoutMs: 30_000,
+        heartbeatIntervalMs: 3_000,
+      },
+      group: "parley-persister",
+    });
+  });
+
+  it("reads every variable and freezes the result", () => {
+    const config = loadPersisterConfig(
+      {
+        ...required,
+        PARLEY_DB_POOL_SIZE: "8",
+        PARLEY_LOG_LEVEL: "debug",
+        PARLEY_KAFKA_TOPIC: "t",
+        PARLEY_KAFKA_DLQ_TOPIC: "t.dlq",
+        PARLEY_KAFKA_GROUP: "g",
+        PARLEY_KAFKA_CLIENT_ID: "c",
+        PARLEY_KAFKA_PARTITIONS: "3",
+        PARLEY_KAFKA_SESSION_TIMEOUT_MS: "6000",
+        PARLEY_KAFKA_HEARTBEAT_INTERVAL_MS: "500",
+        PARLEY_METRICS_PORT: "0",
+      },
+      () => {},
+    );
+    expect(config).toMatchObject({
+      logLevel: "debug",
+      metricsPort: 0,
+      database: { poolSize: 8 },
+      kafka: { topic: "t", deadLetterTopic: "t.dlq", clientId: "c", partitions: 3, sessionTimeoutMs: 6_000 },
+      group: "g",
+    });
+    expect(Object.isFrozen(config)).toBe(true);
+    expect(Object.isFrozen(config.kafka)).toBe(true);
+    expect(Object.isFrozen(config.kafka.brokers)).toBe(true);
+  });
+
+  it("names every missing or invalid variable", () => {
+    const invalid = () => loadPersisterConfig({ PARLEY_KAFKA_BROKERS: " , ", PARLEY_KAFKA_PARTITIONS: "0" }, () => {});
+    expect(invalid).toThrow(ConfigError);
+    expect(invalid).toThrow(/PARLEY_KAFKA_BROKERS: expected a comma-separated list/);
+    expect(invalid).toThrow(/PARLEY_KAFKA_PARTITIONS/);
+    expect(() => loadPersisterConfig({ PARLEY_KAFKA_BROKERS: "k:9092" }, () => {})).toThrow(
+      /PARLEY_DATABASE_URL: required/,
+    );
+    expect(() => loadPersisterConfig({ PARLEY_DATABASE_URL: "x" }, () => {})).toThrow(/PARLEY_KAFKA_BROKERS: required/);
+  });
+
+  it("refuses a heartbeat interval that is not below the session timeout", () => {
+    const heartbeat = {
+      ...required,
+      PARLEY_KAFKA_SESSION_TIMEOUT_MS: "6000",
+      PARLEY_KAFKA_HEARTBEAT_INTERVAL_MS: "6000",
+    };
+    expect(() => loadPersisterConfig(heartbeat, () => {})).toThrow(/PARLEY_KAFKA_HEARTBEAT_INTERVAL_MS/);
+  });
+
+  it("warns about unknown PARLEY_ variables", () => {
+    const warnings: string[] = [];
+    loadPersisterConfig({ ...required, PARLEY_KAFKA_TOPICS: "typo", HOME: "/root" }, (message) =>
+      warnings.push(message),
+    );
+    expect(warnings).toEqual([expect.stringContaining("PARLEY_KAFKA_TOPICS")]);
+  });
+});
+
+describe("loadMigrateConfig", () => {
+  it("needs only the database", () => {
+    expect(loadMigrateConfig({ PARLEY_DATABASE_URL: "postgres://db/parley" }, () => {})).toEqual({
+      logLevel: "info",
+      database: { connectionString: "postgres://db/parley", poolSize: 4 },
+    });
+    expect(() => loadMigrateConfig({}, () => {})).toThrow(/PARLEY_DATABASE_URL: required/);
+  });
+});

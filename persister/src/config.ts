@@ -1,0 +1,96 @@
+import { ConfigError, type Env, env, LOG_LEVELS, type LogLevel, parseEnv } from "@parley/protocol/runtime";
+
+const database = {
+  PARLEY_DATABASE_URL: env.optionalString(),
+  PARLEY_DB_POOL_SIZE: env.int(4, { min: 1 }),
+};
+const logLevel = { PARLEY_LOG_LEVEL: env.oneOf(LOG_LEVELS, "info") };
+
+/** Every variable the persister reads, with its default. The README's configuration table mirrors this. */
+const variables = {
+  ...database,
+  ...logLevel,
+  PARLEY_KAFKA_BROKERS: env.list([]),
+  PARLEY_KAFKA_TOPIC: env.string("parley.messages"),
+  PARLEY_KAFKA_DLQ_TOPIC: env.string("parley.messages.dlq"),
+  PARLEY_KAFKA_GROUP: env.string("parley-persister"),
+  PARLEY_KAFKA_CLIENT_ID: env.string("parley-persister"),
+  PARLEY_KAFKA_PARTITIONS: env.int(12, { min: 1 }),
+  PARLEY_KAFKA_SESSION_TIMEOUT_MS: env.int(30_000, { min: 1_000 }),
+  PARLEY_KAFKA_HEARTBEAT_INTERVAL_MS: env.int(3_000, { min: 100 }),
+  PARLEY_METRICS_PORT: env.port(9465),
+};
+
+export interface DatabaseConfig {
+  readonly connectionString: string;
+  readonly poolSize: number;
+}
+
+export interface KafkaConfig {
+  readonly brokers: readonly string[];
+  readonly topic: string;
+  readonly deadLetterTopic: string;
+  readonly clientId: string;
+  readonly partitions: number;
+  readonly sessionTimeoutMs: number;
+  readonly heartbeatIntervalMs: number;
+}
+
+export interface PersisterConfig {
+  readonly logLevel: LogLevel;
+  readonly metricsPort: number;
+  readonly database: DatabaseConfig;
+  readonly kafka: KafkaConfig;
+  readonly group: string;
+}
+
+export interface MigrateConfig {
+  readonly logLevel: LogLevel;
+  readonly database: DatabaseConfig;
+}
+
+function invalid(name: string, problem: string): ConfigError {
+  return new ConfigError(`invalid configuration:\n  ${name}: ${problem}`);
+}
+
+function required<T>(name: string, value: T | undefined): T {
+  if (value === undefined) throw invalid(name, "required");
+  return value;
+}
+
+/** Parses the persister's configuration once, at start. Errors name the variable. */
+export function loadPersisterConfig(source: Env, warn: (message: string) => void): PersisterConfig {
+  const v = parseEnv(variables, source, warn);
+  const connectionString = required("PARLEY_DATABASE_URL", v.PARLEY_DATABASE_URL);
+  if (v.PARLEY_KAFKA_BROKERS.length === 0) throw invalid("PARLEY_KAFKA_BROKERS", "required");
+  if (v.PARLEY_KAFKA_HEARTBEAT_INTERVAL_MS >= v.PARLEY_KAFKA_SESSION_TIMEOUT_MS) {
+    throw invalid("PARLEY_KAFKA_HEARTBEAT_INTERVAL_MS", "must be below PARLEY_KAFKA_SESSION_TIMEOUT_MS");
+  }
+  return Object.freeze({
+    logLevel: v.PARLEY_LOG_LEVEL,
+    metricsPort: v.PARLEY_METRICS_PORT,
+    database: Object.freeze({ connectionString, poolSize: v.PARLEY_DB_POOL_SIZE }),
+    kafka: Object.freeze({
+      brokers: Object.freeze(v.PARLEY_KAFKA_BROKERS),
+      topic: v.PARLEY_KAFKA_TOPIC,
+      deadLetterTopic: v.PARLEY_KAFKA_DLQ_TOPIC,
+      clientId: v.PARLEY_KAFKA_CLIENT_ID,
+      partitions: v.PARLEY_KAFKA_PARTITIONS,
+      sessionTimeoutMs: v.PARLEY_KAFKA_SESSION_TIMEOUT_MS,
+      heartbeatIntervalMs: v.PARLEY_KAFKA_HEARTBEAT_INTERVAL_MS,
+    }),
+    group: v.PARLEY_KAFKA_GROUP,
+  });
+}
+
+/** The migrate command's configuration: only the database (a migration Job needs nothing else). */
+export function loadMigrateConfig(source: Env, warn: (message: string) => void): MigrateConfig {
+  const v = parseEnv({ ...database, ...logLevel }, source, warn);
+  return Object.freeze({
+    logLevel: v.PARLEY_LOG_LEVEL,
+    database: Object.freeze({
+      connectionString: required("PARLEY_DATABASE_URL", v.PARLEY_DATABASE_URL),
+      poolSize: v.PARLEY_DB_POOL_SIZE,
+    }),
+  });
+}

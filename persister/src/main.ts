@@ -1,0 +1,76 @@
+/**
+ * The persister's composition root: reads the environment once, wires the Kafka log, the PostgreSQL store and the
+ * persister, serves metrics, and owns start-up and shutdown order. Migrations are not run here: `npm run migrate`
+ * (a Job in Kubernetes) applies them; until then inserts fail and are retried.
+ */
+
+import { createLogger, type Logger, serveMetrics } from "@parley/protocol/runtime";
+import { loadPersisterConfig, type PersisterConfig } from "./config.js";
+import { KafkaLog } from "./log/index.js";
+import { createPersisterMetrics } from "./metrics.js";
+import { Persister } from "./persister.js";
+import { createPostgresStore } from "./store/index.js";
+
+const SERVICE = "parley-persister";
+/** Metrics are scraped from outside the pod. */
+const METRICS_HOST = "0.0.0.0";
+/** Exit anyway if shutdown hangs, within Kubernetes' default 30 s grace period. */
+const SHUTDOWN_TIMEOUT_MS = 25_000;
+
+async function start(config: PersisterConfig, logger: Logger): Promise<void> {
+  const metrics = createPersisterMetrics();
+  const metricsServer = await serveMetrics(metrics.registry, METRICS_HOST, config.metricsPort);
+  const store = createPostgresStore({ ...config.database, logger });
+  const log = new KafkaLog({ ...config.kafka, logger });
+  await log.ensureTopics();
+  const persister = new Persister({
+    log,
+    store,
+    group: config.group,
+    logger,
+    metrics,
+    onFatal: (error) => void shutdown("consumer stopped", error),
+  });
+
+  let stopping = false;
+  async function shutdown(reason: string, error?: unknown): Promise<void> {
+    if (stopping) return;
+    stopping = true;
+    if (error === undefined) logger.info({ reason }, "stopping");
+    else logger.fatal({ reason, err: error }, "stopping");
+    setTimeout(() => {
+      logger.error("shutdown timed out");
+      process.exit(1);
+    }, SHUTDOWN_TIMEOUT_MS).unref();
+    try {
+      // Order: stop consuming (the batch in hand finishes and commits, or is abandoned uncommitted if it is waiting
+      // out an outage), flush dead letters, then release the database and the metrics port.
+      await persister.close();
+      await log.close();
+      await store.close();
+      await metricsServer.close();
+      logger.info("stopped");
+      process.exit(error === undefined ? 0 : 1);
+    } catch (closeError) {
+      logger.error({ err: closeError }, "shutdown failed");
+      process.exit(1);
+    }
+  }
+  process.on("SIGTERM", () => void shutdown("SIGTERM"));
+  process.on("SIGINT", () => void shutdown("SIGINT"));
+
+  await persister.start();
+  logger.info(
+    { group: config.group, topic: config.kafka.topic, metricsPort: metricsServer.port },
+    "persister consuming",
+  );
+}
+
+const bootLogger = createLogger(SERVICE, "info");
+try {
+  const config = loadPersisterConfig(process.env, (message) => bootLogger.warn(message));
+  await start(config, createLogger(SERVICE, config.logLevel));
+} catch (error) {
+  bootLogger.fatal({ err: error }, "failed to start");
+  process.exit(1);
+}

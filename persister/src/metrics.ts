@@ -1,0 +1,31 @@
+import { Counter, collectDefaultMetrics, Registry } from "prom-client";
+import type { PersisterMetrics } from "./persister.js";
+
+/** The persister's Prometheus metrics (process defaults included); names are stable and documented in the README. */
+export function createPersisterMetrics(registry: Registry = new Registry()): PersisterMetrics & { registry: Registry } {
+  collectDefaultMetrics({ register: registry });
+  const registers = [registry];
+  return {
+    registry,
+    recordsConsumed: new Counter({
+      name: "parley_persister_records_consumed_total",
+      help: "Records handed to the persister by the log (redeliveries included)",
+      registers,
+    }),
+    rowsInserted: new Counter({
+      name: "parley_persister_rows_inserted_total",
+      help: "Messages newly stored (replays of stored messages not counted)",
+      registers,
+    }),
+    deadLettered: new Counter({
+      name: "parley_persister_dead_lettered_total",
+      help: "Records sent to the dead-letter topic (undecodable, or refused by the database)",
+      registers,
+    }),
+    retries: new Counter({
+      name: "parley_persister_retries_total",
+      help: "Failed database or dead-letter writes that were retried",
+      registers,
+    }),
+  };
+}
