@@ -2,7 +2,7 @@ import { Counter, collectDefaultMetrics, Registry } from "prom-client";
 import type { PersisterMetrics } from "./persister.js";
 
 /** The persister's Prometheus metrics (process defaults included); names are stable and documented in the README. */
-export function createPersisterMetrics(registry: Registry = new Registry()): PersisterMetrics & { registry: Registry } {
+export function createPersisterMetrics(registry: Registry = new Registry()) {
   collectDefaultMetrics({ register: registry });
   const registers = [registry];
   return {
@@ -27,5 +27,5 @@ export function createPersisterMetrics(registry: Registry = new Registry()): Per
       help: "Failed database or dead-letter writes that were retried",
       registers,
     }),
-  };
+  } satisfies PersisterMetrics & { registry: Registry };
 }
