@@ -56,8 +56,9 @@ const MAX_SEND_BYTES = 512 * 1024;
 const FETCH_MAX_WAIT_MS = 250;
 /**
  * How the consumer retries a batch whose handler threw (and its own failed requests): redelivery backs off from
- * `initialRetryTime` to `maxRetryTime`; after `retries` failures in a row kafkajs restarts the consumer, which
- * rejoins the group and resumes from the committed offsets.
+ * `initialRetryTime` to `maxRetryTime` (at most a third of the session timeout, so the heartbeat sent with each
+ * failure keeps the membership); after `retries` failures in a row kafkajs restarts the consumer, which rejoins
+ * the group and resumes from the committed offsets.
  */
 const CONSUMER_RETRY = { initialRetryTime: 250, maxRetryTime: 5_000, retries: 8 } as const;
 
@@ -135,14 +136,15 @@ export class KafkaLog implements Log {
   async consume({ group, handler, onFatal }: ConsumeOptions): Promise<Consumption> {
     if (this.#closed) throw closedError();
     const heartbeatIntervalMs = this.#options.heartbeatIntervalMs ?? DEFAULT_HEARTBEAT_INTERVAL_MS;
+    const sessionTimeout = this.#options.sessionTimeoutMs ?? DEFAULT_SESSION_TIMEOUT_MS;
     const consumer = this.#kafka.consumer({
       groupId: group,
-      sessionTimeout: this.#options.sessionTimeoutMs ?? DEFAULT_SESSION_TIMEOUT_MS,
+      sessionTimeout,
       rebalanceTimeout: this.#options.rebalanceTimeoutMs ?? DEFAULT_REBALANCE_TIMEOUT_MS,
       heartbeatInterval: heartbeatIntervalMs,
       maxWaitTimeInMs: FETCH_MAX_WAIT_MS,
       allowAutoTopicCreation: false,
-      retry: CONSUMER_RETRY,
+      retry: { ...CONSUMER_RETRY, maxRetryTime: Math.min(CONSUMER_RETRY.maxRetryTime, Math.floor(sessionTimeout / 3)) },
     });
     let running = false;
     const joined = new Promise<void>((resolve, reject) => {
@@ -249,6 +251,8 @@ async function handleBatch(
   try {
     await handler(records);
   } catch (error) {
+    // kafkajs heartbeats only after a batch succeeds: without this, a run of failures would cost the membership.
+    await heartbeat().catch(() => {});
     throw new HandlerError(error);
   } finally {
     clearInterval(beat);
