@@ -18,6 +18,7 @@ describe("loadPersisterConfig", () => {
         partitions: 12,
         sessionTimeoutMs: 30_000,
         heartbeatIntervalMs: 3_000,
+        partitionsConsumedConcurrently: 2,
       },
       group: "parley-persister",
     });
@@ -36,6 +37,7 @@ describe("loadPersisterConfig", () => {
         PARLEY_KAFKA_PARTITIONS: "3",
         PARLEY_KAFKA_SESSION_TIMEOUT_MS: "6000",
         PARLEY_KAFKA_HEARTBEAT_INTERVAL_MS: "500",
+        PARLEY_KAFKA_CONCURRENCY: "3",
         PARLEY_METRICS_PORT: "0",
       },
       () => {},
@@ -44,7 +46,15 @@ describe("loadPersisterConfig", () => {
       logLevel: "debug",
       metricsPort: 0,
       database: { poolSize: 8 },
-      kafka: { topic: "t", deadLetterTopic: "t.dlq", clientId: "c", partitions: 3, sessionTimeoutMs: 6_000 },
+      kafka: {
+        topic: "t",
+        deadLetterTopic: "t.dlq",
+        clientId: "c",
+        partitions: 3,
+        sessionTimeoutMs: 6_000,
+        heartbeatIntervalMs: 500,
+        partitionsConsumedConcurrently: 3,
+      },
       group: "g",
     });
     expect(Object.isFrozen(config)).toBe(true);

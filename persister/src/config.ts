@@ -18,6 +18,7 @@ const variables = {
   PARLEY_KAFKA_PARTITIONS: env.int(12, { min: 1 }),
   PARLEY_KAFKA_SESSION_TIMEOUT_MS: env.int(30_000, { min: 1_000 }),
   PARLEY_KAFKA_HEARTBEAT_INTERVAL_MS: env.int(3_000, { min: 100 }),
+  PARLEY_KAFKA_CONCURRENCY: env.int(2, { min: 1 }),
   PARLEY_METRICS_PORT: env.port(9465),
 };
 
@@ -34,6 +35,8 @@ export interface KafkaConfig {
   readonly partitions: number;
   readonly sessionTimeoutMs: number;
   readonly heartbeatIntervalMs: number;
+  /** Partitions whose batches are written to the database at the same time. */
+  readonly partitionsConsumedConcurrently: number;
 }
 
 export interface PersisterConfig {
@@ -78,6 +81,7 @@ export function loadPersisterConfig(source: Env, warn: (message: string) => void
       partitions: v.PARLEY_KAFKA_PARTITIONS,
       sessionTimeoutMs: v.PARLEY_KAFKA_SESSION_TIMEOUT_MS,
       heartbeatIntervalMs: v.PARLEY_KAFKA_HEARTBEAT_INTERVAL_MS,
+      partitionsConsumedConcurrently: v.PARLEY_KAFKA_CONCURRENCY,
     }),
     group: v.PARLEY_KAFKA_GROUP,
   });
