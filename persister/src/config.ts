@@ -22,11 +22,13 @@ const variables = {
   PARLEY_METRICS_PORT: env.port(9465),
 };
 
+/** The slice `createPostgresStore` takes. */
 export interface DatabaseConfig {
   readonly connectionString: string;
   readonly poolSize: number;
 }
 
+/** The slice `KafkaLog` takes (see `KafkaLogOptions` for each field). */
 export interface KafkaConfig {
   readonly brokers: readonly string[];
   readonly topic: string;
@@ -39,14 +41,17 @@ export interface KafkaConfig {
   readonly partitionsConsumedConcurrently: number;
 }
 
+/** Everything the persister's composition root needs, parsed and frozen. */
 export interface PersisterConfig {
   readonly logLevel: LogLevel;
   readonly metricsPort: number;
   readonly database: DatabaseConfig;
   readonly kafka: KafkaConfig;
+  /** Consumer group shared by every persister replica. */
   readonly group: string;
 }
 
+/** Everything the migrate command needs, parsed and frozen. */
 export interface MigrateConfig {
   readonly logLevel: LogLevel;
   readonly database: DatabaseConfig;

@@ -8,9 +8,13 @@ export interface Counter {
   inc(value?: number): void;
 }
 
+/** What the persister counts; `createPersisterMetrics` provides them as Prometheus counters. */
 export interface PersisterMetrics {
+  /** Records handed over by the log, redeliveries included. */
   readonly recordsConsumed: Counter;
+  /** Messages newly stored (replays not counted). */
   readonly rowsInserted: Counter;
+  /** Records sent to the dead-letter topic. */
   readonly deadLettered: Counter;
   /** Failed store or dead-letter attempts that were retried. */
   readonly retries: Counter;
@@ -19,12 +23,16 @@ export interface PersisterMetrics {
 /** Per room, the highest seq of a batch now committed in the store. */
 export type PersistedBatch = ReadonlyMap<string, number>;
 
+/** What a {@link Persister} needs. */
 export interface PersisterOptions {
+  /** Where records come from, and where undecodable ones are dead-lettered. */
   readonly log: Log;
+  /** Where messages go. */
   readonly store: Pick<Store, "insert">;
   /** Consumer group; every persister instance of a deployment uses the same one so they share the partitions. */
   readonly group: string;
   readonly logger: Logger;
+  /** @default none: nothing is counted */
   readonly metrics?: PersisterMetrics;
   /** Backoff between attempts when the store or the dead-letter topic fails. @default 100 ms doubling to 5 s */
   readonly retryBackoff?: BackoffOptions;

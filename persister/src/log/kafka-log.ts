@@ -12,6 +12,7 @@ import {
 import type { ConsumedRecord, ConsumeOptions, Consumption, Log, LogRecord } from "./log.js";
 import { MicroBatcher } from "./micro-batcher.js";
 
+/** What a {@link KafkaLog} needs; the consumer timings matter only to processes that consume. */
 export interface KafkaLogOptions {
   /** Bootstrap brokers, `host:port`. */
   readonly brokers: readonly string[];
@@ -23,7 +24,7 @@ export interface KafkaLogOptions {
   readonly deadLetterTopic: string;
   /** Partitions of the topics {@link KafkaLog.ensureTopics} creates (existing topics are left as they are). @default 12 */
   readonly partitions?: number;
-  /** Receives the Kafka client's own logs. @default silent */
+  /** Receives the Kafka client's own logs. @default none: they are dropped */
   readonly logger?: Logger;
   /** A consumer that sends no heartbeat for this long is dropped from its group and its partitions reassigned. @default 30000 */
   readonly sessionTimeoutMs?: number;

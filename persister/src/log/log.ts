@@ -25,9 +25,11 @@ export interface ConsumedRecord {
  */
 export type BatchHandler = (records: readonly ConsumedRecord[]) => Promise<void>;
 
+/** What {@link Log.consume} needs. */
 export interface ConsumeOptions {
   /** Consumer group: each record is handled by one member of the group. A new group starts at the oldest record. */
   readonly group: string;
+  /** Called with each batch; see {@link BatchHandler} for what resolving and throwing mean. */
   readonly handler: BatchHandler;
   /**
    * Called when the consumer has stopped for good on an error it cannot recover from by itself (it will not

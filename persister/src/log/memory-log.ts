@@ -1,6 +1,7 @@
 import { backoffDelay, ParleyError } from "@parley/protocol/runtime";
 import type { BatchHandler, ConsumedRecord, ConsumeOptions, Consumption, Log, LogRecord } from "./log.js";
 
+/** Tuning for a {@link MemoryLog}; the defaults suit the embedded server. */
 export interface MemoryLogOptions {
   /** Partitions records are spread over by key; several let the members of a group share the work. @default 4 */
   readonly partitions?: number;

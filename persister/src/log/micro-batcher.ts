@@ -1,3 +1,4 @@
+/** How a {@link MicroBatcher} sends and how much it puts in one batch. */
 export interface MicroBatcherOptions<T> {
   /** Sends one batch; its outcome settles the promise of every item in it. */
   readonly send: (items: T[]) => Promise<void>;
@@ -5,6 +6,7 @@ export interface MicroBatcherOptions<T> {
   readonly maxItems: number;
   /** Most bytes in one batch (by `sizeOf`); a single item larger than this still goes, alone. */
   readonly maxBytes: number;
+  /** An item's size in bytes, as `maxBytes` counts it. */
   readonly sizeOf: (item: T) => number;
 }
 
