@@ -215,20 +215,23 @@ export class KafkaLog implements Log {
 
   /** Connects the producer on first use; a failed connect is retried by the next send. */
   #connectedProducer(): Promise<Producer> {
-    this.#producer ??= (async () => {
-      const producer = this.#kafka.producer({
-        idempotent: true,
-        // One request in flight keeps the idempotent producer's sequence numbers, and so each key's order, intact.
-        maxInFlightRequests: 1,
-        allowAutoTopicCreation: false,
-        createPartitioner: Partitioners.DefaultPartitioner,
+    if (this.#producer === undefined) {
+      const connecting = (async () => {
+        const producer = this.#kafka.producer({
+          idempotent: true,
+          // One request in flight keeps the idempotent producer's sequence numbers, and so each key's order, intact.
+          maxInFlightRequests: 1,
+          allowAutoTopicCreation: false,
+          createPartitioner: Partitioners.DefaultPartitioner,
+        });
+        await producer.connect();
+        return producer;
+      })();
+      connecting.catch(() => {
+        if (this.#producer === connecting) this.#producer = undefined;
       });
-      await producer.connect();
-      return producer;
-    })();
-    this.#producer.catch(() => {
-      this.#producer = undefined;
-    });
+      this.#producer = connecting;
+    }
     return this.#producer;
   }
 }
