@@ -82,10 +82,11 @@ describe("two gateways", () => {
             { length: Math.min(window, perSender - sent) },
             (_, i) => `s${senderIndex}-${sent + i}`,
           );
-          for (const cid of cids) {
+          // Every window spans all rooms, so both gateways sequence in every room concurrently.
+          for (const [index, cid] of cids.entries()) {
             client.send({
               t: "send",
-              room: rooms[(senderIndex + sent) % rooms.length] ?? "",
+              room: rooms[(senderIndex + index) % rooms.length] ?? "",
               cid,
               body: `bulk ${cid}`,
             });

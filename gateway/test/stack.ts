@@ -47,13 +47,14 @@ export class Stack {
     };
     const stack = new Stack(database, env);
     await promisify(execFile)(process.execPath, [MIGRATE], { env: { PATH: process.env.PATH ?? "", ...env } });
+    const redisPrefix = uniqueName("parley");
     const gatewayProcesses = await Promise.all(
       Array.from({ length: gateways }, () =>
         GatewayProcess.start({
           ...env,
           PARLEY_BUS: "redis",
           PARLEY_REDIS_URL: services.redisUrl,
-          PARLEY_REDIS_PREFIX: uniqueName("parley"),
+          PARLEY_REDIS_PREFIX: redisPrefix,
           PARLEY_LOG: "kafka",
           PARLEY_STORE: "postgres",
           ...gatewayEnv,
@@ -69,7 +70,7 @@ export class Stack {
     this.persister = await ServiceProcess.start(
       PERSISTER,
       { ...this.env, PARLEY_KAFKA_GROUP: `${this.env.PARLEY_KAFKA_TOPIC}-persister`, PARLEY_METRICS_PORT: "0" },
-      (log) => log.msg === "persister started",
+      (log) => log.msg === "persister consuming",
     );
     return this.persister;
   }
