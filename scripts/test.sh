@@ -16,4 +16,12 @@ echo "== lint"
 npx biome ci .
 
 echo "== tests"
-npx vitest run "$@"
+mkdir -p .parley
+status=0
+npx vitest run --reporter=default --reporter=json --outputFile.json=.parley/vitest-report.json "$@" || status=$?
+# One plain closing line that any CI can read.
+node -e '
+  const r = JSON.parse(require("node:fs").readFileSync(".parley/vitest-report.json", "utf8"));
+  console.log(`${r.numPassedTests} passed, ${r.numFailedTests} failed, ${r.numPendingTests + r.numTodoTests} skipped`);
+' || true
+exit "$status"
