@@ -1,5 +1,5 @@
 import type { Store } from "@parley/persister/store";
-import { ErrorCode, isRoomName, mayAccess } from "@parley/protocol";
+import { describeIssue, ErrorCode, isRoomName, mayAccess } from "@parley/protocol";
 import { z } from "zod";
 import { AuthError, type Authenticator, type Credentials } from "./auth/auth.js";
 import type { HttpRequest, HttpResponse } from "./server.js";
@@ -77,10 +77,7 @@ export async function historyRoute(request: HttpRequest, options: HistoryOptions
       before: request.query.get("before") ?? undefined,
       limit: request.query.get("limit") ?? undefined,
     });
-  if (!query.success) {
-    const issue = query.error.issues[0];
-    return errorResponse(400, ErrorCode.BadRequest, issue ? `${issue.path.join(".")}: ${issue.message}` : "bad query");
-  }
+  if (!query.success) return errorResponse(400, ErrorCode.BadRequest, describeIssue(query.error, "query"));
   const { before, limit } = query.data;
   const messages = await options.store.history({ room, limit, ...(before === undefined ? {} : { before }) });
   const oldest = messages[0]?.seq;

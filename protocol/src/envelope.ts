@@ -1,5 +1,6 @@
 import { z } from "zod";
 import { type ChatMessage, chatMessageSchema } from "./message.js";
+import { describeIssue, parseJson } from "./parse.js";
 
 /** Version of the Kafka record format written by this code. Consumers accept only versions they know. */
 export const ENVELOPE_VERSION = 1;
@@ -21,17 +22,10 @@ export type EnvelopeResult = { ok: true; message: ChatMessage } | { ok: false; r
 /** Decodes a record value. Never throws: an undecodable record yields the reason for the dead-letter topic. */
 export function decodeEnvelope(value: Uint8Array | null): EnvelopeResult {
   if (value === null) return { ok: false, reason: "record has no value" };
-  let raw: unknown;
-  try {
-    raw = JSON.parse(Buffer.from(value.buffer, value.byteOffset, value.byteLength).toString("utf8"));
-  } catch {
-    return { ok: false, reason: "value is not valid JSON" };
-  }
-  const parsed = envelopeSchema.safeParse(raw);
-  if (!parsed.success) {
-    const issue = parsed.error.issues[0];
-    return { ok: false, reason: issue ? `${issue.path.join(".") || "value"}: ${issue.message}` : "invalid envelope" };
-  }
+  const json = parseJson(Buffer.from(value.buffer, value.byteOffset, value.byteLength).toString("utf8"));
+  if (!json.ok) return { ok: false, reason: "value is not valid JSON" };
+  const parsed = envelopeSchema.safeParse(json.value);
+  if (!parsed.success) return { ok: false, reason: describeIssue(parsed.error, "value") };
   const { v: _version, ...message } = parsed.data;
   return { ok: true, message };
 }

@@ -9,6 +9,7 @@ import {
   seqSchema,
   userSchema,
 } from "./message.js";
+import { describeIssue, parseJson } from "./parse.js";
 
 /** Hard limit for one WebSocket frame in bytes; larger frames close the connection with 1009. */
 export const MAX_FRAME_BYTES = 32 * 1024;
@@ -58,6 +59,8 @@ export const serverFrameSchema = z.discriminatedUnion("t", [
   z.object({ t: z.literal("pong") }),
 ]);
 
+const NOT_JSON = { ok: false, code: ErrorCode.BadRequest, message: "frame is not valid JSON" } as const;
+
 export type Decoded<T> =
   | { readonly ok: true; readonly value: T }
   | { readonly ok: false; readonly code: ErrorCode; readonly message: string; readonly cid?: string };
@@ -67,22 +70,17 @@ export type Decoded<T> =
  * with the code the client should see, and with the frame's `cid` when it carried a usable one.
  */
 export function decodeClientFrame(text: string): Decoded<ClientFrame> {
-  let raw: unknown;
-  try {
-    raw = JSON.parse(text);
-  } catch {
-    return { ok: false, code: ErrorCode.BadRequest, message: "frame is not valid JSON" };
-  }
-  const parsed = clientFrameSchema.safeParse(raw);
+  const json = parseJson(text);
+  if (!json.ok) return NOT_JSON;
+  const parsed = clientFrameSchema.safeParse(json.value);
   if (parsed.success) return { ok: true, value: parsed.data };
-  const cid = cidOf(raw);
+  const cid = cidOf(json.value);
   const issue = parsed.error.issues[0];
   const tooLarge = issue?.code === "too_big" && issue.path.length === 1 && issue.path[0] === "body";
-  const message = issue ? `${issue.path.join(".") || "frame"}: ${issue.message}` : "invalid frame";
   return {
     ok: false,
     code: tooLarge ? ErrorCode.TooLarge : ErrorCode.BadRequest,
-    message,
+    message: describeIssue(parsed.error, "frame"),
     ...(cid === undefined ? {} : { cid }),
   };
 }
@@ -95,15 +93,11 @@ function cidOf(raw: unknown): string | undefined {
 
 /** Decodes a server frame (clients and tests use this; the gateway trusts its own encoder). */
 export function decodeServerFrame(text: string): Decoded<ServerFrame> {
-  let raw: unknown;
-  try {
-    raw = JSON.parse(text);
-  } catch {
-    return { ok: false, code: ErrorCode.BadRequest, message: "frame is not valid JSON" };
-  }
-  const parsed = serverFrameSchema.safeParse(raw);
+  const json = parseJson(text);
+  if (!json.ok) return NOT_JSON;
+  const parsed = serverFrameSchema.safeParse(json.value);
   if (parsed.success) return { ok: true, value: parsed.data as ServerFrame };
-  return { ok: false, code: ErrorCode.BadRequest, message: parsed.error.issues[0]?.message ?? "invalid frame" };
+  return { ok: false, code: ErrorCode.BadRequest, message: describeIssue(parsed.error, "frame") };
 }
 
 export function encodeServerFrame(frame: ServerFrame): string {
