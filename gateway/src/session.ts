@@ -11,7 +11,7 @@ import {
   mayAccess,
   type ServerFrame,
 } from "@parley/protocol";
-import type { Logger } from "@parley/protocol/runtime";
+import { type Logger, withTimeout } from "@parley/protocol/runtime";
 import type { Bus, BusEvent } from "./bus/bus.js";
 import { type LocalRooms, type RoomMember, roomOf } from "./local-rooms.js";
 import type { GatewayMetrics } from "./metrics.js";
@@ -19,7 +19,7 @@ import { recover } from "./recovery.js";
 import type { Socket, SocketSession } from "./server.js";
 import { TokenBucket } from "./token-bucket.js";
 
-/** Per-connection limits. */
+/** Per-connection limits and deadlines. */
 export interface SessionLimits {
   /** Sustained frames per second per connection. */
   readonly framesPerSecond: number;
@@ -33,6 +33,8 @@ export interface SessionLimits {
   readonly maxReplay: number;
   /** Minimum milliseconds between two typing events of one client in one room. */
   readonly typingIntervalMs: number;
+  /** A send whose Log append takes longer gets `unavailable` (the client retries with the same cid). */
+  readonly appendTimeoutMs: number;
 }
 
 /** What a session needs from the gateway; each collaborator is narrowed to the calls it makes. */
@@ -207,7 +209,11 @@ export class ClientSession implements SocketSession, RoomMember {
     const { message } = published;
     try {
       // Appended again for a duplicate too: the first attempt may have died before reaching the Log.
-      await this.context.log.append({ key: room, value: encodeEnvelope(message) });
+      await withTimeout(
+        this.context.log.append({ key: room, value: encodeEnvelope(message) }),
+        this.context.limits.appendTimeoutMs,
+        "log append",
+      );
     } catch (error) {
       this.context.logger.warn({ err: error, room }, "log append failed");
       return this.#error(ErrorCode.Unavailable, "not stored durably, retry with the same cid", cid);

@@ -141,8 +141,17 @@ describe("Persister", () => {
   it("dead-letters a message the store refuses and stores the rest of its batch", async () => {
     const log = new MemoryLog();
     const room = uniqueName("room");
-    const refused = testMessage(room, 2, { id: "nul\u0000id" });
-    await start({ log });
+    const refused = testMessage(room, 2);
+    // Data the schema lets through but the database will never take (e.g. a constraint added later).
+    const refusing: Pick<Store, "insert"> = {
+      insert: async (messages) => {
+        if (messages.some((message) => message.id === refused.id)) {
+          throw new ParleyError("violates a constraint", { retriable: false });
+        }
+        return store.insert(messages);
+      },
+    };
+    await start({ log, store: refusing });
     await append(log, testMessage(room, 1));
     await append(log, refused);
     await append(log, testMessage(room, 3));

@@ -3,17 +3,19 @@ import { isRoomName, NAME_PATTERN } from "./rooms.js";
 
 /** Largest message body, in UTF-16 code units (what `string.length` counts in every runtime). */
 export const MAX_BODY_LENGTH = 4000;
-/** Longest client-chosen message id. */
+/** Longest message id or client-chosen `cid`. */
 export const MAX_CID_LENGTH = 64;
 
 export const roomSchema = z.string().refine(isRoomName, "invalid room name");
 export const userSchema = z.string().regex(NAME_PATTERN, "invalid user name");
-/** Visible ASCII only: a cid is an opaque key (a UUID, a counter), stored and compared byte for byte. */
-export const cidSchema = z
-  .string()
-  .min(1)
-  .max(MAX_CID_LENGTH)
-  .regex(/^[\x21-\x7e]+$/, "cid must be visible ASCII");
+/** An opaque key (a UUID, a counter): visible ASCII only, stored and compared byte for byte. */
+const opaqueKey = (what: string) =>
+  z
+    .string()
+    .min(1)
+    .max(MAX_CID_LENGTH)
+    .regex(/^[\x21-\x7e]+$/, `${what} must be visible ASCII`);
+export const cidSchema = opaqueKey("cid");
 /**
  * Any well-formed text without NUL: PostgreSQL text cannot hold U+0000, and a lone surrogate would not survive
  * UTF-8, so either would be a message that can never be stored exactly.
@@ -31,7 +33,7 @@ export const chatMessageSchema = z.object({
   /** Position in the room, gap-free and strictly increasing from 1. */
   seq: seqSchema.min(1),
   /** Globally unique id assigned by the gateway that first accepted the send. */
-  id: z.string().min(1).max(64),
+  id: opaqueKey("id"),
   /** The sender's idempotency key. */
   cid: cidSchema,
   from: userSchema,

@@ -26,6 +26,8 @@ export async function freshDatabase(prefix = "test"): Promise<FreshDatabase> {
 /** Runs `work` on a short-lived connection. */
 export async function withClient<T>(url: string, work: (client: pg.Client) => Promise<T>): Promise<T> {
   const client = new pg.Client({ connectionString: url });
+  // A server restart while connected (outage tests) must fail `work`, not crash the test worker.
+  client.on("error", () => {});
   await client.connect();
   try {
     return await work(client);

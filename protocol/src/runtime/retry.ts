@@ -69,3 +69,15 @@ function sleep(ms: number, signal: AbortSignal | undefined): Promise<void> {
     signal?.addEventListener("abort", abort, { once: true });
   });
 }
+
+/**
+ * Settles like `promise`, or rejects with a retriable {@link ParleyError} after `ms`. The operation itself goes on
+ * (a Kafka append may still land); callers whose retries are idempotent can simply try again.
+ */
+export function withTimeout<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new ParleyError(`${what} timed out after ${ms} ms`, { retriable: true })), ms);
+  });
+  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
+}
