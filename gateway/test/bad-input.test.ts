@@ -3,10 +3,10 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { CloseCode, ErrorCode, MAX_BODY_LENGTH, MAX_FRAME_BYTES } from "@parley/protocol";
 import { uniqueName } from "@parley/testkit";
+import { GatewayProcess } from "@parley/testkit/gateway-process";
 import { TestClient, UpgradeRefused } from "@parley/testkit/ws-client";
 import { SignJWT } from "jose";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { GatewayProcess } from "./gateway-process.js";
 
 /**
  * The bad-input table: what each kind of bad input gets, on a real gateway process. After every case the same

@@ -1,8 +1,8 @@
 import { randomUUID } from "node:crypto";
 import { uniqueName, waitFor } from "@parley/testkit";
+import { Stack } from "@parley/testkit/stack";
 import type { TestClient } from "@parley/testkit/ws-client";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { Stack } from "./stack.js";
 
 /** Two gateway processes on one Redis, Kafka and PostgreSQL, with a persister: the core path end to end. */
 describe("two gateways", () => {

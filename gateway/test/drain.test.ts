@@ -1,8 +1,8 @@
 import { CloseCode } from "@parley/protocol";
 import { uniqueName, waitFor } from "@parley/testkit";
+import { Stack } from "@parley/testkit/stack";
 import { type TestClient, UpgradeRefused } from "@parley/testkit/ws-client";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { Stack } from "./stack.js";
 
 /** SIGTERM on a gateway under load: the drain of DESIGN.md, observed from outside the process. */
 describe("gateway drain on SIGTERM", () => {

@@ -3,8 +3,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { waitFor } from "@parley/testkit";
+import { GatewayProcess } from "@parley/testkit/gateway-process";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { GatewayProcess } from "./gateway-process.js";
 
 const WEB_DIR = fileURLToPath(new URL("../../web/public", import.meta.url));
 

@@ -1,8 +1,8 @@
 import { fileURLToPath } from "node:url";
-import { ServiceProcess } from "@parley/testkit/process";
-import { TestClient } from "@parley/testkit/ws-client";
+import { ServiceProcess } from "./process.js";
+import { TestClient } from "./ws-client.js";
 
-const ENTRY = fileURLToPath(new URL("../dist/main.js", import.meta.url));
+const ENTRY = fileURLToPath(new URL("../../gateway/dist/main.js", import.meta.url));
 
 /** A gateway running as its own process on free ports, as in production. */
 export class GatewayProcess {

@@ -1,10 +1,10 @@
 import { execFile } from "node:child_process";
 import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
-import { serviceEnv, uniqueName } from "@parley/testkit";
-import { type FreshDatabase, freshDatabase, withClient } from "@parley/testkit/database";
-import { ServiceProcess } from "@parley/testkit/process";
+import { type FreshDatabase, freshDatabase, withClient } from "./database.js";
 import { GatewayProcess } from "./gateway-process.js";
+import { serviceEnv, uniqueName } from "./index.js";
+import { ServiceProcess } from "./process.js";
 
 const PERSISTER = fileURLToPath(new URL("../../persister/dist/main.js", import.meta.url));
 const MIGRATE = fileURLToPath(new URL("../../persister/dist/migrate.js", import.meta.url));
