@@ -42,6 +42,7 @@ const variables = {
   PARLEY_DRAIN_BATCH: env.int(500, { min: 1 }),
   PARLEY_DRAIN_INTERVAL_MS: env.int(100),
   PARLEY_WEB_DIR: env.optionalString(),
+  PARLEY_GAP_TIMEOUT_MS: env.int(30_000, { min: 100 }),
 };
 
 export type BusConfig =
@@ -86,6 +87,8 @@ export interface GatewayConfig {
   readonly idleTimeoutSeconds: number;
   readonly drain: DrainOptions;
   readonly webDir?: string;
+  /** Embedded mode (in-process persister): how long a missing seq may stay missing before repair. */
+  readonly gapTimeoutMs: number;
 }
 
 function required(name: string, value: string | undefined, because: string): string {
@@ -164,6 +167,7 @@ export function loadGatewayConfig(source: Env, warn: (message: string) => void):
     dedupeTtlSeconds: v.PARLEY_DEDUPE_TTL_SECONDS,
     maxHistoryLimit: v.PARLEY_HISTORY_MAX_LIMIT,
     idleTimeoutSeconds: v.PARLEY_IDLE_TIMEOUT_SECONDS,
+    gapTimeoutMs: v.PARLEY_GAP_TIMEOUT_MS,
     drain: Object.freeze({ batchSize: v.PARLEY_DRAIN_BATCH, intervalMs: v.PARLEY_DRAIN_INTERVAL_MS }),
     ...(v.PARLEY_WEB_DIR === undefined ? {} : { webDir: v.PARLEY_WEB_DIR }),
   });

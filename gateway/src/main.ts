@@ -7,6 +7,7 @@
 import { KafkaLog, type Log, MemoryLog } from "@parley/persister/log";
 import { Persister } from "@parley/persister/persister";
 import { createPgliteStore, createPostgresStore, type Store } from "@parley/persister/store";
+import { WatermarkTracker } from "@parley/persister/watermark";
 import { MAX_FRAME_BYTES } from "@parley/protocol";
 import { createLogger, type Logger, serveMetrics, unknownKind } from "@parley/protocol/runtime";
 import type { Authenticator } from "./auth/auth.js";
@@ -101,10 +102,19 @@ async function start(config: GatewayConfig, logger: Logger): Promise<void> {
   );
   const log = await createLog(config.log);
   // The in-memory log lives in this process, so its consumer must too: the embedded mode persists in-process.
-  const persister =
+  const watermarks =
     config.log.kind === "memory"
-      ? new Persister({ log, store, group: "parley-persister", logger: logger.child({ component: "persister" }) })
+      ? new WatermarkTracker({ store, feed: bus, gapTimeoutMs: config.gapTimeoutMs, logger })
       : undefined;
+  const persister = watermarks
+    ? new Persister({
+        log,
+        store,
+        group: "parley-persister",
+        logger: logger.child({ component: "persister" }),
+        onPersisted: (batch) => watermarks.persisted(batch),
+      })
+    : undefined;
   await persister?.start();
   const staticFiles = config.webDir === undefined ? undefined : await loadStaticFiles(config.webDir);
   const gateway = new Gateway({
@@ -153,6 +163,7 @@ async function start(config: GatewayConfig, logger: Logger): Promise<void> {
       await gateway.drain(config.drain);
       server.stopListening();
       await persister?.close();
+      await watermarks?.close();
       await log.close();
       await bus.close();
       await store.close();

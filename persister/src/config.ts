@@ -20,6 +20,9 @@ const variables = {
   PARLEY_KAFKA_HEARTBEAT_INTERVAL_MS: env.int(3_000, { min: 100 }),
   PARLEY_KAFKA_CONCURRENCY: env.int(2, { min: 1 }),
   PARLEY_METRICS_PORT: env.port(9465),
+  PARLEY_REDIS_URL: env.optionalString(),
+  PARLEY_REDIS_PREFIX: env.string("parley"),
+  PARLEY_GAP_TIMEOUT_MS: env.int(30_000, { min: 100 }),
 };
 
 /** The slice `createPostgresStore` takes. */
@@ -49,6 +52,10 @@ export interface PersisterConfig {
   readonly kafka: KafkaConfig;
   /** Consumer group shared by every persister replica. */
   readonly group: string;
+  /** The gateways' Redis: watermarks are announced there and gaps repaired from its recent buffers. */
+  readonly redis?: { readonly url: string; readonly prefix: string };
+  /** How long a missing seq may stay missing before it is repaired or recorded lost. */
+  readonly gapTimeoutMs: number;
 }
 
 /** Everything the migrate command needs, parsed and frozen. */
@@ -89,6 +96,10 @@ export function loadPersisterConfig(source: Env, warn: (message: string) => void
       partitionsConsumedConcurrently: v.PARLEY_KAFKA_CONCURRENCY,
     }),
     group: v.PARLEY_KAFKA_GROUP,
+    gapTimeoutMs: v.PARLEY_GAP_TIMEOUT_MS,
+    ...(v.PARLEY_REDIS_URL === undefined
+      ? {}
+      : { redis: Object.freeze({ url: v.PARLEY_REDIS_URL, prefix: v.PARLEY_REDIS_PREFIX }) }),
   });
 }
 

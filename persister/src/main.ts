@@ -9,7 +9,9 @@ import { loadPersisterConfig, type PersisterConfig } from "./config.js";
 import { KafkaLog } from "./log/index.js";
 import { createPersisterMetrics } from "./metrics.js";
 import { Persister } from "./persister.js";
+import { RedisFeed } from "./redis-feed.js";
 import { createPostgresStore } from "./store/index.js";
+import { WatermarkTracker } from "./watermark.js";
 
 const SERVICE = "parley-persister";
 /** Metrics are scraped from outside the pod. */
@@ -23,12 +25,24 @@ async function start(config: PersisterConfig, logger: Logger): Promise<void> {
   const store = createPostgresStore({ ...config.database, logger });
   const log = new KafkaLog({ ...config.kafka, logger });
   await log.ensureTopics();
+  const feed = config.redis === undefined ? undefined : new RedisFeed(config.redis);
+  const watermarks = new WatermarkTracker({
+    store,
+    ...(feed === undefined ? {} : { feed }),
+    gapTimeoutMs: config.gapTimeoutMs,
+    logger,
+    onGapResolved: (repaired, lost) => {
+      metrics.gapSeqsRepaired.inc(repaired);
+      metrics.gapSeqsLost.inc(lost);
+    },
+  });
   const persister = new Persister({
     log,
     store,
     group: config.group,
     logger,
     metrics,
+    onPersisted: (batch) => watermarks.persisted(batch),
     onFatal: (error) => void shutdown("consumer stopped", error),
   });
 
@@ -44,9 +58,12 @@ async function start(config: PersisterConfig, logger: Logger): Promise<void> {
     }, SHUTDOWN_TIMEOUT_MS).unref();
     try {
       // Order: stop consuming (the batch in hand finishes and commits, or is abandoned uncommitted if it is waiting
-      // out an outage), flush dead letters, then release the database and the metrics port.
+      // out an outage), flush dead letters, finish watermark work, then release Redis, the database and the metrics
+      // port.
       await persister.close();
       await log.close();
+      await watermarks.close();
+      await feed?.close();
       await store.close();
       await metricsServer.close();
       logger.info("stopped");

@@ -27,5 +27,15 @@ export function createPersisterMetrics(registry: Registry = new Registry()) {
       help: "Failed database or dead-letter writes that were retried",
       registers,
     }),
-  } satisfies PersisterMetrics & { registry: Registry };
+    gapSeqsRepaired: new Counter({
+      name: "parley_persister_gap_seqs_repaired_total",
+      help: "Seqs missing from the log that were stored from the gateways' recent buffer",
+      registers,
+    }),
+    gapSeqsLost: new Counter({
+      name: "parley_persister_gap_seqs_lost_total",
+      help: "Seqs missing from the log and from the recent buffer, recorded in lost_ranges",
+      registers,
+    }),
+  } satisfies PersisterMetrics & Record<string, Counter | Registry>;
 }

@@ -20,8 +20,8 @@ export interface PersisterMetrics {
   readonly retries: Counter;
 }
 
-/** Per room, the highest seq of a batch now committed in the store. */
-export type PersistedBatch = ReadonlyMap<string, number>;
+/** Per room, the seqs of a batch now committed in the store. */
+export type PersistedBatch = ReadonlyMap<string, readonly number[]>;
 
 /** What a {@link Persister} needs. */
 export interface PersisterOptions {
@@ -37,9 +37,10 @@ export interface PersisterOptions {
   /** Backoff between attempts when the store or the dead-letter topic fails. @default 100 ms doubling to 5 s */
   readonly retryBackoff?: BackoffOptions;
   /**
-   * Called after a batch's rows are committed in the store, with the highest seq per room in that batch (before the
-   * log offsets are committed, so a crash right after means the batch is inserted again, harmlessly). Not a gap-free
-   * watermark: appends of one room from several gateways can reach the log out of seq order.
+   * Called after a batch's rows are committed in the store, with the seqs per room in that batch (before the log
+   * offsets are committed, so a crash right after means the batch is inserted again, harmlessly). Not a gap-free
+   * watermark: appends of one room from several gateways can reach the log out of seq order; the
+   * `WatermarkTracker` turns these into one.
    */
   readonly onPersisted?: (batch: PersistedBatch) => void;
   /** The consumer stopped for good (see `ConsumeOptions.onFatal`); the owner should exit so it is restarted. */
@@ -154,10 +155,14 @@ export class Persister {
   #announce(stored: readonly ChatMessage[]): void {
     const { onPersisted, logger } = this.#options;
     if (onPersisted === undefined || stored.length === 0) return;
-    const highest = new Map<string, number>();
-    for (const { room, seq } of stored) highest.set(room, Math.max(highest.get(room) ?? 0, seq));
+    const seqs = new Map<string, number[]>();
+    for (const { room, seq } of stored) {
+      const list = seqs.get(room);
+      if (list) list.push(seq);
+      else seqs.set(room, [seq]);
+    }
     try {
-      onPersisted(highest);
+      onPersisted(seqs);
     } catch (error) {
       // The rows are committed whatever a listener does; failing the batch would only insert them again.
       logger.error({ err: error }, "the persisted-batch listener threw");

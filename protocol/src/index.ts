@@ -4,3 +4,4 @@ export * from "./frames.js";
 export * from "./message.js";
 export * from "./parse.js";
 export * from "./rooms.js";
+export * from "./redis-keys.js";

@@ -31,9 +31,12 @@ export class Stack {
   static async start({
     gateways = 2,
     gatewayEnv = {},
+    gapTimeoutMs = 30_000,
   }: {
     gateways?: number;
     gatewayEnv?: Record<string, string>;
+    /** The persister's PARLEY_GAP_TIMEOUT_MS. */
+    gapTimeoutMs?: number;
   } = {}) {
     const services = serviceEnv();
     const database = await freshDatabase("stack");
@@ -44,17 +47,17 @@ export class Stack {
       PARLEY_KAFKA_TOPIC: topic,
       PARLEY_KAFKA_DLQ_TOPIC: `${topic}.dlq`,
       PARLEY_KAFKA_PARTITIONS: "4",
+      PARLEY_REDIS_URL: services.redisUrl,
+      PARLEY_REDIS_PREFIX: uniqueName("parley"),
+      PARLEY_GAP_TIMEOUT_MS: String(gapTimeoutMs),
     };
     const stack = new Stack(database, env);
     await promisify(execFile)(process.execPath, [MIGRATE], { env: { PATH: process.env.PATH ?? "", ...env } });
-    const redisPrefix = uniqueName("parley");
     const gatewayProcesses = await Promise.all(
       Array.from({ length: gateways }, () =>
         GatewayProcess.start({
           ...env,
           PARLEY_BUS: "redis",
-          PARLEY_REDIS_URL: services.redisUrl,
-          PARLEY_REDIS_PREFIX: redisPrefix,
           PARLEY_LOG: "kafka",
           PARLEY_STORE: "postgres",
           ...gatewayEnv,

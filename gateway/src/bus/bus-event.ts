@@ -9,6 +9,10 @@ export function typingEvent(room: string, user: string): BusEvent & { t: "typing
   return { t: "typing", room, user, frame: encodeServerFrame({ t: "typing", room, user }) };
 }
 
+export function persistedEvent(room: string, upTo: number): BusEvent & { t: "persisted" } {
+  return { t: "persisted", room, upTo, frame: encodeServerFrame({ t: "persisted", room, upTo }) };
+}
+
 /**
  * Decodes a payload received from another process. Payloads are the wire frames themselves, validated here once
  * per gateway so clients get exactly the bytes that were checked.
@@ -24,6 +28,8 @@ export function decodeBusEvent(payload: string): BusEvent | undefined {
     }
     case "typing":
       return { t: "typing", room: value.room, user: value.user, frame: payload };
+    case "persisted":
+      return { t: "persisted", room: value.room, upTo: value.upTo, frame: payload };
     default:
       return undefined;
   }

@@ -130,6 +130,16 @@ export function busContract(name: string, factory: BusFactory): void {
       expect(await bus.recent(room, 0)).toEqual([]);
     });
 
+    it("fans watermarks out to subscribers", async () => {
+      const { bus, events } = await busWithEvents();
+      const room = uniqueName("room");
+      await bus.subscribe(room);
+      await bus.publishPersisted(room, 7);
+      await waitFor(() => events.length === 1, "the watermark");
+      expect(events[0]).toMatchObject({ t: "persisted", room, upTo: 7 });
+      expect(JSON.parse(events[0]?.frame ?? "")).toEqual({ t: "persisted", room, upTo: 7 });
+    });
+
     it("continues above the seed for a room it holds no counter for", async () => {
       const room = uniqueName("seeded");
       const { bus } = await busWithEvents({ seed: async (name) => (name === room ? 41 : 0) });

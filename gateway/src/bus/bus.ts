@@ -23,7 +23,8 @@ export interface Published {
  */
 export type BusEvent =
   | { readonly t: "msg"; readonly message: ChatMessage; readonly frame: string }
-  | { readonly t: "typing"; readonly room: string; readonly user: string; readonly frame: string };
+  | { readonly t: "typing"; readonly room: string; readonly user: string; readonly frame: string }
+  | { readonly t: "persisted"; readonly room: string; readonly upTo: number; readonly frame: string };
 
 /** Receives every event of every room this process subscribed to. */
 export type BusListener = (event: BusEvent) => void;
@@ -38,12 +39,15 @@ export type BusListener = (event: BusEvent) => void;
  *   nothing.
  * - Every subscriber of a room receives the room's messages in seq order (delivery is at-most-once: a subscriber
  *   that was disconnected recovers through `recent` or the Store).
- * - Typing events are ephemeral: never sequenced, buffered or persisted.
+ * - Typing events are ephemeral: never sequenced, buffered or persisted. Watermarks are not buffered either (each
+ *   one supersedes the last).
  * - `subscribe`/`unsubscribe` calls for one room take effect in call order.
  */
 export interface Bus {
   publish(input: PublishInput): Promise<Published>;
   publishTyping(room: string, user: string): Promise<void>;
+  /** Tells the room's members that every seq up to `upTo` is in the Store (or recorded lost). */
+  publishPersisted(room: string, upTo: number): Promise<void>;
   subscribe(room: string): Promise<void>;
   unsubscribe(room: string): Promise<void>;
   /** The room's highest assigned seq (0 for a room without messages). */

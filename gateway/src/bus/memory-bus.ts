@@ -9,7 +9,7 @@ import {
   type Published,
   type PublishInput,
 } from "./bus.js";
-import { messageEvent, typingEvent } from "./bus-event.js";
+import { messageEvent, persistedEvent, typingEvent } from "./bus-event.js";
 
 interface RoomState {
   seq: number;
@@ -55,6 +55,10 @@ export class MemoryBus implements Bus {
 
   async publishTyping(room: string, user: string): Promise<void> {
     this.#emit(room, typingEvent(room, user));
+  }
+
+  async publishPersisted(room: string, upTo: number): Promise<void> {
+    this.#emit(room, persistedEvent(room, upTo));
   }
 
   async subscribe(room: string): Promise<void> {

@@ -1,5 +1,5 @@
 import { createHash } from "node:crypto";
-import type { ChatMessage } from "@parley/protocol";
+import { type ChatMessage, roomKeys } from "@parley/protocol";
 import { Redis } from "ioredis";
 import {
   type Bus,
@@ -10,7 +10,7 @@ import {
   type Published,
   type PublishInput,
 } from "./bus.js";
-import { decodeBusEvent, typingEvent } from "./bus-event.js";
+import { decodeBusEvent, persistedEvent, typingEvent } from "./bus-event.js";
 
 export interface RedisBusOptions extends BusOptions {
   /** `redis://host:port/db` of a standalone Redis (or a Cluster node reachable for sharded pub/sub). */
@@ -81,8 +81,9 @@ export class RedisBus implements Bus {
     const { room, from, cid, body, id, ts } = input;
     const prefix = `{"t":"msg","room":${JSON.stringify(room)},"seq":`;
     const suffix = `,${JSON.stringify({ id, cid, from, body, ts }).slice(1)}`;
-    const keys = [this.#key(room, "seq"), this.#key(room, "recent"), this.#key(room, `cid:${from}:${cid}`)];
-    const args = [prefix, suffix, String(this.#recentLimit), String(this.#dedupeTtlSeconds), this.#channel(room)];
+    const names = roomKeys(this.#prefix, room);
+    const keys = [names.seq, names.recent, names.dedupe(from, cid)];
+    const args = [prefix, suffix, String(this.#recentLimit), String(this.#dedupeTtlSeconds), names.channel];
     let reply = await this.#evalPublish(keys, [...args, ""]);
     if (Array.isArray(reply) && reply[0] === 2) {
       reply = await this.#evalPublish(keys, [...args, String(await this.#seed(room))]);
@@ -99,6 +100,10 @@ export class RedisBus implements Bus {
     await this.#commands.spublish(this.#channel(room), typingEvent(room, user).frame);
   }
 
+  async publishPersisted(room: string, upTo: number): Promise<void> {
+    await this.#commands.spublish(this.#channel(room), persistedEvent(room, upTo).frame);
+  }
+
   subscribe(room: string): Promise<void> {
     return this.#inOrder(room, () => this.#subscriber.ssubscribe(this.#channel(room)));
   }
@@ -108,7 +113,7 @@ export class RedisBus implements Bus {
   }
 
   async latest(room: string): Promise<number> {
-    const key = this.#key(room, "seq");
+    const key = roomKeys(this.#prefix, room).seq;
     const value = await this.#commands.get(key);
     if (value !== null) return Number(value);
     await this.#commands.set(key, String(await this.#seed(room)), "NX");
@@ -116,7 +121,7 @@ export class RedisBus implements Bus {
   }
 
   async recent(room: string, after: number): Promise<ChatMessage[]> {
-    const payloads = await this.#commands.lrange(this.#key(room, "recent"), 0, -1);
+    const payloads = await this.#commands.lrange(roomKeys(this.#prefix, room).recent, 0, -1);
     const messages: ChatMessage[] = [];
     for (const payload of payloads) {
       const event = decodeBusEvent(payload);
@@ -154,11 +159,7 @@ export class RedisBus implements Bus {
     }
   }
 
-  #key(room: string, name: string): string {
-    return `${this.#prefix}:{${room}}:${name}`;
-  }
-
   #channel(room: string): string {
-    return `${this.#prefix}:{${room}}:events`;
+    return roomKeys(this.#prefix, room).channel;
   }
 }

@@ -1,9 +1,9 @@
 import type { ChatMessage } from "@parley/protocol";
 import { ParleyError } from "@parley/protocol/runtime";
-import { type Insertable, type Kysely, Migrator, type Selectable } from "kysely";
+import { type Insertable, type Kysely, Migrator, type Selectable, sql } from "kysely";
 import { migrationProvider } from "./migrations/index.js";
 import type { Database, MessagesTable } from "./schema.js";
-import type { HistoryQuery, Store } from "./store.js";
+import type { HistoryQuery, LostRange, Store } from "./store.js";
 
 /** PostgreSQL accepts at most this many bind parameters in one statement. */
 const MAX_BIND_PARAMETERS = 65_535;
@@ -84,6 +84,48 @@ export class KyselyStore implements Store {
     return rows.map(toMessage);
   }
 
+  async watermark(room: string): Promise<number> {
+    const row = await this.#db
+      .selectFrom("room_watermarks")
+      .select("up_to")
+      .where("room", "=", room)
+      .executeTakeFirst();
+    return row === undefined ? 0 : toNumber(row.up_to, "room_watermarks.up_to");
+  }
+
+  async saveWatermark(room: string, upTo: number): Promise<void> {
+    await this.#db
+      .insertInto("room_watermarks")
+      .values({ room, up_to: upTo })
+      .onConflict((conflict) =>
+        conflict.column("room").doUpdateSet({ up_to: sql`greatest(room_watermarks.up_to, excluded.up_to)` }),
+      )
+      .execute();
+  }
+
+  async recordLost(room: string, { from, to, reason }: LostRange): Promise<void> {
+    await this.#db
+      .insertInto("lost_ranges")
+      .values({ room, from_seq: from, to_seq: to, reason, recorded_at: Date.now() })
+      .onConflict((conflict) => conflict.doNothing())
+      .execute();
+  }
+
+  async lostRanges(room: string, after: number): Promise<LostRange[]> {
+    const rows = await this.#db
+      .selectFrom("lost_ranges")
+      .select(["from_seq", "to_seq", "reason"])
+      .where("room", "=", room)
+      .where("to_seq", ">", after)
+      .orderBy("from_seq")
+      .execute();
+    return rows.map((row) => ({
+      from: toNumber(row.from_seq, "lost_ranges.from_seq"),
+      to: toNumber(row.to_seq, "lost_ranges.to_seq"),
+      reason: row.reason,
+    }));
+  }
+
   close(): Promise<void> {
     this.#closing ??= this.#db.destroy();
     return this.#closing;
@@ -105,13 +147,21 @@ function toRow({ room, seq, id, cid, from, body, ts }: ChatMessage): Insertable<
 
 function toMessage(row: Pick<Selectable<MessagesTable>, (typeof COLUMNS)[number]>): ChatMessage {
   const { room, id, cid, sender, body } = row;
-  return { room, seq: toNumber(row.seq, "seq"), id, cid, from: sender, body, ts: toNumber(row.ts, "ts") };
+  return {
+    room,
+    seq: toNumber(row.seq, "messages.seq"),
+    id,
+    cid,
+    from: sender,
+    body,
+    ts: toNumber(row.ts, "messages.ts"),
+  };
 }
 
 function toNumber(value: string | number | bigint, column: string): number {
   const number = Number(value);
   if (!Number.isSafeInteger(number)) {
-    throw new ParleyError(`messages.${column} holds ${value}, beyond a safe integer`, { retriable: false });
+    throw new ParleyError(`${column} holds ${value}, beyond a safe integer`, { retriable: false });
   }
   return number;
 }

@@ -19,7 +19,25 @@ export interface MessagesTable {
   readonly ts: BigintColumn;
 }
 
+/** Row of `room_watermarks`; see `migrations/0002-watermarks.ts`. */
+export interface RoomWatermarksTable {
+  readonly room: string;
+  /** Updated in place as the watermark grows. */
+  readonly up_to: ColumnType<string | number | bigint, number, number>;
+}
+
+/** Row of `lost_ranges`; see `migrations/0002-watermarks.ts`. */
+export interface LostRangesTable {
+  readonly room: string;
+  readonly from_seq: BigintColumn;
+  readonly to_seq: BigintColumn;
+  readonly reason: string;
+  readonly recorded_at: BigintColumn;
+}
+
 /** The tables the queries see. Migrations do not use this type: they must keep working as it changes. */
 export interface Database {
   readonly messages: MessagesTable;
+  readonly room_watermarks: RoomWatermarksTable;
+  readonly lost_ranges: LostRangesTable;
 }

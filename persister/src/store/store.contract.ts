@@ -115,6 +115,29 @@ export function storeContract(name: string, factory: StoreFactory): void {
       expect(seqs(stored)).toEqual(range(1, big + 100));
     });
 
+    it("keeps a watermark per room that only grows", async () => {
+      const room = uniqueName("room");
+      expect(await store.watermark(room)).toBe(0);
+      await store.saveWatermark(room, 5);
+      await store.saveWatermark(room, 3);
+      expect(await store.watermark(room)).toBe(5);
+      await store.saveWatermark(room, 9);
+      expect(await store.watermark(room)).toBe(9);
+      expect(await store.watermark(uniqueName("other"))).toBe(0);
+    });
+
+    it("records lost ranges once and lists those ending above a seq", async () => {
+      const room = uniqueName("room");
+      const first = { from: 3, to: 3, reason: "never reached the log" };
+      const second = { from: 10, to: 20, reason: "redis data loss" };
+      await store.recordLost(room, second);
+      await store.recordLost(room, first);
+      await store.recordLost(room, first);
+      expect(await store.lostRanges(room, 0)).toEqual([first, second]);
+      expect(await store.lostRanges(room, 3)).toEqual([second]);
+      expect(await store.lostRanges(room, 20)).toEqual([]);
+    });
+
     it("round-trips any valid message exactly", async () => {
       const room = uniqueName("room");
       let seq = 0;

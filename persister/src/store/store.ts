@@ -21,6 +21,13 @@ export interface HistoryQuery {
  *   refuses a value), so a caller can set those messages aside; any other rejection may succeed when retried.
  * - `history` returns messages of one room ordered by ascending seq.
  */
+/** Seqs `from..to` (inclusive) of a room that were assigned but will never be stored. */
+export interface LostRange {
+  readonly from: number;
+  readonly to: number;
+  readonly reason: string;
+}
+
 export interface Store {
   /** Applies pending migrations. Safe to call from several processes at once. */
   migrate(): Promise<void>;
@@ -31,5 +38,13 @@ export interface Store {
    * (below `before`, if given). Ascending seq either way.
    */
   history(query: HistoryQuery): Promise<ChatMessage[]>;
+  /** The room's persisted watermark (0 when none was saved). */
+  watermark(room: string): Promise<number>;
+  /** Saves the watermark; a lower value than the saved one is ignored, so it only grows. */
+  saveWatermark(room: string, upTo: number): Promise<void>;
+  /** Records a lost range; recording the same range again is a no-op. */
+  recordLost(room: string, range: LostRange): Promise<void>;
+  /** Lost ranges of the room ending above `after`, ascending. */
+  lostRanges(room: string, after: number): Promise<LostRange[]>;
   close(): Promise<void>;
 }

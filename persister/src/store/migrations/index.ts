@@ -1,5 +1,6 @@
 import type { Migration, MigrationProvider } from "kysely";
 import * as messages from "./0001-messages.js";
+import * as watermarks from "./0002-watermarks.js";
 
 /**
  * Every migration, by name; Kysely applies them in name order. Listed in code rather than found on disk, so they
@@ -7,6 +8,7 @@ import * as messages from "./0001-messages.js";
  */
 const MIGRATIONS: Readonly<Record<string, Migration>> = {
   "0001-messages": messages,
+  "0002-watermarks": watermarks,
 };
 
 /** Kysely's source of migrations: the list above. */

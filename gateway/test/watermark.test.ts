@@ -1,0 +1,90 @@
+import { randomUUID } from "node:crypto";
+import { roomKeys } from "@parley/protocol";
+import { serviceEnv, uniqueName, waitFor } from "@parley/testkit";
+import { withClient } from "@parley/testkit/database";
+import { Stack } from "@parley/testkit/stack";
+import type { TestClient } from "@parley/testkit/ws-client";
+import { Redis } from "ioredis";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { RedisBus } from "../src/bus/redis-bus.js";
+
+/** The persisted watermark end to end: persister -> Redis -> gateways -> clients, with gaps repaired or recorded. */
+describe("persisted watermark", () => {
+  let stack: Stack;
+  let bus: RedisBus;
+  let redis: Redis;
+  let client: TestClient;
+  const prefix = () => stack.env.PARLEY_REDIS_PREFIX ?? "";
+
+  beforeAll(async () => {
+    stack = await Stack.start({ gateways: 1, gapTimeoutMs: 1_500 });
+    // Stands in for a gateway that sequences a message and dies before appending it to the log.
+    bus = new RedisBus({ url: serviceEnv().redisUrl, prefix: prefix(), listener: () => {} });
+    await bus.connect();
+    redis = new Redis(serviceEnv().redisUrl);
+    client = await (stack.gateways[0] as NonNullable<(typeof stack.gateways)[0]>).connect("wendy");
+  });
+  afterAll(async () => {
+    client?.close();
+    await bus?.close();
+    redis?.disconnect();
+    await stack?.stop();
+  });
+
+  async function send(room: string, body: string) {
+    const cid = randomUUID();
+    const from = client.frames.length;
+    client.send({ t: "send", room, cid, body });
+    return client.next("ack", (frame) => frame.cid === cid, { from });
+  }
+
+  function watermark(room: string, upTo: number) {
+    return client.next("persisted", (frame) => frame.room === room && frame.upTo >= upTo, { timeoutMs: 30_000 });
+  }
+
+  it("tells members once everything up to a seq is in PostgreSQL", async () => {
+    const room = uniqueName("room");
+    await client.join(room);
+    for (let index = 0; index < 5; index++) await send(room, `m${index}`);
+    expect((await watermark(room, 5)).upTo).toBe(5);
+    const stored = (await stack.rows()).filter((row) => row.room === room);
+    expect(stored.map((row) => row.seq)).toEqual([1, 2, 3, 4, 5]);
+  });
+
+  it("repairs a seq that never reached Kafka from the recent buffer", async () => {
+    const room = uniqueName("room");
+    await client.join(room);
+    await send(room, "before");
+    const orphan = await bus.publish({
+      room,
+      from: "ghost",
+      cid: randomUUID(),
+      body: "never logged",
+      id: randomUUID(),
+      ts: Date.now(),
+    });
+    await send(room, "after");
+    expect((await watermark(room, 3)).upTo).toBe(3);
+    const stored = (await stack.rows()).filter((row) => row.room === room);
+    expect(stored.map((row) => [row.seq, row.id])).toContainEqual([2, orphan.message.id]);
+  });
+
+  it("records a seq lost when the buffer no longer has it, and the watermark moves on", async () => {
+    const room = uniqueName("room");
+    await client.join(room);
+    await send(room, "before");
+    await bus.publish({ room, from: "ghost", cid: randomUUID(), body: "gone", id: randomUUID(), ts: Date.now() });
+    await redis.del(roomKeys(prefix(), room).recent);
+    await send(room, "after");
+    expect((await watermark(room, 3)).upTo).toBe(3);
+    const lost = await waitFor(
+      () =>
+        withClient(stack.database.url, async (db) => {
+          const result = await db.query("SELECT from_seq, to_seq FROM lost_ranges WHERE room = $1", [room]);
+          return result.rows.length > 0 ? result.rows : undefined;
+        }),
+      "the lost range recorded",
+    );
+    expect(lost).toEqual([{ from_seq: "2", to_seq: "2" }]);
+  });
+});

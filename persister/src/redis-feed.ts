@@ -1,0 +1,47 @@
+import { type ChatMessage, decodeServerFrame, encodeServerFrame, roomKeys } from "@parley/protocol";
+import { Redis } from "ioredis";
+import type { RoomFeed } from "./watermark.js";
+
+export interface RedisFeedOptions {
+  /** The gateways' Redis. */
+  readonly url: string;
+  /** The gateways' key prefix (`PARLEY_REDIS_PREFIX`). */
+  readonly prefix: string;
+}
+
+/**
+ * The watermark tracker's view of the gateways' Redis: it reads a room's recent buffer and publishes `persisted`
+ * frames on the room's channel, with the key layout the gateways' bus uses (`roomKeys`).
+ */
+export class RedisFeed implements RoomFeed {
+  readonly #redis: Redis;
+  readonly #prefix: string;
+
+  constructor({ url, prefix }: RedisFeedOptions) {
+    this.#redis = new Redis(url, {
+      maxRetriesPerRequest: 1,
+      commandTimeout: 5_000,
+      connectionName: "parley-persister",
+    });
+    this.#prefix = prefix;
+  }
+
+  async recent(room: string, after: number): Promise<ChatMessage[]> {
+    const messages: ChatMessage[] = [];
+    for (const payload of await this.#redis.lrange(roomKeys(this.#prefix, room).recent, 0, -1)) {
+      const decoded = decodeServerFrame(payload);
+      if (!decoded.ok || decoded.value.t !== "msg") continue;
+      const { t: _t, ...message } = decoded.value;
+      if (message.seq > after) messages.push(message);
+    }
+    return messages;
+  }
+
+  async publishPersisted(room: string, upTo: number): Promise<void> {
+    await this.#redis.spublish(roomKeys(this.#prefix, room).channel, encodeServerFrame({ t: "persisted", room, upTo }));
+  }
+
+  async close(): Promise<void> {
+    await this.#redis.quit();
+  }
+}

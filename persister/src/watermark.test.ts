@@ -1,0 +1,107 @@
+import type { ChatMessage } from "@parley/protocol";
+import { createLogger } from "@parley/protocol/runtime";
+import { uniqueName, waitFor } from "@parley/testkit";
+import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { createPgliteStore, type KyselyStore } from "./store/index.js";
+import { testMessage } from "./store/store.contract.js";
+import { LOST_NEVER_LOGGED, type RoomFeed, WatermarkTracker } from "./watermark.js";
+
+const logger = createLogger("watermark-test", "silent");
+
+/** A feed that records announcements and serves a recent buffer the test controls. */
+function recordingFeed(buffer: ChatMessage[] = []) {
+  const announced: { room: string; upTo: number }[] = [];
+  const feed: RoomFeed = {
+    recent: async (room, after) => buffer.filter((message) => message.room === room && message.seq > after),
+    publishPersisted: async (room, upTo) => {
+      announced.push({ room, upTo });
+    },
+  };
+  return { feed, announced, buffer };
+}
+
+describe("WatermarkTracker", () => {
+  let store: KyselyStore;
+  const trackers: WatermarkTracker[] = [];
+  beforeAll(async () => {
+    store = await createPgliteStore();
+    await store.migrate();
+  });
+  afterEach(async () => {
+    await Promise.all(trackers.splice(0).map((tracker) => tracker.close()));
+  });
+  afterAll(() => store?.close());
+
+  function tracker(feed: RoomFeed, gapTimeoutMs = 60_000) {
+    const created = new WatermarkTracker({ store, feed, gapTimeoutMs, logger });
+    trackers.push(created);
+    return created;
+  }
+
+  /** Stores the messages and tells the tracker, as the Persister does after a batch. */
+  async function persist(target: WatermarkTracker, messages: ChatMessage[]) {
+    await store.insert(messages);
+    const seqs = new Map<string, number[]>();
+    for (const { room, seq } of messages) seqs.set(room, [...(seqs.get(room) ?? []), seq]);
+    target.persisted(seqs);
+  }
+
+  it("advances over contiguous seqs, saves and announces the watermark", async () => {
+    const { feed, announced } = recordingFeed();
+    const room = uniqueName("room");
+    const watermarks = tracker(feed);
+    await persist(watermarks, [testMessage(room, 1), testMessage(room, 2)]);
+    await persist(watermarks, [testMessage(room, 3)]);
+    await waitFor(() => announced.at(-1)?.upTo === 3, "watermark 3");
+    // Announcements only ever grow (the second batch may already be counted when the room's state loads).
+    const upTos = announced.map(({ upTo }) => upTo);
+    expect(upTos).toEqual([...upTos].sort((a, b) => a - b));
+    expect(new Set(upTos).size).toBe(upTos.length);
+    expect(await store.watermark(room)).toBe(3);
+  });
+
+  it("holds the watermark below a gap until the missing seq is stored", async () => {
+    const { feed, announced } = recordingFeed();
+    const room = uniqueName("room");
+    const watermarks = tracker(feed);
+    await persist(watermarks, [testMessage(room, 1), testMessage(room, 3), testMessage(room, 4)]);
+    await waitFor(() => announced.length === 1, "watermark 1");
+    expect(announced).toEqual([{ room, upTo: 1 }]);
+    await persist(watermarks, [testMessage(room, 2)]);
+    await waitFor(() => announced.at(-1)?.upTo === 4, "watermark 4");
+  });
+
+  it("repairs a gap from the recent buffer after the timeout", async () => {
+    const room = uniqueName("room");
+    const missing = testMessage(room, 2);
+    const { feed, announced } = recordingFeed([testMessage(room, 1), missing, testMessage(room, 3)]);
+    const watermarks = tracker(feed, 200);
+    await persist(watermarks, [testMessage(room, 1), testMessage(room, 3)]);
+    await waitFor(() => announced.at(-1)?.upTo === 3, "the gap repaired");
+    expect(await store.history({ room, after: 0, limit: 10 })).toContainEqual(missing);
+    expect(await store.lostRanges(room, 0)).toEqual([]);
+  });
+
+  it("records a gap lost when the buffer no longer has it, and moves on", async () => {
+    const room = uniqueName("room");
+    const { feed, announced } = recordingFeed();
+    const watermarks = tracker(feed, 200);
+    await persist(watermarks, [testMessage(room, 1), testMessage(room, 4)]);
+    await waitFor(() => announced.at(-1)?.upTo === 4, "the watermark past the lost seqs");
+    expect(await store.lostRanges(room, 0)).toEqual([{ from: 2, to: 3, reason: LOST_NEVER_LOGGED }]);
+  });
+
+  it("resumes after a restart from the saved watermark and what was stored meanwhile", async () => {
+    const room = uniqueName("room");
+    const first = recordingFeed();
+    const before = tracker(first.feed);
+    await persist(before, [testMessage(room, 1), testMessage(room, 2)]);
+    await waitFor(() => first.announced.at(-1)?.upTo === 2, "watermark 2");
+    await before.close();
+    await store.insert([testMessage(room, 4)]); // stored, but its announcement died with the old process
+    const second = recordingFeed();
+    const after = tracker(second.feed);
+    await persist(after, [testMessage(room, 3)]);
+    await waitFor(() => second.announced.at(-1)?.upTo === 4, "watermark 4");
+  });
+});

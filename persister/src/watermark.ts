@@ -1,0 +1,187 @@
+import type { ChatMessage } from "@parley/protocol";
+import type { Logger } from "@parley/protocol/runtime";
+import type { LostRange, Store } from "./store/index.js";
+
+/**
+ * What the tracker needs of the fan-out side (the gateways' Bus): the recent buffer, to repair a seq whose message
+ * never reached the log, and a way to tell the room's members about the new watermark.
+ */
+export interface RoomFeed {
+  recent(room: string, after: number): Promise<ChatMessage[]>;
+  publishPersisted(room: string, upTo: number): Promise<void>;
+}
+
+export interface WatermarkOptions {
+  readonly store: Pick<Store, "history" | "insert" | "watermark" | "saveWatermark" | "recordLost" | "lostRanges">;
+  /** Without a feed nothing is announced and gaps cannot be repaired, only recorded lost. */
+  readonly feed?: RoomFeed;
+  /**
+   * How long a missing seq may stay missing while later ones are stored before it is repaired from the recent
+   * buffer or recorded lost. Keep it above the gateways' append timeout, so a slow append is not declared lost.
+   * @default 30000
+   */
+  readonly gapTimeoutMs?: number;
+  readonly logger: Logger;
+  /** Counts gap repairs: seqs restored from the recent buffer and seqs recorded lost. */
+  readonly onGapResolved?: (repaired: number, lost: number) => void;
+}
+
+interface RoomState {
+  upTo: number;
+  /** Stored seqs above `upTo` (a gap keeps them from counting yet). */
+  readonly pending: Set<number>;
+  lost: LostRange[];
+  /** When the current gap was first seen. */
+  gapSince: number | undefined;
+}
+
+const DEFAULT_GAP_TIMEOUT_MS = 30_000;
+/** Rows read per query when a room's state is loaded after a restart. */
+const CATCH_UP_PAGE = 1_000;
+export const LOST_NEVER_LOGGED = "assigned but never reached the log, and gone from the recent buffer";
+
+/**
+ * The per-room persisted watermark: the highest seq below which every message is stored in the Store or recorded
+ * lost. It advances after each batch commit, is saved so a restarted persister resumes from it, and is announced
+ * to the room's members. A gap (a seq assigned but never appended, e.g. its gateway died in between) is repaired
+ * from the recent buffer after `gapTimeoutMs` when the message is still there, and recorded lost otherwise, so it
+ * never stalls the watermark.
+ *
+ * Correct with one tracker per room at a time, which the log gives: a room's records share a partition, and a
+ * partition has one consumer in the group. Work for one room is serialised; rooms proceed independently.
+ */
+export class WatermarkTracker {
+  readonly #rooms = new Map<string, Promise<RoomState>>();
+  readonly #queues = new Map<string, Promise<void>>();
+  readonly #gapTimeoutMs: number;
+  readonly #timer: NodeJS.Timeout;
+
+  constructor(private readonly options: WatermarkOptions) {
+    this.#gapTimeoutMs = options.gapTimeoutMs ?? DEFAULT_GAP_TIMEOUT_MS;
+    this.#timer = setInterval(() => this.#checkGaps(), Math.max(100, Math.min(1_000, this.#gapTimeoutMs / 2)));
+    this.#timer.unref();
+  }
+
+  /** Seqs now committed in the Store, per room (the Persister's `onPersisted`). */
+  persisted(batch: ReadonlyMap<string, readonly number[]>): void {
+    for (const [room, seqs] of batch) {
+      this.#enqueue(room, async (state) => {
+        for (const seq of seqs) if (seq > state.upTo) state.pending.add(seq);
+        await this.#advance(room, state);
+      });
+    }
+  }
+
+  /** Stops checking gaps and waits for the work in hand. */
+  async close(): Promise<void> {
+    clearInterval(this.#timer);
+    await Promise.allSettled([...this.#queues.values()]);
+  }
+
+  #enqueue(room: string, work: (state: RoomState) => Promise<void>): void {
+    const previous = this.#queues.get(room) ?? Promise.resolve();
+    const next = previous
+      .then(() => this.#state(room))
+      .then(work)
+      .catch((error: unknown) => this.options.logger.error({ err: error, room }, "watermark update failed"));
+    this.#queues.set(room, next);
+    void next.then(() => {
+      if (this.#queues.get(room) === next) this.#queues.delete(room);
+    });
+  }
+
+  #state(room: string): Promise<RoomState> {
+    let state = this.#rooms.get(room);
+    if (!state) {
+      state = this.#load(room);
+      state.catch(() => this.#rooms.delete(room));
+      this.#rooms.set(room, state);
+    }
+    return state;
+  }
+
+  /** Resumes from the saved watermark and counts what was stored above it before this process took over. */
+  async #load(room: string): Promise<RoomState> {
+    const { store } = this.options;
+    const upTo = await store.watermark(room);
+    const state: RoomState = {
+      upTo,
+      pending: new Set(),
+      lost: await store.lostRanges(room, upTo),
+      gapSince: undefined,
+    };
+    for (let after = upTo; ; ) {
+      const page = await store.history({ room, after, limit: CATCH_UP_PAGE });
+      for (const message of page) state.pending.add(message.seq);
+      const last = page.at(-1);
+      if (page.length < CATCH_UP_PAGE || last === undefined) break;
+      after = last.seq;
+    }
+    return state;
+  }
+
+  async #advance(room: string, state: RoomState): Promise<void> {
+    const before = state.upTo;
+    for (;;) {
+      const next = state.upTo + 1;
+      if (state.pending.delete(next)) {
+        state.upTo = next;
+        continue;
+      }
+      const range = state.lost.find((lost) => lost.from <= next && next <= lost.to);
+      if (!range) break;
+      state.upTo = range.to;
+      for (const seq of state.pending) if (seq <= range.to) state.pending.delete(seq);
+    }
+    state.lost = state.lost.filter((lost) => lost.to > state.upTo);
+    state.gapSince = state.pending.size === 0 ? undefined : (state.gapSince ?? Date.now());
+    if (state.upTo === before) return;
+    await this.options.store.saveWatermark(room, state.upTo);
+    try {
+      await this.options.feed?.publishPersisted(room, state.upTo);
+    } catch (error) {
+      // The next advance announces a higher watermark anyway; members can also ask with the history API.
+      this.options.logger.warn({ err: error, room }, "announcing the watermark failed");
+    }
+  }
+
+  #checkGaps(): void {
+    const now = Date.now();
+    for (const [room, statePromise] of this.#rooms) {
+      void statePromise.then(
+        (state) => {
+          if (state.gapSince !== undefined && now - state.gapSince >= this.#gapTimeoutMs) {
+            state.gapSince = now; // one repair at a time per gap
+            this.#enqueue(room, (current) => this.#repair(room, current));
+          }
+        },
+        () => {},
+      );
+    }
+  }
+
+  /** Fills the gap above the watermark from the recent buffer where it can, and records the rest lost. */
+  async #repair(room: string, state: RoomState): Promise<void> {
+    const { store, feed, logger, onGapResolved } = this.options;
+    const end = Math.min(...state.pending); // the first stored seq above the gap
+    if (!Number.isFinite(end)) return;
+    const from = state.upTo + 1;
+    const buffered = feed ? (await feed.recent(room, state.upTo)).filter((message) => message.seq < end) : [];
+    if (buffered.length > 0) await store.insert(buffered);
+    const found = new Set(buffered.map((message) => message.seq));
+    const lost: LostRange[] = [];
+    for (let seq = from; seq < end; seq++) {
+      if (found.has(seq)) continue;
+      const last = lost.at(-1);
+      if (last && last.to === seq - 1) lost[lost.length - 1] = { ...last, to: seq };
+      else lost.push({ from: seq, to: seq, reason: LOST_NEVER_LOGGED });
+    }
+    for (const range of lost) await store.recordLost(room, range);
+    for (const seq of found) state.pending.add(seq);
+    state.lost.push(...lost);
+    const lostCount = lost.reduce((sum, range) => sum + range.to - range.from + 1, 0);
+    logger.warn({ room, from, to: end - 1, repaired: found.size, lost: lostCount }, "resolved a gap in the room");
+    onGapResolved?.(found.size, lostCount);
+    await this.#advance(room, state);
+  }
+}

@@ -1,0 +1,18 @@
+/**
+ * Where a room lives in Redis, shared by the gateways' bus and the persister's watermark feed. Every key and the
+ * channel of a room carry the hash tag `{room}`, so one Lua script can touch them all on Redis Cluster, and the
+ * channel is a sharded pub/sub channel of the same slot.
+ */
+export function roomKeys(prefix: string, room: string) {
+  const tag = `${prefix}:{${room}}`;
+  return {
+    /** The room's last assigned seq. */
+    seq: `${tag}:seq`,
+    /** Capped list of the room's latest message frames, for recovery. */
+    recent: `${tag}:recent`,
+    /** Remembers `(from, cid)` for idempotent retries. */
+    dedupe: (from: string, cid: string) => `${tag}:cid:${from}:${cid}`,
+    /** Sharded pub/sub channel carrying the room's frames (messages, typing, watermarks). */
+    channel: `${tag}:events`,
+  } as const;
+}
