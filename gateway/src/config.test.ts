@@ -34,7 +34,7 @@ describe("gateway configuration", () => {
       PARLEY_JWT_JWKS_URL: "https://idp/jwks.json",
       PARLEY_JWT_ISSUER: "idp",
     });
-    expect(config.bus).toEqual({ kind: "redis", url: "redis://r:6379", prefix: "parley" });
+    expect(config.bus).toEqual({ kind: "redis", url: "redis://r:6379", prefix: "parley", reseedMargin: 10_000 });
     expect(config.log).toMatchObject({ kind: "kafka", brokers: ["k1:9092", "k2:9092"], topic: "parley.messages" });
     expect(config.auth).toEqual({
       kind: "jwt",

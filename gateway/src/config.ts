@@ -12,6 +12,7 @@ const variables = {
   PARLEY_BUS: env.oneOf(["memory", "redis"], "memory"),
   PARLEY_REDIS_URL: env.optionalString(),
   PARLEY_REDIS_PREFIX: env.string("parley"),
+  PARLEY_RESEED_MARGIN: env.int(10_000),
   PARLEY_LOG: env.oneOf(["memory", "kafka"], "memory"),
   PARLEY_KAFKA_BROKERS: env.optionalString(),
   PARLEY_KAFKA_TOPIC: env.string("parley.messages"),
@@ -47,7 +48,7 @@ const variables = {
 
 export type BusConfig =
   | { readonly kind: "memory" }
-  | { readonly kind: "redis"; readonly url: string; readonly prefix: string };
+  | { readonly kind: "redis"; readonly url: string; readonly prefix: string; readonly reseedMargin: number };
 export type LogConfig =
   | { readonly kind: "memory" }
   | {
@@ -105,6 +106,7 @@ export function loadGatewayConfig(source: Env, warn: (message: string) => void):
           kind: "redis",
           url: required("PARLEY_REDIS_URL", v.PARLEY_REDIS_URL, "PARLEY_BUS=redis"),
           prefix: v.PARLEY_REDIS_PREFIX,
+          reseedMargin: v.PARLEY_RESEED_MARGIN,
         }
       : { kind: "memory" };
   const log: LogConfig =

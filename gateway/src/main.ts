@@ -38,6 +38,7 @@ async function createBus(config: BusConfig, options: BusOptions, logger: Logger)
         ...options,
         url: config.url,
         prefix: config.prefix,
+        reseedMargin: config.reseedMargin,
         onInvalidPayload: (payload) => logger.error({ bytes: payload.length }, "undecodable payload on the bus"),
       });
       await bus.connect();

@@ -6,7 +6,7 @@ import { waitFor } from "@parley/testkit";
 import { GatewayProcess } from "@parley/testkit/gateway-process";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 
-const WEB_DIR = fileURLToPath(new URL("../../web/public", import.meta.url));
+const WEB_DIR = fileURLToPath(new URL("../../web/dist", import.meta.url));
 
 /** The run command's setup: one process, in-memory bus and log, PGlite on disk, the web client served. */
 describe("embedded mode", () => {

@@ -38,7 +38,9 @@ interface RoomState {
 const DEFAULT_GAP_TIMEOUT_MS = 30_000;
 /** Rows read per query when a room's state is loaded after a restart. */
 const CATCH_UP_PAGE = 1_000;
-export const LOST_NEVER_LOGGED = "assigned but never reached the log, and gone from the recent buffer";
+/** Why a gap's seqs are recorded lost: no record in the log and none in the recent buffer after the gap timeout. */
+export const LOST_NEVER_LOGGED =
+  "missing from the log and the recent buffer: never appended, or skipped when Redis lost the room's counter";
 
 /**
  * The per-room persisted watermark: the highest seq below which every message is stored in the Store or recorded

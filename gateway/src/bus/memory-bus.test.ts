@@ -1,4 +1,4 @@
 import { busContract } from "./bus.contract.js";
 import { MemoryBus } from "./memory-bus.js";
 
-busContract("memory", { distributed: false, create: async (options) => new MemoryBus(options) });
+busContract("memory", { distributed: false, reseedMargin: 0, create: async (options) => new MemoryBus(options) });

@@ -20,7 +20,9 @@ interface RoomState {
 
 /**
  * The embedded default and the reference implementation: everything in this process's memory, so it is correct
- * for a single process only (two gateways with a MemoryBus each would assign the same seqs).
+ * for a single process only (two gateways with a MemoryBus each would assign the same seqs). A room continues
+ * right above the Store's highest seq after a restart: with the in-memory Log, a graceful stop persists every
+ * acked message first, while a crash loses the unpersisted ones together with their seqs.
  */
 export class MemoryBus implements Bus {
   /** Settles once the room's counter is seeded; a promise so concurrent first publishes seed once. */

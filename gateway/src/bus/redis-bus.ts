@@ -19,7 +19,18 @@ export interface RedisBusOptions extends BusOptions {
   readonly prefix?: string;
   /** Called when a payload from Redis cannot be decoded (it is dropped). */
   readonly onInvalidPayload?: (payload: string) => void;
+  /**
+   * How far above the Store's highest seq a room restarts when Redis lost its counter (a restart without
+   * persistence, a failover to a replica that missed writes). Messages that were acked but not yet persisted at
+   * that moment hold seqs between the two; the margin must exceed how many of them one room can have, i.e. its
+   * message rate times the persister's lag. The skipped seqs end up in `lost_ranges` once the persister's gap
+   * timeout passes. A room whose Store is empty starts at 1.
+   * @default 10000
+   */
+  readonly reseedMargin?: number;
 }
+
+export const DEFAULT_RESEED_MARGIN = 10_000;
 
 /**
  * Sequences with one Lua script: dedupe by (from, cid), INCR, append to the capped recent buffer and SPUBLISH, in a
@@ -52,6 +63,7 @@ export class RedisBus implements Bus {
   readonly #dedupeTtlSeconds: number;
   readonly #onInvalidPayload: (payload: string) => void;
   readonly #seed: (room: string) => Promise<number>;
+  readonly #reseedMargin: number;
   /** Per room, the last subscribe/unsubscribe in flight, so they apply in call order. */
   readonly #pending = new Map<string, Promise<unknown>>();
 
@@ -65,6 +77,7 @@ export class RedisBus implements Bus {
     this.#dedupeTtlSeconds = options.dedupeTtlSeconds ?? DEFAULT_DEDUPE_TTL_SECONDS;
     this.#onInvalidPayload = options.onInvalidPayload ?? (() => {});
     this.#seed = options.seed ?? (async () => 0);
+    this.#reseedMargin = options.reseedMargin ?? DEFAULT_RESEED_MARGIN;
     this.#subscriber.on("smessage", (_channel: string, payload: string) => {
       const event = decodeBusEvent(payload);
       if (event) this.#listener(event);
@@ -86,7 +99,7 @@ export class RedisBus implements Bus {
     const args = [prefix, suffix, String(this.#recentLimit), String(this.#dedupeTtlSeconds), names.channel];
     let reply = await this.#evalPublish(keys, [...args, ""]);
     if (Array.isArray(reply) && reply[0] === 2) {
-      reply = await this.#evalPublish(keys, [...args, String(await this.#seed(room))]);
+      reply = await this.#evalPublish(keys, [...args, String(await this.#floor(room))]);
     }
     if (!Array.isArray(reply) || (reply[0] !== 0 && reply[0] !== 1) || typeof reply[1] !== "string") {
       throw new Error("unexpected reply from the publish script");
@@ -116,7 +129,7 @@ export class RedisBus implements Bus {
     const key = roomKeys(this.#prefix, room).seq;
     const value = await this.#commands.get(key);
     if (value !== null) return Number(value);
-    await this.#commands.set(key, String(await this.#seed(room)), "NX");
+    await this.#commands.set(key, String(await this.#floor(room)), "NX");
     return Number(await this.#commands.get(key));
   }
 
@@ -137,6 +150,12 @@ export class RedisBus implements Bus {
   async close(): Promise<void> {
     await Promise.allSettled([...this.#pending.values()]);
     await Promise.all([this.#commands.quit(), this.#subscriber.quit()]);
+  }
+
+  /** Where a room without a counter continues: above every seq that may have been handed out before. */
+  async #floor(room: string): Promise<number> {
+    const stored = await this.#seed(room);
+    return stored === 0 ? 0 : stored + this.#reseedMargin;
   }
 
   async #evalPublish(keys: string[], args: string[]): Promise<unknown> {
