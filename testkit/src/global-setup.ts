@@ -1,15 +1,16 @@
 import { execFileSync } from "node:child_process";
 import { fileURLToPath } from "node:url";
 
-/** Integration tests run the compiled services as processes: make sure `dist/` matches the sources. */
+/**
+ * Integration tests run the compiled services as processes and serve the built web client: make sure `dist/`
+ * folders match the sources.
+ */
 export default function setup(): void {
   const root = fileURLToPath(new URL("../..", import.meta.url));
-  execFileSync(
-    process.execPath,
-    [fileURLToPath(new URL("../../node_modules/typescript/bin/tsc", import.meta.url)), "-b"],
-    {
-      cwd: root,
-      stdio: "inherit",
-    },
-  );
+  const bin = (path: string) => fileURLToPath(new URL(`../../node_modules/${path}`, import.meta.url));
+  execFileSync(process.execPath, [bin("typescript/bin/tsc"), "-b"], { cwd: root, stdio: "inherit" });
+  execFileSync(process.execPath, [bin("vite/bin/vite.js"), "build", "--logLevel", "warn", "web"], {
+    cwd: root,
+    stdio: "inherit",
+  });
 }

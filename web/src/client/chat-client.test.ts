@@ -1,0 +1,402 @@
+import type { ChatMessage, ClientFrame, ServerFrame } from "@parley/protocol";
+import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
+import { backoffDelay } from "./backoff.js";
+import { ChatClient, type ChatClientOptions, type SocketHandlers, type SocketLike } from "./chat-client.js";
+
+class FakeSocket implements SocketLike {
+  readonly sent: ClientFrame[] = [];
+  closedWith: number | undefined;
+  constructor(
+    readonly url: string,
+    readonly handlers: SocketHandlers,
+  ) {}
+  send(data: string): void {
+    this.sent.push(JSON.parse(data) as ClientFrame);
+  }
+  close(code?: number): void {
+    this.closedWith = code ?? 1005;
+  }
+  open(): void {
+    this.handlers.onOpen();
+  }
+  receive(frame: ServerFrame): void {
+    this.handlers.onMessage(JSON.stringify(frame));
+  }
+  drop(code = 1006): void {
+    this.handlers.onClose(code);
+  }
+  sentOf<T extends ClientFrame["t"]>(type: T): Extract<ClientFrame, { t: T }>[] {
+    return this.sent.filter((frame): frame is Extract<ClientFrame, { t: T }> => frame.t === type);
+  }
+}
+
+class MemoryStorage {
+  readonly map = new Map<string, string>();
+  getItem(key: string): string | null {
+    return this.map.get(key) ?? null;
+  }
+  setItem(key: string, value: string): void {
+    this.map.set(key, value);
+  }
+}
+
+function message(room: string, seq: number, from = "bob", cid = `c${seq}`): ChatMessage {
+  return { room, seq, id: `id-${room}-${seq}`, cid, from, body: `message ${seq}`, ts: 1_700_000_000_000 + seq };
+}
+
+const msg = (room: string, seq: number, from?: string, cid?: string): ServerFrame => ({
+  t: "msg",
+  ...message(room, seq, from, cid),
+});
+
+let sockets: FakeSocket[];
+let fetches: { url: string; headers: Record<string, string> }[];
+let fetchAnswer: (url: string) => { status: number; body: unknown };
+let cids: number;
+
+function makeClient(overrides: Partial<ChatClientOptions> = {}): ChatClient {
+  return new ChatClient({
+    credentials: { kind: "dev", user: "alice" },
+    origin: "http://chat.test",
+    openSocket: (url, handlers) => {
+      const socket = new FakeSocket(url, handlers);
+      sockets.push(socket);
+      return socket;
+    },
+    fetch: async (url, init) => {
+      fetches.push({ url, headers: init.headers });
+      const answer = fetchAnswer(url);
+      return { status: answer.status, json: async () => answer.body };
+    },
+    random: () => 0.5,
+    newCid: () => `cid-${++cids}`,
+    ...overrides,
+  });
+}
+
+/** Starts a client, opens its socket and answers the joins, so rooms are joined. */
+function online(client: ChatClient, latest: Record<string, number> = {}): FakeSocket {
+  client.start();
+  const socket = sockets.at(-1) as FakeSocket;
+  socket.open();
+  for (const join of socket.sentOf("join"))
+    socket.receive({ t: "joined", room: join.room, seq: latest[join.room] ?? 0 });
+  return socket;
+}
+
+function room(client: ChatClient, name: string) {
+  const found = client.getSnapshot().rooms.find((candidate) => candidate.name === name);
+  if (!found) throw new Error(`no room ${name}`);
+  return found;
+}
+
+beforeEach(() => {
+  vi.useFakeTimers();
+  sockets = [];
+  fetches = [];
+  fetchAnswer = () => ({ status: 200, body: { room: "lobby", messages: [] } });
+  cids = 0;
+});
+
+afterEach(() => {
+  vi.useRealTimers();
+});
+
+describe("ChatClient connection", () => {
+  it("connects to the origin's /ws with the dev user and joins the default room from seq 0", () => {
+    const client = makeClient();
+    client.start();
+    expect(sockets[0]?.url).toBe("ws://chat.test/ws?user=alice");
+    expect(client.getSnapshot().connection.status).toBe("connecting");
+    sockets[0]?.open();
+    expect(client.getSnapshot().connection.status).toBe("online");
+    expect(sockets[0]?.sent).toEqual([{ t: "join", room: "lobby", since: 0 }]);
+  });
+
+  it("puts a JWT in the query for the socket and in the Authorization header for history", async () => {
+    const client = makeClient({
+      credentials: { kind: "jwt", token: "a.b.c", user: "alice" },
+      origin: "https://chat.test",
+    });
+    const socket = online(client, { lobby: 5 });
+    expect(socket.url).toBe("wss://chat.test/ws?token=a.b.c");
+    socket.receive({ t: "joined", room: "lobby", seq: 5, recovered: false });
+    socket.receive(msg("lobby", 5));
+    await client.loadOlder("lobby");
+    expect(fetches[0]?.url).toBe("https://chat.test/api/rooms/lobby/messages?before=5&limit=50");
+    expect(fetches[0]?.headers).toEqual({ authorization: "Bearer a.b.c" });
+  });
+
+  it("reconnects with growing, jittered delays and rejoins every room with since = the last gap-free seq", () => {
+    const random = vi.fn(() => 0.5);
+    const client = makeClient({ random });
+    const first = online(client);
+    client.openRoom("dev");
+    first.receive({ t: "joined", room: "dev", seq: 0 });
+    first.receive(msg("lobby", 1));
+    first.receive(msg("lobby", 2));
+    first.receive(msg("dev", 1));
+    first.drop(1012);
+    const waiting = client.getSnapshot().connection;
+    expect(waiting).toMatchObject({ status: "waiting", attempt: 1, reason: "The server is restarting." });
+    expect(sockets).toHaveLength(1);
+    vi.advanceTimersByTime(backoffDelay(0, () => 0.5));
+    expect(sockets).toHaveLength(2);
+    // The second attempt fails before opening (a refused upgrade is checked over HTTP: not a 401 here).
+    sockets[1]?.drop(1006);
+    return vi.waitFor(() => {
+      expect(client.getSnapshot().connection).toMatchObject({ status: "waiting", attempt: 2 });
+      expect(backoffDelay(1, () => 0.5)).toBeGreaterThan(backoffDelay(0, () => 0.5));
+      vi.advanceTimersByTime(backoffDelay(1, () => 0.5));
+      const third = sockets[2] as FakeSocket;
+      third.open();
+      expect(third.sentOf("join")).toEqual([
+        { t: "join", room: "lobby", since: 2 },
+        { t: "join", room: "dev", since: 1 },
+      ]);
+      expect(random).toHaveBeenCalled();
+    });
+  });
+
+  it("stops reconnecting when the server says the connection broke its rules (1008)", () => {
+    const client = makeClient();
+    online(client).drop(1008);
+    expect(client.getSnapshot().connection.status).toBe("refused");
+    vi.advanceTimersByTime(60_000);
+    expect(sockets).toHaveLength(1);
+  });
+
+  it("reports refused credentials when the upgrade fails and the history API answers 401", async () => {
+    fetchAnswer = () => ({ status: 401, body: { code: "unauthorized", message: "bad token" } });
+    const client = makeClient();
+    client.start();
+    sockets[0]?.drop(1006);
+    await vi.waitFor(() => expect(client.getSnapshot().connection.status).toBe("refused"));
+    vi.advanceTimersByTime(60_000);
+    expect(sockets).toHaveLength(1);
+  });
+
+  it("declares a connection dead when a ping gets no answer, and reconnects", () => {
+    const client = makeClient({ pingIntervalMs: 1000 });
+    const socket = online(client);
+    vi.advanceTimersByTime(1000);
+    expect(socket.sentOf("ping")).toHaveLength(1);
+    vi.advanceTimersByTime(1000);
+    expect(socket.closedWith).toBeDefined();
+    expect(client.getSnapshot().connection.status).toBe("waiting");
+  });
+
+  it("stop() closes with 1000 and never reconnects", () => {
+    const client = makeClient();
+    const socket = online(client);
+    client.stop();
+    expect(socket.closedWith).toBe(1000);
+    socket.drop(1000);
+    vi.advanceTimersByTime(60_000);
+    expect(sockets).toHaveLength(1);
+    expect(client.getSnapshot().connection.status).toBe("closed");
+  });
+});
+
+describe("ChatClient messages", () => {
+  it("shows each seq once, in seq order, whether it came live, replayed or from history", async () => {
+    const client = makeClient();
+    const socket = online(client, { lobby: 0 });
+    socket.receive(msg("lobby", 1));
+    socket.receive(msg("lobby", 2));
+    socket.receive(msg("lobby", 2));
+    socket.receive(msg("lobby", 1));
+    expect(room(client, "lobby").items.map((item) => item.seq)).toEqual([1, 2]);
+  });
+
+  it("takes a send through sending, acked and persisted, as one item", () => {
+    const client = makeClient();
+    const socket = online(client);
+    const result = client.send("lobby", "hello\nworld");
+    expect(result).toEqual({ ok: true, cid: "cid-1" });
+    expect(socket.sentOf("send")).toEqual([{ t: "send", room: "lobby", cid: "cid-1", body: "hello\nworld" }]);
+    expect(room(client, "lobby").items).toMatchObject([{ cid: "cid-1", own: true, delivery: "sending" }]);
+    socket.receive({ t: "msg", ...message("lobby", 1, "alice", "cid-1"), body: "hello\nworld" });
+    expect(room(client, "lobby").items).toMatchObject([{ seq: 1, delivery: "sending" }]);
+    socket.receive({ t: "ack", room: "lobby", cid: "cid-1", seq: 1, id: "id-lobby-1" });
+    expect(room(client, "lobby").items).toMatchObject([{ seq: 1, delivery: "acked" }]);
+    socket.receive({ t: "persisted", room: "lobby", upTo: 1 });
+    expect(room(client, "lobby").items).toEqual([expect.objectContaining({ seq: 1, delivery: "persisted" })]);
+  });
+
+  it("refuses empty and oversized bodies with a reason, sending nothing", () => {
+    const client = makeClient();
+    const socket = online(client);
+    expect(client.send("lobby", "  \n ")).toEqual({ ok: false, reason: "Type a message first." });
+    const tooLong = client.send("lobby", "x".repeat(4001));
+    expect(tooLong.ok).toBe(false);
+    expect(tooLong.ok ? "" : tooLong.reason).toMatch(/Too long: 4,001 of at most 4,000/);
+    expect(client.send("lobby", "a\u0000b").ok).toBe(false);
+    expect(client.send("lobby", "x".repeat(4000)).ok).toBe(true);
+    expect(socket.sentOf("send")).toHaveLength(1);
+  });
+
+  it("marks a send failed on an error frame and retries it with the same cid", () => {
+    const client = makeClient();
+    const socket = online(client);
+    client.send("lobby", "hi");
+    socket.receive({ t: "error", code: "unavailable", cid: "cid-1", message: "not stored durably" });
+    expect(room(client, "lobby").items).toMatchObject([
+      { delivery: "failed", error: expect.stringMatching(/could not/) },
+    ]);
+    client.retry("lobby", "cid-1");
+    expect(socket.sentOf("send").map((frame) => frame.cid)).toEqual(["cid-1", "cid-1"]);
+    socket.receive({ t: "msg", ...message("lobby", 1, "alice", "cid-1") });
+    socket.receive({ t: "ack", room: "lobby", cid: "cid-1", seq: 1, id: "id-lobby-1" });
+    expect(room(client, "lobby").items).toEqual([expect.objectContaining({ seq: 1, delivery: "acked" })]);
+  });
+
+  it("fails a send that gets no ack in time, so the user can retry it", () => {
+    const client = makeClient({ ackTimeoutMs: 5000 });
+    online(client);
+    client.send("lobby", "hi");
+    vi.advanceTimersByTime(5000);
+    expect(room(client, "lobby").items).toMatchObject([{ delivery: "failed" }]);
+  });
+
+  it("resends unacked messages with their cid after a reconnect, once the room is joined again", () => {
+    const client = makeClient();
+    const first = online(client);
+    client.send("lobby", "while the gateway restarts");
+    first.drop(1012);
+    client.send("lobby", "queued while offline");
+    vi.advanceTimersByTime(60_000);
+    const second = sockets.at(-1) as FakeSocket;
+    second.open();
+    expect(second.sentOf("send")).toEqual([]);
+    // The first send had been sequenced before the drop: the replay brings it back, and the resend is deduplicated.
+    second.receive({ t: "joined", room: "lobby", seq: 1, recovered: true });
+    expect(second.sentOf("send").map((frame) => frame.cid)).toEqual(["cid-1", "cid-2"]);
+    second.receive({ t: "msg", ...message("lobby", 1, "alice", "cid-1") });
+    second.receive({ t: "ack", room: "lobby", cid: "cid-1", seq: 1, id: "id-lobby-1" });
+    second.receive({ t: "msg", ...message("lobby", 2, "alice", "cid-2") });
+    second.receive({ t: "ack", room: "lobby", cid: "cid-2", seq: 2, id: "id-lobby-2" });
+    expect(room(client, "lobby").items.map((item) => [item.seq, item.delivery])).toEqual([
+      [1, "acked"],
+      [2, "acked"],
+    ]);
+  });
+
+  it("restarts from the replay when the server could not recover everything, and pages older history", async () => {
+    const client = makeClient();
+    const socket = online(client);
+    socket.receive(msg("lobby", 1));
+    socket.drop(1006);
+    vi.advanceTimersByTime(60_000);
+    const again = sockets.at(-1) as FakeSocket;
+    again.open();
+    again.receive({ t: "joined", room: "lobby", seq: 300, recovered: false });
+    for (let seq = 201; seq <= 300; seq++) again.receive(msg("lobby", seq));
+    expect(room(client, "lobby").items.map((item) => item.seq)).toEqual(Array.from({ length: 100 }, (_, i) => 201 + i));
+    expect(room(client, "lobby").hasOlder).toBe(true);
+    fetchAnswer = () => ({
+      status: 200,
+      body: {
+        room: "lobby",
+        messages: Array.from({ length: 50 }, (_, i) => message("lobby", 151 + i)),
+        nextBefore: 151,
+      },
+    });
+    await client.loadOlder("lobby");
+    expect(fetches.at(-1)?.url).toBe("http://chat.test/api/rooms/lobby/messages?before=201&limit=50&user=alice");
+    expect(room(client, "lobby").items[0]?.seq).toBe(151);
+    expect(room(client, "lobby").hasOlder).toBe(true);
+    fetchAnswer = () => ({ status: 200, body: { room: "lobby", messages: [message("lobby", 150)] } });
+    await client.loadOlder("lobby");
+    expect(room(client, "lobby").hasOlder).toBe(false);
+    // Live messages continue from the replay.
+    again.receive(msg("lobby", 301));
+    again.drop(1006);
+    vi.advanceTimersByTime(60_000);
+    (sockets.at(-1) as FakeSocket).open();
+    expect((sockets.at(-1) as FakeSocket).sentOf("join")).toEqual([{ t: "join", room: "lobby", since: 301 }]);
+  });
+
+  it("shows a history failure without losing what is loaded", async () => {
+    const client = makeClient();
+    const socket = online(client);
+    socket.receive({ t: "joined", room: "lobby", seq: 10, recovered: false });
+    socket.receive(msg("lobby", 10));
+    fetchAnswer = () => ({ status: 503, body: {} });
+    await client.loadOlder("lobby");
+    expect(room(client, "lobby")).toMatchObject({ loadingOlder: false, historyError: expect.stringMatching(/503/) });
+    expect(room(client, "lobby").items).toHaveLength(1);
+  });
+
+  it("rejoins from the last gap-free seq when a live message skips seqs", () => {
+    const client = makeClient();
+    const socket = online(client);
+    socket.receive(msg("lobby", 1));
+    socket.receive(msg("lobby", 3));
+    expect(socket.sent.slice(-2)).toEqual([
+      { t: "leave", room: "lobby" },
+      { t: "join", room: "lobby", since: 1 },
+    ]);
+  });
+
+  it("counts unread messages from others until the room is read, and remembers the read position", () => {
+    const storage = new MemoryStorage();
+    const client = makeClient({ storage });
+    const socket = online(client, { lobby: 3 });
+    socket.receive(msg("lobby", 4));
+    socket.receive(msg("lobby", 5, "alice"));
+    socket.receive(msg("lobby", 6));
+    expect(room(client, "lobby").unread).toBe(2);
+    client.markRead("lobby");
+    expect(room(client, "lobby").unread).toBe(0);
+    const again = makeClient({ storage });
+    expect(room(again, "lobby").unread).toBe(0);
+    const reopened = online(again);
+    for (let seq = 1; seq <= 7; seq++) reopened.receive(msg("lobby", seq));
+    expect(room(again, "lobby").unread).toBe(1);
+  });
+
+  it("tracks presence and typing, and typing indicators expire", () => {
+    const client = makeClient();
+    const socket = online(client);
+    socket.receive({ t: "presence", room: "lobby", joined: ["bob", "alice", "carol"], count: 3 });
+    socket.receive({ t: "presence", room: "lobby", left: ["carol"], count: 2 });
+    expect(room(client, "lobby")).toMatchObject({ members: ["alice", "bob"], memberCount: 2 });
+    socket.receive({ t: "typing", room: "lobby", user: "bob" });
+    expect(room(client, "lobby").typing).toEqual(["bob"]);
+    vi.advanceTimersByTime(5000);
+    expect(room(client, "lobby").typing).toEqual([]);
+    client.typing("lobby");
+    client.typing("lobby");
+    expect(socket.sentOf("typing")).toHaveLength(1);
+  });
+});
+
+describe("ChatClient rooms", () => {
+  it("opens, remembers and leaves rooms; direct rooms are sorted pairs including us", () => {
+    const storage = new MemoryStorage();
+    const client = makeClient({ storage });
+    const socket = online(client);
+    expect(client.openRoom("bad name")).toMatch(/letters, digits/);
+    expect(client.openRoom("dm:bob:carol")).toMatch(/another/);
+    expect(client.openDirect("alice")).toEqual({ problem: "That is you." });
+    expect(client.openDirect("bob")).toEqual({ room: "dm:alice:bob" });
+    expect(client.openRoom("dev")).toBeUndefined();
+    expect(socket.sentOf("join").map((frame) => frame.room)).toEqual(["lobby", "dm:alice:bob", "dev"]);
+    client.leaveRoom("lobby");
+    expect(socket.sent.at(-1)).toEqual({ t: "leave", room: "lobby" });
+    const again = makeClient({ storage });
+    expect(again.getSnapshot().rooms.map((candidate) => candidate.name)).toEqual(["dm:alice:bob", "dev"]);
+  });
+
+  it("ignores garbage in storage", () => {
+    const storage = new MemoryStorage();
+    storage.setItem("parley:alice:rooms", '{"not":"a list"}');
+    storage.setItem("parley:alice:read", "not json");
+    expect(
+      makeClient({ storage })
+        .getSnapshot()
+        .rooms.map((candidate) => candidate.name),
+    ).toEqual(["lobby"]);
+  });
+});

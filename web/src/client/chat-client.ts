@@ -1,0 +1,591 @@
+import {
+  bodySchema,
+  type ClientFrame,
+  CloseCode,
+  chatMessageSchema,
+  decodeServerFrame,
+  dmRoom,
+  ErrorCode,
+  isRoomName,
+  MAX_BODY_LENGTH,
+  mayAccess,
+  NAME_PATTERN,
+  parseJson,
+  type ServerFrame,
+} from "@parley/protocol";
+import { z } from "zod";
+import { backoffDelay } from "./backoff.js";
+import { RoomModel, type RoomSnapshot } from "./room.js";
+
+/** Who we are to the server: a dev-mode name (`?user=`) or a JWT (`?token=` / `Authorization: Bearer`). */
+export type Credentials =
+  | { readonly kind: "dev"; readonly user: string }
+  | { readonly kind: "jwt"; readonly token: string; readonly user: string };
+
+/** What the client hears from a connection. */
+export interface SocketHandlers {
+  onOpen(): void;
+  onMessage(text: string): void;
+  onClose(code: number): void;
+}
+
+/** An open (or opening) connection, as the client drives it. */
+export interface SocketLike {
+  send(data: string): void;
+  close(code?: number, reason?: string): void;
+}
+
+/** Opens a browser WebSocket: text frames go to `onMessage`, errors end in `onClose` like the browser does. */
+export function browserSocket(url: string, handlers: SocketHandlers): SocketLike {
+  const socket = new WebSocket(url);
+  socket.onopen = () => handlers.onOpen();
+  socket.onmessage = (event) => {
+    if (typeof event.data === "string") handlers.onMessage(event.data);
+  };
+  socket.onclose = (event) => handlers.onClose(event.code);
+  return {
+    send: (data) => {
+      if (socket.readyState === WebSocket.OPEN) socket.send(data);
+    },
+    close: (code, reason) => socket.close(code, reason),
+  };
+}
+
+/** The part of `Storage` the client uses to remember rooms and read positions across reloads. */
+export interface StorageLike {
+  getItem(key: string): string | null;
+  setItem(key: string, value: string): void;
+}
+
+export type ConnectionState =
+  | { readonly status: "connecting"; readonly attempt: number }
+  | { readonly status: "online" }
+  | { readonly status: "waiting"; readonly retryAt: number; readonly reason: string; readonly attempt: number }
+  | { readonly status: "refused"; readonly reason: string }
+  | { readonly status: "closed" };
+
+export interface ClientSnapshot {
+  readonly me: string;
+  readonly connection: ConnectionState;
+  /** Rooms in the order the user opened them; DM rooms included. */
+  readonly rooms: readonly RoomSnapshot[];
+  /** The last problem worth telling the user that belongs to no single message. */
+  readonly notice?: string;
+}
+
+export interface ChatClientOptions {
+  readonly credentials: Credentials;
+  /** The server's origin, e.g. `https://chat.example.com` (the page's own origin in the browser). */
+  readonly origin: string;
+  readonly openSocket: (url: string, handlers: SocketHandlers) => SocketLike;
+  readonly fetch: (
+    url: string,
+    init: { headers: Record<string, string> },
+  ) => Promise<{
+    status: number;
+    json(): Promise<unknown>;
+  }>;
+  readonly storage?: StorageLike;
+  readonly random?: () => number;
+  readonly now?: () => number;
+  readonly newCid?: () => string;
+  /** Rooms opened when nothing is remembered. @default ["lobby"] */
+  readonly defaultRooms?: readonly string[];
+  /** How long a sent message may wait for its `ack` before it is shown as failed. @default 15000 */
+  readonly ackTimeoutMs?: number;
+  /** How long a typing indicator stays up after the last typing event. @default 4000 */
+  readonly typingTtlMs?: number;
+  /** Shortest time between two typing events we send for a room. @default 2000 */
+  readonly typingIntervalMs?: number;
+  /** Application-level ping while idle, to notice a dead connection. @default 25000 */
+  readonly pingIntervalMs?: number;
+  /** Messages per history page. @default 50 */
+  readonly historyPageSize?: number;
+}
+
+export type SendResult = { readonly ok: true; readonly cid: string } | { readonly ok: false; readonly reason: string };
+
+const historyPageSchema = z.object({
+  room: z.string(),
+  messages: z.array(chatMessageSchema),
+  nextBefore: z.number().int().optional(),
+});
+
+const SEND_ERRORS: Partial<Record<ErrorCode, string>> = {
+  [ErrorCode.RateLimited]: "Sending too fast; try again in a moment.",
+  [ErrorCode.Unavailable]: "The server could not store it; try again.",
+  [ErrorCode.TooLarge]: `Too long: at most ${MAX_BODY_LENGTH} characters.`,
+  [ErrorCode.NotJoined]: "Not in the room yet; try again.",
+  [ErrorCode.BadRequest]: "The server refused this message.",
+};
+
+/** Why a body cannot be sent, or `undefined` when it can. */
+export function bodyProblem(body: string): string | undefined {
+  if (body.trim() === "") return "Type a message first.";
+  if (body.length > MAX_BODY_LENGTH) {
+    return `Too long: ${body.length.toLocaleString("en")} of at most ${MAX_BODY_LENGTH.toLocaleString("en")} characters.`;
+  }
+  if (!bodySchema.safeParse(body).success) return "The message contains characters that cannot be sent.";
+  return undefined;
+}
+
+/** Why a name cannot be a user or room name, or `undefined`. */
+export function nameProblem(name: string, what: "room" | "user"): string | undefined {
+  if (name === "") return `Enter a ${what} name.`;
+  if (!NAME_PATTERN.test(name)) {
+    return `A ${what} name is 1–64 letters, digits, "_", "." or "-", starting with a letter or digit.`;
+  }
+  return undefined;
+}
+
+function randomCid(): string {
+  const bytes = new Uint8Array(16);
+  globalThis.crypto.getRandomValues(bytes);
+  return Array.from(bytes, (byte) => byte.toString(16).padStart(2, "0")).join("");
+}
+
+/**
+ * The protocol side of the web client, without any UI: one WebSocket to the gateway, reconnected with backoff and
+ * jitter; every open room rejoined with `since` so nothing is missed; messages deduplicated by seq; our own sends
+ * tracked by cid through sending -> acked -> persisted, and resent with the same cid (never duplicated) after a
+ * reconnect or a retry. The UI reads immutable snapshots (`subscribe` / `getSnapshot`, React's external-store shape).
+ */
+export class ChatClient {
+  readonly me: string;
+  readonly #options: ChatClientOptions;
+  readonly #random: () => number;
+  readonly #now: () => number;
+  readonly #newCid: () => string;
+  readonly #rooms = new Map<string, RoomModel>();
+  readonly #listeners = new Set<() => void>();
+  #socket: SocketLike | undefined;
+  #connection: ConnectionState = { status: "closed" };
+  #attempt = 0;
+  #stopped = true;
+  #notice: string | undefined;
+  #snapshot: ClientSnapshot | undefined;
+  #retryTimer: ReturnType<typeof setTimeout> | undefined;
+  #pingTimer: ReturnType<typeof setInterval> | undefined;
+  #typingTimer: ReturnType<typeof setInterval> | undefined;
+  #awaitingPong = false;
+  readonly #ackTimers = new Map<string, ReturnType<typeof setTimeout>>();
+  readonly #lastTypingSent = new Map<string, number>();
+
+  constructor(options: ChatClientOptions) {
+    this.#options = options;
+    this.me = options.credentials.user;
+    this.#random = options.random ?? Math.random;
+    this.#now = options.now ?? Date.now;
+    this.#newCid = options.newCid ?? randomCid;
+    const remembered = this.#load("rooms", z.array(z.string())) ?? [...(options.defaultRooms ?? ["lobby"])];
+    const lastRead = this.#load("read", z.record(z.string(), z.number().int())) ?? {};
+    for (const name of remembered) {
+      if (!isRoomName(name) || !mayAccess(this.me, name)) continue;
+      const room = this.#room(name);
+      room.lastRead = lastRead[name];
+    }
+  }
+
+  // ---- the store React reads ----
+
+  subscribe = (listener: () => void): (() => void) => {
+    this.#listeners.add(listener);
+    return () => this.#listeners.delete(listener);
+  };
+
+  getSnapshot = (): ClientSnapshot => {
+    this.#snapshot ??= {
+      me: this.me,
+      connection: this.#connection,
+      rooms: [...this.#rooms.values()].map((room) => room.snapshot()),
+      ...(this.#notice === undefined ? {} : { notice: this.#notice }),
+    };
+    return this.#snapshot;
+  };
+
+  // ---- lifecycle ----
+
+  start(): void {
+    if (!this.#stopped) return;
+    this.#stopped = false;
+    this.#typingTimer = setInterval(() => {
+      let changed = false;
+      for (const room of this.#rooms.values()) changed = room.expireTyping(this.#now()) || changed;
+      if (changed) this.#emit();
+    }, 1000);
+    this.#connect();
+  }
+
+  /** Closes the connection for good (sign-out). */
+  stop(): void {
+    this.#stopped = true;
+    clearTimeout(this.#retryTimer);
+    clearInterval(this.#pingTimer);
+    clearInterval(this.#typingTimer);
+    for (const timer of this.#ackTimers.values()) clearTimeout(timer);
+    this.#ackTimers.clear();
+    const socket = this.#socket;
+    this.#socket = undefined;
+    socket?.close(CloseCode.Normal, "signed out");
+    this.#setConnection({ status: "closed" });
+  }
+
+  /** Skips the backoff wait (the user pressed "reconnect now", or the browser came back online). */
+  reconnectNow(): void {
+    if (this.#stopped || this.#connection.status === "online" || this.#connection.status === "connecting") return;
+    clearTimeout(this.#retryTimer);
+    this.#connect();
+  }
+
+  // ---- rooms ----
+
+  /** Opens (joins) a room by name; returns why not, if it cannot be opened. */
+  openRoom(name: string): string | undefined {
+    if (!isRoomName(name)) return nameProblem(name, "room") ?? "Invalid room name.";
+    if (!mayAccess(this.me, name)) return "That is another people's conversation.";
+    if (this.#rooms.has(name)) return undefined;
+    this.#room(name);
+    this.#saveRooms();
+    this.#sendJoin(name);
+    this.#emit();
+    return undefined;
+  }
+
+  /** Opens the direct conversation with `user`; returns the room name, or why not. */
+  openDirect(user: string): { room: string } | { problem: string } {
+    const problem = nameProblem(user, "user");
+    if (problem) return { problem };
+    if (user === this.me) return { problem: "That is you." };
+    const room = dmRoom(this.me, user);
+    const refused = this.openRoom(room);
+    return refused ? { problem: refused } : { room };
+  }
+
+  leaveRoom(name: string): void {
+    if (!this.#rooms.delete(name)) return;
+    this.#frame({ t: "leave", room: name });
+    this.#saveRooms();
+    this.#emit();
+  }
+
+  markRead(name: string): void {
+    const room = this.#rooms.get(name);
+    if (!room?.markRead()) return;
+    const read: Record<string, number> = {};
+    for (const [roomName, model] of this.#rooms) if (model.lastRead !== undefined) read[roomName] = model.lastRead;
+    this.#save("read", read);
+    this.#emit();
+  }
+
+  // ---- messages ----
+
+  send(name: string, body: string): SendResult {
+    const room = this.#rooms.get(name);
+    if (!room) return { ok: false, reason: "Open the room first." };
+    const problem = bodyProblem(body);
+    if (problem) return { ok: false, reason: problem };
+    const cid = this.#newCid();
+    room.addSend(cid, body, this.#now());
+    this.#flushSends(room);
+    this.#emit();
+    return { ok: true, cid };
+  }
+
+  /** Sends a failed message again with its original cid: the server answers a duplicate with the original seq. */
+  retry(name: string, cid: string): void {
+    const room = this.#rooms.get(name);
+    if (!room?.retry(cid)) return;
+    this.#flushSends(room);
+    this.#emit();
+  }
+
+  /** Tells the room we are typing (at most every `typingIntervalMs`). */
+  typing(name: string): void {
+    const room = this.#rooms.get(name);
+    if (!room?.joined) return;
+    const now = this.#now();
+    if (now - (this.#lastTypingSent.get(name) ?? Number.NEGATIVE_INFINITY) < (this.#options.typingIntervalMs ?? 2000)) {
+      return;
+    }
+    this.#lastTypingSent.set(name, now);
+    this.#frame({ t: "typing", room: name });
+  }
+
+  /** Loads the page of history above the oldest message we have (the user scrolled to the top). */
+  async loadOlder(name: string): Promise<void> {
+    const room = this.#rooms.get(name);
+    if (!room || room.loadingOlder || !room.hasOlder) return;
+    const before = room.oldestSeq ?? room.lastSeq + 1;
+    if (before <= 1) {
+      room.hasOlder = false;
+      room.changed();
+      this.#emit();
+      return;
+    }
+    room.loadingOlder = true;
+    room.changed();
+    this.#emit();
+    const limit = this.#options.historyPageSize ?? 50;
+    const { credentials } = this.#options;
+    const query = new URLSearchParams({ before: String(before), limit: String(limit) });
+    const headers: Record<string, string> = {};
+    if (credentials.kind === "dev") query.set("user", credentials.user);
+    else headers.authorization = `Bearer ${credentials.token}`;
+    try {
+      const response = await this.#options.fetch(
+        `${this.#options.origin}/api/rooms/${encodeURIComponent(name)}/messages?${query}`,
+        { headers },
+      );
+      if (response.status !== 200) throw new Error(`the server answered ${response.status}`);
+      const page = historyPageSchema.safeParse(await response.json());
+      if (!page.success) throw new Error("the server sent an unreadable page");
+      if (this.#rooms.get(name) !== room) return;
+      room.onHistory(page.data.messages, page.data.nextBefore !== undefined);
+    } catch (error) {
+      room.loadingOlder = false;
+      room.historyError = `Could not load older messages: ${error instanceof Error ? error.message : String(error)}.`;
+      room.changed();
+    }
+    this.#emit();
+  }
+
+  // ---- the connection ----
+
+  #wsUrl(): string {
+    const { credentials, origin } = this.#options;
+    const url = new URL("/ws", origin);
+    url.protocol = url.protocol === "https:" ? "wss:" : "ws:";
+    if (credentials.kind === "dev") url.searchParams.set("user", credentials.user);
+    // Browsers cannot set headers on a WebSocket upgrade, so the token travels in the query (over TLS in production).
+    else url.searchParams.set("token", credentials.token);
+    return url.toString();
+  }
+
+  #connect(): void {
+    this.#setConnection({ status: "connecting", attempt: this.#attempt });
+    let opened = false;
+    let socket: SocketLike | undefined;
+    // Events of a socket we gave up on (stopped, replaced, declared dead) are ignored.
+    const current = () => socket !== undefined && this.#socket === socket;
+    try {
+      socket = this.#options.openSocket(this.#wsUrl(), {
+        onOpen: () => {
+          if (!current()) return;
+          opened = true;
+          this.#attempt = 0;
+          this.#notice = undefined;
+          this.#setConnection({ status: "online" });
+          for (const name of this.#rooms.keys()) this.#sendJoin(name);
+          this.#startPing();
+        },
+        onMessage: (text) => {
+          if (!current()) return;
+          const decoded = decodeServerFrame(text);
+          // A frame this version does not understand (a newer server's extension) is skipped, not fatal.
+          if (decoded.ok) this.#onFrame(decoded.value);
+        },
+        onClose: (code) => {
+          if (!current()) return;
+          this.#socket = undefined;
+          this.#onClosed(code, opened);
+        },
+      });
+    } catch (error) {
+      this.#scheduleReconnect(error instanceof Error ? error.message : "Cannot connect.");
+      return;
+    }
+    this.#socket = socket;
+  }
+
+  #onClosed(code: number, opened: boolean): void {
+    clearInterval(this.#pingTimer);
+    for (const room of this.#rooms.values()) room.onDisconnected();
+    for (const timer of this.#ackTimers.values()) clearTimeout(timer);
+    this.#ackTimers.clear();
+    if (this.#stopped) return;
+    if (code === CloseCode.PolicyViolation) {
+      this.#setConnection({ status: "refused", reason: "The server closed the connection for breaking its rules." });
+      return;
+    }
+    if (!opened) {
+      // A refused upgrade looks like any network error to a browser: ask the history API whether we are let in.
+      void this.#checkCredentials().then((refused) => {
+        if (this.#stopped) return;
+        if (refused) this.#setConnection({ status: "refused", reason: refused });
+        else this.#scheduleReconnect("Cannot reach the server.");
+      });
+      return;
+    }
+    this.#scheduleReconnect(
+      code === CloseCode.ServiceRestart ? "The server is restarting." : `Connection lost (code ${code}).`,
+    );
+  }
+
+  async #checkCredentials(): Promise<string | undefined> {
+    const { credentials } = this.#options;
+    const query = credentials.kind === "dev" ? `&user=${encodeURIComponent(credentials.user)}` : "";
+    const headers: Record<string, string> =
+      credentials.kind === "jwt" ? { authorization: `Bearer ${credentials.token}` } : {};
+    try {
+      const room = encodeURIComponent(this.#rooms.keys().next().value ?? "lobby");
+      const response = await this.#options.fetch(`${this.#options.origin}/api/rooms/${room}/messages?limit=1${query}`, {
+        headers,
+      });
+      return response.status === 401 ? "The server did not accept your sign-in." : undefined;
+    } catch {
+      return undefined;
+    }
+  }
+
+  #scheduleReconnect(reason: string): void {
+    const delay = backoffDelay(this.#attempt, this.#random);
+    this.#attempt += 1;
+    this.#setConnection({ status: "waiting", retryAt: this.#now() + delay, reason, attempt: this.#attempt });
+    this.#retryTimer = setTimeout(() => this.#connect(), delay);
+  }
+
+  #startPing(): void {
+    clearInterval(this.#pingTimer);
+    this.#awaitingPong = false;
+    this.#pingTimer = setInterval(() => {
+      const socket = this.#socket;
+      if (!socket) return;
+      if (this.#awaitingPong) {
+        // No pong for a whole interval: the connection is dead without having said so.
+        this.#socket = undefined;
+        socket.close();
+        this.#onClosed(1006, true);
+        return;
+      }
+      this.#awaitingPong = true;
+      this.#frame({ t: "ping" });
+    }, this.#options.pingIntervalMs ?? 25_000);
+  }
+
+  #onFrame(frame: ServerFrame): void {
+    this.#awaitingPong = false;
+    switch (frame.t) {
+      case "joined": {
+        const room = this.#rooms.get(frame.room);
+        if (!room) return;
+        room.onJoined(frame.seq, frame.recovered);
+        this.#flushSends(room);
+        break;
+      }
+      case "left":
+        return;
+      case "msg": {
+        const room = this.#rooms.get(frame.room);
+        if (!room) return;
+        const { t: _t, ...message } = frame;
+        if (room.onMessage(message) === "gap" && this.#socket) {
+          // Seqs are gap-free, so a hole means frames were lost: rejoin from the last contiguous seq.
+          this.#frame({ t: "leave", room: room.name });
+          room.joined = false;
+          this.#sendJoin(room.name);
+        }
+        break;
+      }
+      case "ack": {
+        this.#rooms.get(frame.room)?.onAck(frame.cid, frame.seq);
+        clearTimeout(this.#ackTimers.get(frame.cid));
+        this.#ackTimers.delete(frame.cid);
+        break;
+      }
+      case "persisted":
+        this.#rooms.get(frame.room)?.onPersisted(frame.upTo);
+        break;
+      case "presence":
+        this.#rooms.get(frame.room)?.onPresence(frame.joined, frame.left, frame.count);
+        break;
+      case "typing":
+        this.#rooms.get(frame.room)?.onTyping(frame.user, this.#now() + (this.#options.typingTtlMs ?? 4000));
+        break;
+      case "error":
+        this.#onError(frame.code, frame.message, frame.cid);
+        break;
+      case "pong":
+        return;
+    }
+    this.#emit();
+  }
+
+  #onError(code: ErrorCode, message: string, cid: string | undefined): void {
+    if (cid !== undefined) {
+      const reason = SEND_ERRORS[code] ?? message;
+      for (const room of this.#rooms.values()) {
+        if (!room.onSendError(cid, reason)) continue;
+        clearTimeout(this.#ackTimers.get(cid));
+        this.#ackTimers.delete(cid);
+        return;
+      }
+    }
+    this.#notice = code === ErrorCode.Forbidden ? "You cannot open that conversation." : message;
+  }
+
+  #sendJoin(name: string): void {
+    const room = this.#rooms.get(name);
+    if (!room || !this.#socket || this.#connection.status !== "online") return;
+    // Always with `since`: 0 for a room we have nothing of gets the recent conversation replayed.
+    this.#frame({ t: "join", room: name, since: room.lastSeq });
+  }
+
+  #flushSends(room: RoomModel): void {
+    if (!room.joined || !this.#socket) return;
+    for (const { cid, body } of room.takeUnsent()) {
+      this.#frame({ t: "send", room: room.name, cid, body });
+      clearTimeout(this.#ackTimers.get(cid));
+      this.#ackTimers.set(
+        cid,
+        setTimeout(() => {
+          this.#ackTimers.delete(cid);
+          if (room.onSendError(cid, "No confirmation from the server; try again.")) this.#emit();
+        }, this.#options.ackTimeoutMs ?? 15_000),
+      );
+    }
+  }
+
+  #frame(frame: ClientFrame): void {
+    this.#socket?.send(JSON.stringify(frame));
+  }
+
+  #room(name: string): RoomModel {
+    let room = this.#rooms.get(name);
+    if (!room) {
+      room = new RoomModel(name, this.me);
+      this.#rooms.set(name, room);
+    }
+    return room;
+  }
+
+  #setConnection(connection: ConnectionState): void {
+    this.#connection = connection;
+    this.#emit();
+  }
+
+  #emit(): void {
+    this.#snapshot = undefined;
+    for (const listener of this.#listeners) listener();
+  }
+
+  #saveRooms(): void {
+    this.#save("rooms", [...this.#rooms.keys()]);
+  }
+
+  /** What an earlier visit saved, if it still reads as `schema` (storage is input like any other). */
+  #load<T>(key: string, schema: z.ZodType<T>): T | undefined {
+    const text = this.#options.storage?.getItem(`parley:${this.me}:${key}`);
+    if (text == null) return undefined;
+    const json = parseJson(text);
+    const parsed = json.ok ? schema.safeParse(json.value) : undefined;
+    return parsed?.success ? parsed.data : undefined;
+  }
+
+  #save(key: string, value: unknown): void {
+    try {
+      this.#options.storage?.setItem(`parley:${this.me}:${key}`, JSON.stringify(value));
+    } catch {
+      // Storage full or disabled (private mode): the client works, it just forgets on reload.
+    }
+  }
+}

@@ -1,0 +1,223 @@
+import { dmMembers } from "@parley/protocol";
+import { useCallback, useEffect, useMemo, useState, useSyncExternalStore } from "react";
+import {
+  browserSocket,
+  ChatClient,
+  type ClientSnapshot,
+  type ConnectionState,
+  type Credentials,
+} from "../client/chat-client.js";
+import { credentialsFromUrl, loadSession, saveSession } from "../client/session.js";
+import { RoomView } from "./RoomView.js";
+import { Sidebar } from "./Sidebar.js";
+import { SignIn } from "./SignIn.js";
+import { useTheme } from "./theme.js";
+
+/** How a room is called in the UI: `#name`, or the other person's name for a direct conversation. */
+export function roomLabel(room: string, me: string): string {
+  const members = dmMembers(room);
+  if (!members) return `#${room}`;
+  return members[0] === me ? members[1] : members[0];
+}
+
+function startingSession(): { credentials?: Credentials; problem?: string } {
+  const fromUrl = credentialsFromUrl(window.location.href);
+  if (fromUrl.cleanUrl !== undefined) window.history.replaceState(null, "", fromUrl.cleanUrl);
+  if (fromUrl.credentials) {
+    saveSession(localStorage, fromUrl.credentials);
+    return { credentials: fromUrl.credentials };
+  }
+  const saved = loadSession(localStorage);
+  return { ...(saved ? { credentials: saved } : {}), ...(fromUrl.problem ? { problem: fromUrl.problem } : {}) };
+}
+
+export function App() {
+  const [theme, toggleTheme] = useTheme();
+  const [start] = useState(startingSession);
+  const [credentials, setCredentials] = useState<Credentials | undefined>(start.credentials);
+  const signIn = useCallback((next: Credentials) => {
+    saveSession(localStorage, next);
+    setCredentials(next);
+  }, []);
+  const signOut = useCallback(() => {
+    saveSession(localStorage, undefined);
+    setCredentials(undefined);
+  }, []);
+  if (!credentials) {
+    return <SignIn onSignIn={signIn} problem={start.problem} theme={theme} onToggleTheme={toggleTheme} />;
+  }
+  return (
+    <Chat
+      key={`${credentials.kind}:${credentials.user}`}
+      credentials={credentials}
+      onSignOut={signOut}
+      theme={theme}
+      onToggleTheme={toggleTheme}
+    />
+  );
+}
+
+function Chat({
+  credentials,
+  onSignOut,
+  theme,
+  onToggleTheme,
+}: {
+  credentials: Credentials;
+  onSignOut: () => void;
+  theme: string;
+  onToggleTheme: () => void;
+}) {
+  const client = useMemo(
+    () =>
+      new ChatClient({
+        credentials,
+        origin: window.location.origin,
+        openSocket: browserSocket,
+        fetch: (url, init) => window.fetch(url, init),
+        storage: localStorage,
+      }),
+    [credentials],
+  );
+  useEffect(() => {
+    client.start();
+    const online = () => client.reconnectNow();
+    window.addEventListener("online", online);
+    return () => {
+      window.removeEventListener("online", online);
+      client.stop();
+    };
+  }, [client]);
+  const snapshot = useSyncExternalStore(client.subscribe, client.getSnapshot);
+  const [active, setActive] = useState<string | undefined>(() => snapshot.rooms[0]?.name);
+  const [menuOpen, setMenuOpen] = useState(false);
+  const room = snapshot.rooms.find((candidate) => candidate.name === active) ?? snapshot.rooms[0];
+
+  // Reading the active room while the page is visible marks it read.
+  const roomName = room?.name;
+  const newest = room?.items.at(-1)?.seq;
+  useEffect(() => {
+    if (roomName === undefined) return;
+    const read = () => {
+      if (document.visibilityState === "visible" && newest !== undefined) client.markRead(roomName);
+    };
+    read();
+    document.addEventListener("visibilitychange", read);
+    return () => document.removeEventListener("visibilitychange", read);
+  }, [client, roomName, newest]);
+
+  const select = useCallback((name: string) => {
+    setActive(name);
+    setMenuOpen(false);
+  }, []);
+
+  const totalUnread = snapshot.rooms.reduce((sum, candidate) => sum + candidate.unread, 0);
+  useEffect(() => {
+    document.title = totalUnread > 0 ? `(${totalUnread}) Parley` : "Parley";
+  }, [totalUnread]);
+
+  return (
+    <div className={`app${menuOpen ? " menu-open" : ""}`}>
+      <header className="topbar">
+        <button
+          type="button"
+          className="icon-button menu-button"
+          aria-expanded={menuOpen}
+          aria-controls="sidebar"
+          onClick={() => setMenuOpen((open) => !open)}
+        >
+          <span aria-hidden="true">☰</span>
+          <span className="visually-hidden">Rooms</span>
+          {totalUnread > 0 && !menuOpen ? <span className="dot" aria-hidden="true" /> : null}
+        </button>
+        <h1 className="brand">Parley</h1>
+        <ConnectionBadge connection={snapshot.connection} onRetry={() => client.reconnectNow()} />
+        <div className="topbar-actions">
+          <span className="me" title="Signed in as">
+            {snapshot.me}
+          </span>
+          <button
+            type="button"
+            className="icon-button"
+            onClick={onToggleTheme}
+            aria-label={theme === "dark" ? "Use light theme" : "Use dark theme"}
+          >
+            <span aria-hidden="true">{theme === "dark" ? "☀" : "☾"}</span>
+          </button>
+          <button type="button" className="text-button" onClick={onSignOut}>
+            Sign out
+          </button>
+        </div>
+      </header>
+      <Sidebar client={client} snapshot={snapshot} active={room?.name} onSelect={select} />
+      <main className="main">
+        <Notice snapshot={snapshot} />
+        {room ? (
+          <RoomView key={room.name} client={client} room={room} me={snapshot.me} onOpenDirect={select} />
+        ) : (
+          <div className="empty-state">
+            <p>Join a room or start a direct conversation from the list.</p>
+          </div>
+        )}
+      </main>
+    </div>
+  );
+}
+
+function Notice({ snapshot }: { snapshot: ClientSnapshot }) {
+  if (snapshot.connection.status === "refused") {
+    return (
+      <p className="banner banner-error" role="alert">
+        {snapshot.connection.reason} Sign out and sign in again.
+      </p>
+    );
+  }
+  if (!snapshot.notice) return null;
+  return (
+    <p className="banner" role="status">
+      {snapshot.notice}
+    </p>
+  );
+}
+
+function ConnectionBadge({ connection, onRetry }: { connection: ConnectionState; onRetry: () => void }) {
+  const [now, setNow] = useState(() => Date.now());
+  useEffect(() => {
+    if (connection.status !== "waiting") return;
+    const timer = setInterval(() => setNow(Date.now()), 500);
+    return () => clearInterval(timer);
+  }, [connection]);
+  let label: string;
+  switch (connection.status) {
+    case "online":
+      label = "Online";
+      break;
+    case "connecting":
+      label = connection.attempt === 0 ? "Connecting…" : "Reconnecting…";
+      break;
+    case "waiting": {
+      const seconds = Math.max(0, Math.ceil((connection.retryAt - now) / 1000));
+      label = `Offline, retrying in ${seconds} s`;
+      break;
+    }
+    case "refused":
+      label = "Not signed in";
+      break;
+    case "closed":
+      label = "Disconnected";
+      break;
+  }
+  return (
+    <div className="connection" data-status={connection.status}>
+      <span className="connection-dot" aria-hidden="true" />
+      <span role="status" aria-live="polite" className="connection-label">
+        {label}
+      </span>
+      {connection.status === "waiting" ? (
+        <button type="button" className="text-button" onClick={onRetry}>
+          Retry now
+        </button>
+      ) : null}
+    </div>
+  );
+}
