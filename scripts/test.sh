@@ -9,6 +9,10 @@ echo "== services"
 scripts/services.sh up
 eval "$(scripts/services.sh env)"
 
+echo "== tools"
+# helm, kubeconform and the Kubernetes schemas for charts/test (built once, then cached in .parley/tools).
+scripts/tools.sh >/dev/null
+
 echo "== typecheck"
 npm run --silent typecheck
 

@@ -1,0 +1,515 @@
+/**
+ * The Helm chart, checked without a cluster: lint, render every scenario, validate every object strictly against the
+ * Kubernetes (and CRD) schemas, and assert what would break a real cluster or a rollout.
+ */
+import { existsSync, readdirSync, readFileSync } from "node:fs";
+import { beforeAll, describe, expect, it } from "vitest";
+import { arr, isObject, type JsonObject, num, obj, str } from "./json.js";
+import {
+  CHART,
+  helmTemplate,
+  helmTemplateResult,
+  type K8sObject,
+  kubeconform,
+  parseYaml,
+  ROOT,
+  run,
+  TOOLS_TIMEOUT_MS,
+  tools,
+} from "./tools.js";
+
+/** Every values scenario: the chart's ci/ files (as chart-testing lints them) and the dev values skaffold deploys. */
+const SCENARIOS = [
+  ...readdirSync(`${CHART}/ci`)
+    .filter((file) => file.endsWith(".yaml"))
+    .map((file) => `charts/parley/ci/${file}`),
+  "k8s/values-dev.yaml",
+  "k8s/values-cluster.yaml",
+];
+
+const source = (path: string) => readFileSync(`${ROOT}${path}`, "utf8");
+
+/** Metric names the services register (prom-client `name: "parley_..."`), with a histogram's series suffixes. */
+function exportedMetrics(): Set<string> {
+  const names = new Set<string>();
+  for (const file of ["gateway/src/metrics.ts", "persister/src/metrics.ts"]) {
+    const text = source(file);
+    for (const [, name] of text.matchAll(/name: "(parley_\w+)"/g)) {
+      if (!name) continue;
+      names.add(name);
+      for (const suffix of ["_bucket", "_sum", "_count"]) names.add(name + suffix);
+    }
+  }
+  return names;
+}
+
+/** PARLEY_ variables a service's config parser knows (its config.ts), so a typo in the chart cannot hide. */
+function knownVariables(service: "gateway" | "persister"): Set<string> {
+  return new Set([...source(`${service}/src/config.ts`).matchAll(/\b(PARLEY_[A-Z0-9_]+):/g)].map((m) => m[1] ?? ""));
+}
+
+/** Values of one scenario merged over the chart defaults (Helm's merge: maps deep, everything else replaced). */
+function mergedValues(file: string): JsonObject {
+  const merge = (base: JsonObject, over: JsonObject): JsonObject => {
+    const out: JsonObject = { ...base };
+    for (const [key, value] of Object.entries(over)) {
+      const current = out[key];
+      out[key] = isObject(current) && isObject(value) ? merge(current, value) : value;
+    }
+    return out;
+  };
+  return merge(obj(parseYaml(readFileSync(`${CHART}/values.yaml`, "utf8"))[0]), obj(parseYaml(source(file))[0] ?? {}));
+}
+
+interface Rendered {
+  yaml: string;
+  objects: K8sObject[];
+  values: JsonObject;
+}
+
+function find(r: Rendered, kind: string, suffix: string): K8sObject | undefined {
+  return r.objects.find((o) => o.kind === kind && o.metadata.name.endsWith(suffix));
+}
+
+function mustFind(r: Rendered, kind: string, suffix: string): K8sObject {
+  const found = find(r, kind, suffix);
+  if (!found) throw new Error(`no ${kind} named *${suffix} rendered`);
+  return found;
+}
+
+const podSpec = (workload: K8sObject) => obj(workload, "spec", "template", "spec");
+const containers = (workload: K8sObject) => arr(podSpec(workload), "containers").map((c) => obj(c));
+const annotations = (o: K8sObject) => obj(o, "metadata").annotations ?? {};
+const podWorkloads = (r: Rendered) => r.objects.filter((o) => o.kind === "Deployment" || o.kind === "Job");
+
+function containerPort(container: JsonObject, name: string): number {
+  const port = arr(container, "ports")
+    .map((p) => obj(p))
+    .find((p) => p.name === name);
+  if (!port) throw new Error(`container ${String(container.name)} has no port named ${name}`);
+  return num(port, "containerPort");
+}
+
+describe("charts/parley", () => {
+  const rendered = new Map<string, Rendered>();
+  const render = (file: string): Rendered => {
+    const hit = rendered.get(file);
+    if (hit) return hit;
+    const yaml = helmTemplate([file]);
+    const result = {
+      yaml,
+      objects: parseYaml(yaml).map((o) => obj(o) as unknown as K8sObject),
+      values: mergedValues(file),
+    };
+    rendered.set(file, result);
+    return result;
+  };
+
+  beforeAll(() => {
+    tools();
+  }, TOOLS_TIMEOUT_MS);
+
+  it.each(SCENARIOS)("helm lint --strict passes with %s", (file) => {
+    const result = run(tools().helm, ["lint", "--strict", CHART, "--values", `${ROOT}${file}`]);
+    expect(result.status, result.stdout + result.stderr).toBe(0);
+  });
+
+  it.each(SCENARIOS)("every object rendered with %s validates against the Kubernetes and CRD schemas", (file) => {
+    const r = render(file);
+    expect(r.objects.length).toBeGreaterThan(5);
+    const report = kubeconform(r.yaml);
+    const problems = report.resources.filter((v) => v.status !== "statusValid");
+    expect(problems, JSON.stringify(problems, null, 2)).toEqual([]);
+    // -verbose lists every resource: none was skipped for want of a schema.
+    expect(report.resources).toHaveLength(r.objects.length);
+  });
+
+  it("the validator is not vacuous: it rejects unknown fields, wrong types and unknown kinds", () => {
+    const bad = [
+      "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: a}\nspec:\n  selector: {matchLabels: {a: b}}\n" +
+        "  template:\n    metadata: {labels: {a: b}}\n    spec:\n      containers:\n        - name: c\n          image: i\n" +
+        "          readinessProbe: {httpGet: {path: /readyz, prot: 8080}}\n",
+      "apiVersion: autoscaling/v2\nkind: HorizontalPodAutoscaler\nmetadata: {name: a}\n" +
+        "spec: {scaleTargetRef: {kind: Deployment, name: a}, maxReplicas: ten}\n",
+      "apiVersion: monitoring.coreos.com/v1\nkind: ServiceMonitor\nmetadata: {name: a}\n" +
+        "spec: {selector: {}, endpoints: [{port: metrics, intervall: 5s}]}\n",
+      "apiVersion: keda.sh/v1alpha1\nkind: ScaledObject\nmetadata: {name: a}\nspec: {scaleTargetRef: {name: a}, triggers: [{type: kafka}]}\n",
+      "apiVersion: example.com/v1\nkind: Unknown\nmetadata: {name: a}\n",
+    ];
+    for (const yaml of bad) {
+      const report = kubeconform(yaml);
+      expect(
+        report.resources.map((v) => v.status),
+        yaml,
+      ).not.toContain("statusValid");
+    }
+  });
+
+  it.each(SCENARIOS)("%s: the HPA targets the gateway Deployment on the metric the gateway exports", (file) => {
+    const r = render(file);
+    const deployment = mustFind(r, "Deployment", "-gateway");
+    const hpa = find(r, "HorizontalPodAutoscaler", "-gateway");
+    const autoscaling = obj(r.values, "gateway", "autoscaling");
+    if (autoscaling.enabled !== true) {
+      expect(hpa).toBeUndefined();
+      expect(num(deployment, "spec", "replicas")).toBeGreaterThan(0);
+      return;
+    }
+    if (!hpa) throw new Error("autoscaling is enabled but no HPA is rendered");
+    expect(hpa.apiVersion).toBe("autoscaling/v2");
+    expect(obj(hpa, "spec", "scaleTargetRef")).toEqual({
+      apiVersion: "apps/v1",
+      kind: "Deployment",
+      name: deployment.metadata.name,
+    });
+    // The Deployment must not fight the HPA: every apply would reset the replica count.
+    expect(obj(deployment, "spec")).not.toHaveProperty("replicas");
+    const metrics = arr(hpa, "spec", "metrics").map((m) => obj(m));
+    const pods = metrics.find((m) => m.type === "Pods");
+    if (obj(autoscaling, "connections").enabled === true) {
+      if (!pods) throw new Error("no Pods metric in the HPA");
+      const name = str(pods, "pods", "metric", "name");
+      expect(name).toBe("parley_gateway_connections");
+      expect(source("gateway/src/metrics.ts")).toMatch(new RegExp(`connections: new Gauge\\(\\{ name: "${name}"`));
+      expect(str(pods, "pods", "target", "type")).toBe("AverageValue");
+      const target = Number(str(pods, "pods", "target", "averageValue"));
+      expect(target).toBeGreaterThan(0);
+      expect(target).toBeLessThanOrEqual(num(r.values, "gateway", "drain", "maxConnectionsPerPod"));
+    } else {
+      expect(pods).toBeUndefined();
+    }
+    // CPU is the fallback that works without prometheus-adapter.
+    expect(metrics.find((m) => m.type === "Resource" && obj(m, "resource").name === "cpu")).toBeDefined();
+    // Removing a pod reconnects all its clients: scale down slowly and only after a long stable dip.
+    expect(num(hpa, "spec", "behavior", "scaleDown", "stabilizationWindowSeconds")).toBeGreaterThanOrEqual(300);
+    expect(num(hpa, "spec", "minReplicas")).toBeGreaterThanOrEqual(1);
+  });
+
+  it.each(SCENARIOS)("%s: probes and ports point at the endpoints the services serve", (file) => {
+    const r = render(file);
+    const gatewaySource = source("gateway/src/gateway.ts");
+    expect(gatewaySource).toContain('case "/healthz":');
+    expect(gatewaySource).toContain('case "/readyz":');
+    const deployment = mustFind(r, "Deployment", "-gateway");
+    const [gateway] = containers(deployment);
+    if (!gateway) throw new Error("gateway Deployment has no container");
+    const config = obj(mustFind(r, "ConfigMap", "-gateway"), "data");
+    expect(containerPort(gateway, "http")).toBe(Number(config.PARLEY_PORT));
+    expect(containerPort(gateway, "metrics")).toBe(Number(config.PARLEY_METRICS_PORT));
+    expect(obj(gateway, "livenessProbe", "httpGet")).toEqual({ path: "/healthz", port: "http" });
+    expect(obj(gateway, "startupProbe", "httpGet")).toEqual({ path: "/healthz", port: "http" });
+    expect(obj(gateway, "readinessProbe", "httpGet")).toEqual({ path: "/readyz", port: "http" });
+
+    const persister = containers(mustFind(r, "Deployment", "-persister"))[0];
+    if (!persister) throw new Error("persister Deployment has no container");
+    const persisterConfig = obj(mustFind(r, "ConfigMap", "-persister"), "data");
+    expect(containerPort(persister, "metrics")).toBe(Number(persisterConfig.PARLEY_METRICS_PORT));
+
+    // Every Service's targetPort names a port of the pods it selects; every Ingress backend names a Service port.
+    const workloads = r.objects.filter((o) => o.kind === "Deployment");
+    for (const service of r.objects.filter((o) => o.kind === "Service")) {
+      const selector = obj(service, "spec", "selector");
+      const target = workloads.find((w) =>
+        Object.entries(selector).every(([k, v]) => obj(w, "spec", "template", "metadata", "labels")[k] === v),
+      );
+      if (!target) throw new Error(`Service ${service.metadata.name} selects no Deployment`);
+      for (const port of arr(service, "spec", "ports").map((p) => obj(p))) {
+        expect(() => containerPort(containers(target)[0] ?? {}, str(port, "targetPort"))).not.toThrow();
+      }
+    }
+    const ingress = find(r, "Ingress", "");
+    if (ingress) {
+      for (const path of arr(ingress, "spec", "rules", "0", "http", "paths").map((p) => obj(p, "backend", "service"))) {
+        const service = r.objects.find((o) => o.kind === "Service" && o.metadata.name === path.name);
+        if (!service) throw new Error(`Ingress backend ${String(path.name)} is not a rendered Service`);
+        const names = arr(service, "spec", "ports").map((p) => obj(p).name);
+        expect(names).toContain(str(path, "port", "name"));
+      }
+      expect(arr(ingress, "spec", "rules", "0", "http", "paths").map((p) => obj(p).path)).toEqual(
+        expect.arrayContaining(["/ws", "/api"]),
+      );
+    }
+  });
+
+  it.each(SCENARIOS)("%s: the gateway's grace period covers preStop plus the worst-case drain", (file) => {
+    const r = render(file);
+    const deployment = mustFind(r, "Deployment", "-gateway");
+    const config = obj(mustFind(r, "ConfigMap", "-gateway"), "data");
+    const batch = Number(config.PARLEY_DRAIN_BATCH);
+    const intervalMs = Number(config.PARLEY_DRAIN_INTERVAL_MS);
+    const connections = num(r.values, "gateway", "drain", "maxConnectionsPerPod");
+    // Batches every interval, jittered up to +50 % (gateway/src drain): the slowest possible drain.
+    const drainSeconds = (Math.ceil(connections / batch) * intervalMs * 1.5) / 1000;
+    const [container] = containers(deployment);
+    const preStop = arr(container, "lifecycle", "preStop", "exec", "command");
+    expect(preStop[0]).toBe("sleep");
+    const preStopSeconds = Number(preStop[1]);
+    const grace = num(podSpec(deployment), "terminationGracePeriodSeconds");
+    expect(grace).toBeGreaterThan(preStopSeconds + drainSeconds);
+    // Rolling updates add pods before removing any, so drained clients find room.
+    expect(obj(deployment, "spec", "strategy", "rollingUpdate").maxUnavailable).toBe(0);
+    const pdb = mustFind(r, "PodDisruptionBudget", "-gateway");
+    expect(obj(pdb, "spec", "selector", "matchLabels")).toEqual(obj(deployment, "spec", "selector", "matchLabels"));
+  });
+
+  it("refuses a gateway grace period shorter than the drain", () => {
+    const result = helmTemplateResult(
+      ["charts/parley/ci/minimal-values.yaml"],
+      ["--set", "gateway.terminationGracePeriodSeconds=8"],
+    );
+    expect(result.status).not.toBe(0);
+    expect(result.stderr).toContain("terminationGracePeriodSeconds must exceed");
+  });
+
+  it("refuses more persister replicas than partitions", () => {
+    const result = helmTemplateResult(["charts/parley/ci/minimal-values.yaml"], ["--set", "persister.replicaCount=13"]);
+    expect(result.status).not.toBe(0);
+    expect(result.stderr).toContain("must not exceed kafka.partitions");
+  });
+
+  it.each(SCENARIOS)("%s: every pod runs as non-root with a read-only root filesystem and resources", (file) => {
+    const r = render(file);
+    const workloads = podWorkloads(r);
+    expect(workloads.length).toBeGreaterThanOrEqual(2);
+    for (const workload of workloads) {
+      const security = obj(podSpec(workload), "securityContext");
+      expect(security.runAsNonRoot, workload.metadata.name).toBe(true);
+      expect(num(security, "runAsUser"), workload.metadata.name).toBeGreaterThan(0);
+      expect(podSpec(workload).automountServiceAccountToken).toBe(false);
+      for (const container of containers(workload)) {
+        const context = obj(container, "securityContext");
+        expect(context.allowPrivilegeEscalation).toBe(false);
+        expect(context.readOnlyRootFilesystem).toBe(true);
+        expect(arr(context, "capabilities", "drop")).toEqual(["ALL"]);
+        expect(obj(container, "resources", "requests")).toHaveProperty("memory");
+        expect(obj(container, "resources", "limits")).toHaveProperty("memory");
+      }
+    }
+  });
+
+  it.each(SCENARIOS)("%s: the migration hook runs before the Deployments and can read its secret", (file) => {
+    const r = render(file);
+    const job = find(r, "Job", "-migrate");
+    if (obj(r.values, "migrations").enabled !== true) {
+      expect(job).toBeUndefined();
+      return;
+    }
+    if (!job) throw new Error("migrations are enabled but no Job is rendered");
+    const hooks = str(annotations(job), "helm.sh/hook").split(",");
+    expect(hooks).toEqual(expect.arrayContaining(["pre-install", "pre-upgrade"]));
+    // Regular resources (the Deployments) are applied only after every pre-install/pre-upgrade hook succeeded.
+    for (const deployment of r.objects.filter((o) => o.kind === "Deployment")) {
+      expect(annotations(deployment)).not.toHaveProperty("helm.sh/hook");
+    }
+    const [container] = containers(job);
+    expect(arr(container, "command")).toContain("persister/dist/migrate.js");
+    expect(existsSync(`${ROOT}persister/src/migrate.ts`)).toBe(true);
+    expect(str(container, "image")).toBe(str(containers(mustFind(r, "Deployment", "-persister"))[0], "image"));
+    // Its Secret exists when it runs: an existing one, or a hook created before it (lower weight).
+    const secretName = str(
+      arr(container, "env")
+        .map((e) => obj(e))
+        .find((e) => e.name === "PARLEY_DATABASE_URL"),
+      "valueFrom",
+      "secretKeyRef",
+      "name",
+    );
+    const secret = r.objects.find((o) => o.kind === "Secret" && o.metadata.name === secretName);
+    if (r.values.existingSecret) {
+      expect(secretName).toBe(r.values.existingSecret);
+    } else {
+      if (!secret) throw new Error(`the Job's Secret ${secretName} is not rendered`);
+      expect(str(annotations(secret), "helm.sh/hook").split(",")).toEqual(expect.arrayContaining(hooks));
+      expect(Number(str(annotations(secret), "helm.sh/hook-weight"))).toBeLessThan(
+        Number(str(annotations(job), "helm.sh/hook-weight")),
+      );
+    }
+  });
+
+  it.each(SCENARIOS)("%s: persister replicas stay within the partitions and KEDA owns them when enabled", (file) => {
+    const r = render(file);
+    const deployment = mustFind(r, "Deployment", "-persister");
+    const partitions = Number(obj(mustFind(r, "ConfigMap", "-persister"), "data").PARLEY_KAFKA_PARTITIONS);
+    const scaled = find(r, "ScaledObject", "-persister");
+    if (scaled) {
+      expect(obj(deployment, "spec")).not.toHaveProperty("replicas");
+      expect(str(scaled, "spec", "scaleTargetRef", "name")).toBe(deployment.metadata.name);
+      expect(num(scaled, "spec", "maxReplicaCount")).toBeLessThanOrEqual(partitions);
+      const trigger = obj(arr(scaled, "spec", "triggers")[0], "metadata");
+      expect(trigger.consumerGroup).toBe(obj(mustFind(r, "ConfigMap", "-persister"), "data").PARLEY_KAFKA_GROUP);
+    } else {
+      expect(num(deployment, "spec", "replicas")).toBeLessThanOrEqual(partitions);
+    }
+  });
+
+  it.each(SCENARIOS)(
+    "%s: configuration names only variables the services know, and config changes roll pods",
+    (file) => {
+      const r = render(file);
+      for (const service of ["gateway", "persister"] as const) {
+        const known = knownVariables(service);
+        const deployment = mustFind(r, "Deployment", `-${service}`);
+        const names = [
+          ...Object.keys(obj(mustFind(r, "ConfigMap", `-${service}`), "data")),
+          ...arr(containers(deployment)[0], "env").map((e) => str(e, "name")),
+        ];
+        for (const name of names) expect(known, `${service}: ${name}`).toContain(name);
+        expect(obj(deployment, "spec", "template", "metadata", "annotations")).toHaveProperty("checksum/config");
+      }
+    },
+  );
+
+  it.each(SCENARIOS)("%s: alerts, dashboards and the ServiceMonitor use metrics that exist", (file) => {
+    const r = render(file);
+    const metrics = exportedMetrics();
+    const used = (text: string) => [...text.matchAll(/\bparley_[a-z_]+/g)].map((m) => m[0]);
+    const rule = find(r, "PrometheusRule", "");
+    if (rule) {
+      const expressions = arr(rule, "spec", "groups").flatMap((g) => arr(g, "rules").map((x) => str(x, "expr")));
+      expect(expressions.length).toBeGreaterThanOrEqual(5);
+      for (const name of expressions.flatMap(used)) expect(metrics, name).toContain(name);
+      const all = expressions.join("\n");
+      for (const needed of [
+        "parley_gateway_ack_latency_seconds_bucket",
+        "parley_persister_dead_lettered_total",
+        "parley_gateway_error_frames_total",
+        "parley_persister_retries_total",
+        "parley_gateway_draining",
+      ]) {
+        expect(all).toContain(needed);
+      }
+    }
+    for (const dashboard of r.objects.filter(
+      (o) => o.kind === "ConfigMap" && o.metadata.name.includes("-dashboard-"),
+    )) {
+      for (const text of Object.values(obj(dashboard, "data"))) {
+        expect(typeof text).toBe("string");
+        const parsed = obj(JSON.parse(String(text)));
+        expect(arr(parsed, "panels").length).toBeGreaterThan(0);
+        for (const name of used(String(text))) expect(metrics, name).toContain(name);
+      }
+    }
+    const monitor = find(r, "ServiceMonitor", "");
+    if (monitor) {
+      const port = str(arr(monitor, "spec", "endpoints")[0], "port");
+      const scraped = r.objects.filter(
+        (o) =>
+          o.kind === "Service" &&
+          arr(o, "spec", "ports")
+            .map((p) => obj(p).name)
+            .includes(port),
+      );
+      expect(scraped.map((s) => s.metadata.name.replace(/^.*-/, "")).sort()).toEqual(["gateway", "persister"]);
+    }
+  });
+
+  it("documents every value with a ## @param line and types it in values.schema.json", () => {
+    const text = readFileSync(`${CHART}/values.yaml`, "utf8");
+    const documented = new Set([...text.matchAll(/^\s*## @param (\S+) \S/gm)].map((m) => m[1]));
+    const schema = obj(JSON.parse(readFileSync(`${CHART}/values.schema.json`, "utf8")));
+    const leaves: string[] = [];
+    const walk = (value: unknown, path: string[]) => {
+      // A documented map (annotations, env, resources) is one value; its keys are the user's.
+      if (path.length > 0 && documented.has(path.join("."))) return leaves.push(path.join("."));
+      if (isObject(value) && Object.keys(value).length > 0) {
+        for (const [key, child] of Object.entries(value)) walk(child, [...path, key]);
+      } else leaves.push(path.join("."));
+    };
+    walk(parseYaml(text)[0], []);
+    expect(leaves.length).toBeGreaterThan(60);
+    for (const leaf of leaves) {
+      expect(documented, `values.yaml: ${leaf} has no ## @param`).toContain(leaf);
+      let node: unknown = schema;
+      for (const key of leaf.split(".")) node = obj(node, "properties")[key];
+      expect(node, `values.schema.json: ${leaf}`).toBeDefined();
+    }
+    for (const param of documented) expect(leaves, `@param ${param} documents no value`).toContain(param);
+  });
+
+  it.each([
+    ["auth.mode=anyone", "/auth/mode"],
+    ["gateway.autoscaling.connections.averageValue=0", "averageValue"],
+    ["gateway.env.PARLEY_DRAIN_BATCH=1", "PARLEY_DRAIN_BATCH"],
+    ["gateway.env.NOT_PARLEY=1", "NOT_PARLEY"],
+    ["gatway.replicaCount=3", "gatway"],
+  ])("values.schema.json rejects --set %s", (set, mention) => {
+    const result = helmTemplateResult(["charts/parley/ci/minimal-values.yaml"], ["--set", set]);
+    expect(result.status).not.toBe(0);
+    expect(result.stderr).toContain(mention);
+  });
+
+  it("the dev services in k8s/ validate against the Kubernetes schemas, with persistent volumes", () => {
+    const files = readdirSync(`${ROOT}k8s/dev`).filter((f) => f.endsWith(".yaml"));
+    expect(files.sort()).toEqual(["kafka.yaml", "postgres.yaml", "redis.yaml"]);
+    for (const file of files) {
+      const yaml = readFileSync(`${ROOT}k8s/dev/${file}`, "utf8");
+      const report = kubeconform(yaml);
+      const problems = report.resources.filter((v) => v.status !== "statusValid");
+      expect(problems, `${file}: ${JSON.stringify(problems, null, 2)}`).toEqual([]);
+      const objects = parseYaml(yaml).map((o) => obj(o));
+      const statefulSet = objects.find((o) => o.kind === "StatefulSet");
+      expect(arr(statefulSet, "spec", "volumeClaimTemplates").length, file).toBe(1);
+    }
+    const kafka = parseYaml(readFileSync(`${ROOT}k8s/dev/kafka.yaml`, "utf8")).map((o) => obj(o));
+    const env = arr(
+      kafka.find((o) => o.kind === "StatefulSet"),
+      "spec",
+      "template",
+      "spec",
+      "containers",
+      "0",
+      "env",
+    );
+    expect(env.map((e) => obj(e))).toContainEqual({ name: "KAFKA_PROCESS_ROLES", value: "broker,controller" });
+    // The dev values reach the dev services by their Service names.
+    const dev = mergedValues("k8s/values-dev.yaml");
+    const services = ["redis", "postgres", "kafka"].map((name) => `parley-${name}`);
+    const addresses = [
+      str(dev, "redis", "url"),
+      str(dev, "database", "url"),
+      ...arr(dev, "kafka", "brokers").map(String),
+    ];
+    for (const service of services) expect(addresses.join(" "), service).toContain(`${service}:`);
+    const kind = obj(parseYaml(readFileSync(`${ROOT}k8s/kind-cluster.yaml`, "utf8"))[0]);
+    expect(kind.kind).toBe("Cluster");
+    expect(JSON.stringify(kind)).toContain("ingress-ready=true");
+  });
+
+  it("skaffold.yaml builds the three images from existing Dockerfiles and deploys k8s/ then the chart", () => {
+    const [config] = parseYaml(source("skaffold.yaml")).map((o) => obj(o));
+    const artifacts = arr(config, "build", "artifacts").map((a) => obj(a));
+    expect(artifacts.map((a) => a.image).sort()).toEqual(["parley-gateway", "parley-persister", "parley-web"]);
+    for (const artifact of artifacts) {
+      const context = str(artifact, "context");
+      expect(existsSync(`${ROOT}${context}`)).toBe(true);
+      expect(existsSync(`${ROOT}${context}/${str(artifact, "docker", "dockerfile")}`), String(artifact.image)).toBe(
+        true,
+      );
+    }
+    const [release] = arr(config, "deploy", "helm", "releases").map((r) => obj(r));
+    expect(existsSync(`${ROOT}${str(release, "chartPath")}/Chart.yaml`)).toBe(true);
+    const templates = obj(release, "setValueTemplates");
+    for (const artifact of artifacts) {
+      const key = String(artifact.image).replace(/-/g, "_");
+      const component = String(artifact.image).replace(/^parley-/, "");
+      expect(templates[`${component}.image.repository`]).toBe(`{{.IMAGE_REPO_${key}}}`);
+      expect(templates[`${component}.image.tag`]).toBe(`{{.IMAGE_TAG_${key}}}`);
+    }
+    const profiles = arr(config, "profiles").map((p) => obj(p));
+    expect(profiles.map((p) => p.name)).toEqual(["dev", "cluster"]);
+    const valuesFiles = [
+      ...arr(release, "valuesFiles"),
+      ...profiles.flatMap((p) => (p.patches ? arr(p, "patches").flatMap((x) => arr(x, "value")) : [])),
+    ].map(String);
+    for (const file of valuesFiles) expect(SCENARIOS, `${file} is rendered and validated here`).toContain(file);
+    // The dev profile deploys the dev services first: skaffold deploys required configs before this one.
+    const [required] = arr(profiles[0], "requires").map((r) => obj(r));
+    const deps = obj(parseYaml(source(str(required, "path")))[0]);
+    const manifests = arr(deps, "manifests", "rawYaml").map((m) => `k8s/${String(m)}`);
+    expect(manifests.sort()).toEqual(["k8s/dev/kafka.yaml", "k8s/dev/postgres.yaml", "k8s/dev/redis.yaml"]);
+    for (const forward of arr(config, "portForward").map((f) => obj(f))) {
+      const service = helmTemplate(["k8s/values-dev.yaml"]).includes(`name: ${String(forward.resourceName)}\n`);
+      expect(service, `port-forward to ${String(forward.resourceName)}`).toBe(true);
+    }
+  });
+});

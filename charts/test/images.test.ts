@@ -1,0 +1,111 @@
+/**
+ * The Dockerfiles, checked without a Docker engine: the installed uWebSockets.js has a binary for the image's Node
+ * ABI whose glibc requirement the image's Debian release meets, and the images are pinned, non-root, tini-wrapped,
+ * production-only installs of files that exist.
+ */
+import { spawnSync } from "node:child_process";
+import { existsSync, readFileSync } from "node:fs";
+import { describe, expect, it } from "vitest";
+import { ROOT } from "./tools.js";
+
+const SERVICES = ["gateway", "persister", "web"] as const;
+
+/** Node major version -> NODE_MODULE_VERSION (process.versions.modules), for the LTS lines the images may use. */
+const NODE_ABI: Record<number, number> = { 20: 115, 22: 127, 24: 137 };
+/** Debian release -> its glibc version (the node:*-<release>-slim images). */
+const DEBIAN_GLIBC: Record<string, [number, number]> = { bullseye: [2, 31], bookworm: [2, 36], trixie: [2, 41] };
+
+const dockerfile = (service: string) => readFileSync(`${ROOT}${service}/Dockerfile`, "utf8");
+
+/** The default of `ARG name=...` in a Dockerfile. */
+function arg(text: string, name: string): string {
+  const match = new RegExp(`^ARG ${name}=(\\S+)$`, "m").exec(text);
+  if (!match?.[1]) throw new Error(`no ARG ${name} with a default`);
+  return match[1];
+}
+
+/** Highest GLIBC_x.y symbol version an ELF shared object requires: readelf when installed, else its string table. */
+function requiredGlibc(file: string): [number, number] {
+  const readelf = spawnSync("readelf", ["--version-info", "--wide", file], { encoding: "utf8" });
+  const text = readelf.status === 0 ? readelf.stdout : readFileSync(file).toString("latin1");
+  const versions = [...text.matchAll(/GLIBC_(\d+)\.(\d+)/g)].map((m): [number, number] => [Number(m[1]), Number(m[2])]);
+  if (versions.length === 0) throw new Error(`${file} names no GLIBC version`);
+  return versions.reduce((a, b) => (b[0] > a[0] || (b[0] === a[0] && b[1] > a[1]) ? b : a));
+}
+
+describe("Dockerfiles", () => {
+  const nodeImage = arg(dockerfile("gateway"), "NODE_IMAGE");
+
+  it("every image builds on the same pinned Node LTS image", () => {
+    for (const service of SERVICES) expect(arg(dockerfile(service), "NODE_IMAGE"), service).toBe(nodeImage);
+    // An exact version (or a digest), never a floating tag like node:24 or latest.
+    expect(nodeImage).toMatch(/^node:\d+\.\d+\.\d+-[a-z]+-slim(@sha256:[0-9a-f]{64})?$/);
+    expect(arg(dockerfile("web"), "NGINX_IMAGE")).toMatch(/^nginxinc\/nginx-unprivileged:\d+\.\d+\.\d+-/);
+  });
+
+  it("uWebSockets.js ships a binary for the image's Node ABI whose glibc the image's Debian release provides", () => {
+    const match = /^node:(\d+)\.\d+\.\d+-([a-z]+)-slim/.exec(nodeImage);
+    const major = Number(match?.[1]);
+    const release = match?.[2] ?? "";
+    const abi = NODE_ABI[major];
+    const glibc = DEBIAN_GLIBC[release];
+    if (abi === undefined) throw new Error(`unknown ABI of Node ${major}: add it to NODE_ABI`);
+    if (glibc === undefined) throw new Error(`unknown glibc of Debian ${release}: add it to DEBIAN_GLIBC`);
+    // The local Node is a different major at times; the table is checked against it when they agree.
+    if (Number(process.versions.node.split(".")[0]) === major) expect(Number(process.versions.modules)).toBe(abi);
+    for (const arch of ["x64", "arm64"]) {
+      const binary = `${ROOT}node_modules/uWebSockets.js/uws_linux_${arch}_${abi}.node`;
+      expect(existsSync(binary), binary).toBe(true);
+      const [major2, minor] = requiredGlibc(binary);
+      expect(
+        major2 < glibc[0] || (major2 === glibc[0] && minor <= glibc[1]),
+        `${binary} needs GLIBC_${major2}.${minor}; Debian ${release} has ${glibc.join(".")}`,
+      ).toBe(true);
+    }
+  });
+
+  it("the glibc check can fail: bookworm would not run this uWebSockets.js on Node 24", () => {
+    const [major, minor] = requiredGlibc(`${ROOT}node_modules/uWebSockets.js/uws_linux_x64_137.node`);
+    const bookworm = DEBIAN_GLIBC.bookworm ?? [0, 0];
+    expect(major > bookworm[0] || minor > bookworm[1]).toBe(true);
+  });
+
+  it.each(SERVICES)("%s: multi-stage, non-root, no HEALTHCHECK, sources that exist", (service) => {
+    const text = dockerfile(service);
+    expect(text.match(/^FROM /gm)?.length).toBeGreaterThanOrEqual(2);
+    expect(text).not.toMatch(/^HEALTHCHECK/m);
+    const user = /^USER (\d+)(:\d+)?$/m.exec(text);
+    expect(Number(user?.[1]), "numeric non-root USER, so runAsNonRoot can verify it").toBeGreaterThan(0);
+    // npm ci needs every workspace's package.json: the lock file lists them all.
+    const workspaces = (JSON.parse(readFileSync(`${ROOT}package.json`, "utf8")) as { workspaces: string[] }).workspaces;
+    for (const workspace of workspaces) expect(text).toContain(`COPY ${workspace}/package.json ${workspace}/`);
+    for (const [, from] of text.matchAll(/^COPY (?!--from|<<)(\S+)/gm)) {
+      if (from) expect(existsSync(`${ROOT}${from}`), `${service}/Dockerfile copies ${from}`).toBe(true);
+    }
+  });
+
+  it.each(["gateway", "persister"])(
+    "%s: production dependencies only, tini as PID 1, a command that is built",
+    (service) => {
+      const text = dockerfile(service);
+      expect(text).toContain(`npm ci --workspace ${service} --omit=dev`);
+      expect(text).toMatch(/^ENTRYPOINT \["\/usr\/bin\/tini", "--"\]$/m);
+      expect(text).toContain(`CMD ["node", "${service}/dist/main.js"]`);
+      expect(existsSync(`${ROOT}${service}/src/main.ts`)).toBe(true);
+    },
+  );
+
+  it("the web image sends the same Content-Security-Policy as the gateway serving the client", () => {
+    const policy = /CONTENT_SECURITY_POLICY =\s*([\s\S]*?);\n/.exec(
+      readFileSync(`${ROOT}gateway/src/static-files.ts`, "utf8"),
+    );
+    const gateway = [...(policy?.[1] ?? "").matchAll(/"([^"]*)"/g)].map((m) => m[1]).join("");
+    expect(gateway).toContain("default-src 'self'");
+    expect(dockerfile("web")).toContain(`add_header Content-Security-Policy "${gateway.trim()}" always;`);
+  });
+
+  it(".dockerignore keeps local installs, builds and service data out of the build context", () => {
+    const lines = readFileSync(`${ROOT}.dockerignore`, "utf8").split("\n");
+    for (const entry of ["**/node_modules", "**/dist", ".parley", ".git"]) expect(lines).toContain(entry);
+  });
+});

@@ -1,0 +1,156 @@
+#!/usr/bin/env bash
+# Pinned tools for the chart tests, built from the Go module proxy (no GitHub access on our machines) and cached
+# under .parley/tools so that only the first run pays for the build:
+#
+#   helm         helm.sh/helm/v3, lint and template the chart
+#   kubeconform  validates rendered manifests against local JSON schemas (never fetches them)
+#   yaml2json    scripts/yaml2json: YAML streams to JSON with sigs.k8s.io/yaml, for the tests and the CRD schemas
+#   schemas      JSON schemas generated offline from the OpenAPI v3 spec inside the k8s.io/kubernetes module and from
+#                the CRDs shipped in the prometheus-operator and KEDA modules (scripts/k8s-schemas.mjs)
+#
+#   scripts/tools.sh [all|helm|kubeconform|yaml2json|schemas]   build what is missing (default: all), print the env
+#   scripts/tools.sh env      eval-able exports: PARLEY_HELM, PARLEY_KUBECONFORM, PARLEY_YAML2JSON, PARLEY_SCHEMAS
+#
+# Progress goes to stderr and the env lines to stdout, like scripts/services.sh. A version bump below is a new cache
+# entry; delete .parley/tools to start over.
+set -euo pipefail
+
+readonly HELM_VERSION=v3.22.0
+readonly KUBECONFORM_VERSION=v0.7.0
+readonly KUBERNETES_VERSION=v1.36.3
+readonly PROMETHEUS_OPERATOR_VERSION=v0.85.0
+readonly KEDA_VERSION=v2.21.0
+
+SCRIPTS_DIR=$(cd -- "$(dirname -- "${BASH_SOURCE[0]}")" && pwd -P)
+ROOT=$(cd -- "$SCRIPTS_DIR/.." && pwd -P)
+readonly SCRIPTS_DIR ROOT
+readonly TOOLS="$ROOT/.parley/tools"
+readonly BIN="$TOOLS/bin"
+readonly HELM="$BIN/helm-$HELM_VERSION"
+readonly KUBECONFORM="$BIN/kubeconform-$KUBECONFORM_VERSION"
+readonly YAML2JSON="$BIN/yaml2json-$(sha256sum "$SCRIPTS_DIR/yaml2json/main.go" "$SCRIPTS_DIR/yaml2json/go.sum" | sha256sum | cut -c1-12)"
+readonly SCHEMAS="$TOOLS/schemas/k8s-$KUBERNETES_VERSION-po-$PROMETHEUS_OPERATOR_VERSION-keda-$KEDA_VERSION"
+
+say() { printf '%s\n' "$*" >&2; }
+
+now_s() { date +%s; }
+
+go_bin() {
+  if command -v go >/dev/null 2>&1; then
+    command -v go
+  elif [[ -x /usr/local/go/bin/go ]]; then
+    printf '%s\n' /usr/local/go/bin/go
+  else
+    say "tools.sh: Go is needed to build helm and kubeconform (https://go.dev/dl/, or apt-get install golang)"
+    exit 1
+  fi
+}
+
+# Everything Go downloads or compiles stays under .parley/tools, so the next run is a cache hit.
+go_env() {
+  export GOPATH="$TOOLS/go" GOCACHE="$TOOLS/go-build" GOMODCACHE="$TOOLS/go/pkg/mod"
+  export GOFLAGS="-buildvcs=false -modcacherw" GOTOOLCHAIN=local CGO_ENABLED=0
+  export GOPROXY="${GOPROXY:-https://proxy.golang.org,direct}"
+}
+
+# go_install MODULE@VERSION TARGET: builds the command into a temporary GOBIN and moves it to TARGET.
+go_install() {
+  local pkg=$1 target=$2 go started tmp
+  go=$(go_bin)
+  go_env
+  started=$(now_s)
+  tmp=$(mktemp -d "$TOOLS/gobin.XXXXXX")
+  say "tools.sh: building $pkg (first run only; a few minutes on 2 cores)"
+  GOBIN="$tmp" "$go" install -trimpath -ldflags="-s -w" "$pkg"
+  mkdir -p "$BIN"
+  mv "$tmp"/* "$target"
+  rmdir "$tmp"
+  say "tools.sh: built $(basename "$target") in $(($(now_s) - started)) s"
+}
+
+# mod_dir MODULE@VERSION: downloads a module zip (not its dependencies) and prints its extracted directory.
+mod_dir() {
+  local go
+  go=$(go_bin)
+  go_env
+  "$go" mod download -json "$1" | node -e '
+    let s = ""; process.stdin.on("data", (d) => (s += d)).on("end", () => {
+      const m = JSON.parse(s);
+      if (m.Error) { console.error(m.Error); process.exit(1); }
+      console.log(m.Dir);
+    });'
+}
+
+build_helm() {
+  [[ -x $HELM ]] || go_install "helm.sh/helm/v3/cmd/helm@$HELM_VERSION" "$HELM"
+}
+
+build_kubeconform() {
+  [[ -x $KUBECONFORM ]] || go_install "github.com/yannh/kubeconform/cmd/kubeconform@$KUBECONFORM_VERSION" "$KUBECONFORM"
+}
+
+build_yaml2json() {
+  [[ -x $YAML2JSON ]] && return 0
+  local go
+  go=$(go_bin)
+  go_env
+  say "tools.sh: building scripts/yaml2json"
+  mkdir -p "$BIN"
+  (cd "$SCRIPTS_DIR/yaml2json" && "$go" build -trimpath -ldflags="-s -w" -o "$YAML2JSON.tmp" .)
+  mv "$YAML2JSON.tmp" "$YAML2JSON"
+}
+
+build_schemas() {
+  [[ -f $SCHEMAS/.complete ]] && return 0
+  build_yaml2json
+  local started k8s po keda
+  started=$(now_s)
+  say "tools.sh: generating Kubernetes $KUBERNETES_VERSION and CRD JSON schemas"
+  k8s=$(mod_dir "k8s.io/kubernetes@$KUBERNETES_VERSION")
+  po=$(mod_dir "github.com/prometheus-operator/prometheus-operator@$PROMETHEUS_OPERATOR_VERSION")
+  keda=$(mod_dir "github.com/kedacore/keda/v2@$KEDA_VERSION")
+  rm -rf "$SCHEMAS"
+  node "$SCRIPTS_DIR/k8s-schemas.mjs" "$SCHEMAS" --yaml2json "$YAML2JSON" \
+    --openapi "$k8s/api/openapi-spec/v3" \
+    --crd "$po/example/prometheus-operator-crd/monitoring.coreos.com_servicemonitors.yaml" \
+    --crd "$po/example/prometheus-operator-crd/monitoring.coreos.com_prometheusrules.yaml" \
+    --crd "$keda/config/crd/bases/keda.sh_scaledobjects.yaml"
+  touch "$SCHEMAS/.complete"
+  say "tools.sh: schemas ready in $(($(now_s) - started)) s"
+}
+
+print_env() {
+  printf 'export PARLEY_HELM=%q\n' "$HELM"
+  printf 'export PARLEY_KUBECONFORM=%q\n' "$KUBECONFORM"
+  printf 'export PARLEY_YAML2JSON=%q\n' "$YAML2JSON"
+  printf 'export PARLEY_SCHEMAS=%q\n' "$SCHEMAS"
+}
+
+main() {
+  local what=${1:-all}
+  mkdir -p "$TOOLS"
+  case $what in
+  all)
+    build_helm
+    build_kubeconform
+    build_yaml2json
+    build_schemas
+    ;;
+  helm) build_helm ;;
+  kubeconform) build_kubeconform ;;
+  yaml2json) build_yaml2json ;;
+  schemas) build_schemas ;;
+  env) ;;
+  -h | --help | help)
+    sed -n '2,15p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
+    return 0
+    ;;
+  *)
+    say "tools.sh: unknown command '$what' (all|helm|kubeconform|yaml2json|schemas|env)"
+    exit 2
+    ;;
+  esac
+  print_env
+}
+
+main "$@"
