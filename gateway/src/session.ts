@@ -144,16 +144,18 @@ export class ClientSession implements SocketSession, RoomMember {
     }
   }
 
+  /**
+   * Joins, or for a room already joined answers `joined` again; either way with the replay after `since`, so a
+   * client that noticed a gap can recover without leaving. Events of a newly joined room are held back until
+   * `joined` and the replay are out, so none is missed or delivered out of order.
+   */
   async #join(room: string, since: number | undefined): Promise<void> {
     if (!mayAccess(this.user, room)) return this.#error(ErrorCode.Forbidden, `${room} is another users' direct room`);
-    if (this.#rooms.has(room)) {
-      this.#send({ t: "joined", room, seq: await this.context.bus.latest(room) });
-      return;
-    }
+    const fresh = !this.#rooms.has(room);
     const joining: Joining = { held: [] };
-    this.#rooms.set(room, joining);
+    if (fresh) this.#rooms.set(room, joining);
     try {
-      await this.context.rooms.join(room, this);
+      if (fresh) await this.context.rooms.join(room, this);
       const latest = await this.context.bus.latest(room);
       const replay =
         since === undefined
@@ -164,11 +166,13 @@ export class ClientSession implements SocketSession, RoomMember {
               latest,
               limit: this.context.limits.maxReplay,
             });
-      if (this.#rooms.get(room) !== joining) return; // left or disconnected meanwhile
+      // Left or disconnected meanwhile.
+      if (fresh ? this.#rooms.get(room) !== joining : !this.#rooms.has(room)) return;
       this.#send({ t: "joined", room, seq: latest, ...(replay ? { recovered: replay.complete } : {}) });
-      let delivered = latest;
       for (const message of replay?.messages ?? []) this.#write(encodeServerFrame({ t: "msg", ...message }));
+      if (!fresh) return;
       this.#rooms.set(room, "joined");
+      let delivered = latest;
       for (const event of joining.held) {
         // Held messages at or below `latest` were covered by the replay (or predate the join).
         if (event.t === "msg" && event.message.seq <= delivered) continue;
@@ -176,7 +180,7 @@ export class ClientSession implements SocketSession, RoomMember {
         this.deliver(event);
       }
     } catch (error) {
-      if (this.#rooms.get(room) === joining) {
+      if (fresh && this.#rooms.get(room) === joining) {
         this.#rooms.delete(room);
         this.context.rooms.leave(room, this);
       }
