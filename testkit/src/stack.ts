@@ -72,7 +72,14 @@ export class Stack {
   async startPersister(): Promise<ServiceProcess> {
     this.persister = await ServiceProcess.start(
       PERSISTER,
-      { ...this.env, PARLEY_KAFKA_GROUP: `${this.env.PARLEY_KAFKA_TOPIC}-persister`, PARLEY_METRICS_PORT: "0" },
+      {
+        ...this.env,
+        PARLEY_KAFKA_GROUP: `${this.env.PARLEY_KAFKA_TOPIC}-persister`,
+        PARLEY_METRICS_PORT: "0",
+        // A killed persister's partitions move to its successor after this, rather than the default 30 s.
+        PARLEY_KAFKA_SESSION_TIMEOUT_MS: "6000",
+        PARLEY_KAFKA_HEARTBEAT_INTERVAL_MS: "1000",
+      },
       (log) => log.msg === "persister consuming",
     );
     return this.persister;
