@@ -426,6 +426,11 @@ describe("charts/parley", () => {
     for (const param of documented) expect(leaves, `@param ${param} documents no value`).toContain(param);
   });
 
+  it("values.schema.json and the README's parameter tables are generated from values.yaml as committed", () => {
+    const result = run(process.execPath, [`${ROOT}scripts/chart-docs.mjs`, "--check"]);
+    expect(result.status, result.stderr).toBe(0);
+  });
+
   it.each([
     ["auth.mode=anyone", "/auth/mode"],
     ["gateway.autoscaling.connections.averageValue=0", "averageValue"],

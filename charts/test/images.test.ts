@@ -104,6 +104,38 @@ describe("Dockerfiles", () => {
     expect(dockerfile("web")).toContain(`add_header Content-Security-Policy "${gateway.trim()}" always;`);
   });
 
+  it.each(["gateway", "persister"])(
+    "%s: the runtime tree holds every workspace it imports, nested node_modules too",
+    (service) => {
+      // Workspace directories by package name, and the @parley/* runtime dependencies of each.
+      const workspaces = (JSON.parse(readFileSync(`${ROOT}package.json`, "utf8")) as { workspaces: string[] })
+        .workspaces;
+      const manifests = new Map(
+        workspaces.map((dir) => {
+          const manifest = JSON.parse(readFileSync(`${ROOT}${dir}/package.json`, "utf8")) as {
+            name: string;
+            dependencies?: Record<string, string>;
+          };
+          return [manifest.name, { dir, deps: Object.keys(manifest.dependencies ?? {}) }];
+        }),
+      );
+      const needed = new Set<string>();
+      const visit = (name: string) => {
+        const workspace = manifests.get(name);
+        if (!workspace || needed.has(workspace.dir)) return;
+        needed.add(workspace.dir);
+        for (const dep of workspace.deps) visit(dep);
+      };
+      visit(`@parley/${service}`);
+      const text = dockerfile(service);
+      const loop = /for w in ([a-z ]+); do/.exec(text)?.[1]?.split(" ") ?? [];
+      expect(loop.sort()).toEqual([...needed].sort());
+      // npm nests a dependency under the workspace when the root cannot hold it (kysely under persister/, today).
+      expect(text).toContain('if [ -d "$w/node_modules" ]; then cp -a "$w/node_modules" "/out/$w/"; fi');
+      expect(text).toContain("COPY --from=build /out/ ./");
+    },
+  );
+
   it(".dockerignore keeps local installs, builds and service data out of the build context", () => {
     const lines = readFileSync(`${ROOT}.dockerignore`, "utf8").split("\n");
     for (const entry of ["**/node_modules", "**/dist", ".parley", ".git"]) expect(lines).toContain(entry);

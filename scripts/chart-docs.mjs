@@ -1,0 +1,207 @@
+#!/usr/bin/env node
+// Generates charts/parley/values.schema.json and the parameter tables of charts/parley/README.md from the
+// `## @section` and `## @param` comments in charts/parley/values.yaml, so the three never disagree.
+//   node scripts/chart-docs.mjs          rewrite both files
+//   node scripts/chart-docs.mjs --check  exit 1 when either is out of date (charts/test/chart.test.ts runs this)
+// Types come from the defaults; the constraints a default cannot show (enums, ranges, reserved names) are below.
+import { execFileSync } from "node:child_process";
+import { readFileSync, writeFileSync } from "node:fs";
+import { fileURLToPath } from "node:url";
+
+const ROOT = fileURLToPath(new URL("..", import.meta.url));
+const CHART = `${ROOT}charts/parley`;
+const check = process.argv.includes("--check");
+const env = execFileSync(`${ROOT}scripts/tools.sh`, ["yaml2json"], { encoding: "utf8" });
+const yaml2json = /PARLEY_YAML2JSON=(\S+)/.exec(env)?.[1];
+if (!yaml2json) throw new Error("scripts/tools.sh printed no PARLEY_YAML2JSON");
+
+const text = readFileSync(`${CHART}/values.yaml`, "utf8");
+const values = JSON.parse(execFileSync(yaml2json, { input: text }).toString())[0];
+const docs = new Map([...text.matchAll(/^\s*## @param (\S+) (.*)$/gm)].map((m) => [m[1], m[2]]));
+
+/** Maps whose keys are the user's (annotations, labels, selectors, env): one documented value each. */
+const FREEFORM = new Set([
+  "serviceAccount.annotations",
+  "gateway.env",
+  "persister.env",
+  "gateway.service.annotations",
+  "gateway.podAnnotations",
+  "gateway.nodeSelector",
+  "gateway.affinity",
+  "persister.podAnnotations",
+  "persister.nodeSelector",
+  "persister.affinity",
+  "ingress.annotations",
+  "metrics.serviceMonitor.labels",
+  "metrics.prometheusRule.labels",
+  "metrics.dashboards.labels",
+  "networkPolicy.clientNamespaceSelector",
+  "networkPolicy.metricsNamespaceSelector",
+]);
+const RESOURCES = new Set(["gateway.resources", "persister.resources", "migrations.resources", "web.resources"]);
+
+const undocumented = [];
+function infer(value, path) {
+  const description = docs.get(path);
+  const leaf = (schema) => {
+    if (!description) undocumented.push(path);
+    return description ? { description, ...schema } : schema;
+  };
+  if (RESOURCES.has(path)) return leaf({ $ref: "#/definitions/resources" });
+  if (FREEFORM.has(path)) return leaf({ type: "object" });
+  if (Array.isArray(value)) return leaf({ type: "array" });
+  if (value !== null && typeof value === "object") {
+    const properties = {};
+    for (const [key, child] of Object.entries(value)) properties[key] = infer(child, path ? `${path}.${key}` : key);
+    return { type: "object", additionalProperties: false, properties };
+  }
+  if (typeof value === "boolean") return leaf({ type: "boolean" });
+  if (typeof value === "number")
+    return leaf(Number.isInteger(value) ? { type: "integer", minimum: 0 } : { type: "number", minimum: 0 });
+  return leaf({ type: "string" });
+}
+
+const schema = {
+  $schema: "http://json-schema.org/draft-07/schema#",
+  title: "Parley chart values",
+  ...infer(values, ""),
+};
+if (undocumented.length > 0) {
+  console.error(`chart-docs.mjs: values without a ## @param line: ${undocumented.join(", ")}`);
+  process.exit(1);
+}
+const quantities = { type: "object", additionalProperties: { type: ["string", "number"] } };
+schema.definitions = {
+  resources: {
+    type: "object",
+    additionalProperties: false,
+    properties: { requests: quantities, limits: quantities, claims: { type: "array" } },
+  },
+};
+const at = (path) => path.split(".").reduce((node, key) => node.properties[key], schema);
+const set = (paths, constraint) => {
+  for (const path of paths) Object.assign(at(path), constraint);
+};
+
+set(["auth.mode"], { enum: ["jwt", "dev"] });
+set(["logLevel"], { enum: ["fatal", "error", "warn", "info", "debug", "trace", "silent"] });
+set(["image.pullPolicy"], { enum: ["Always", "IfNotPresent", "Never"] });
+set(["gateway.service.type"], { enum: ["ClusterIP", "NodePort", "LoadBalancer"] });
+set(["fullnameOverride"], { maxLength: 52 });
+set(["gateway.image.digest", "persister.image.digest", "web.image.digest"], { pattern: "^(sha256:[a-f0-9]{64})?$" });
+set(
+  [
+    "gateway.port",
+    "gateway.metricsPort",
+    "persister.metricsPort",
+    "web.port",
+    "gateway.service.port",
+    "web.service.port",
+  ],
+  {
+    minimum: 1,
+    maximum: 65535,
+  },
+);
+set(
+  [
+    "kafka.partitions",
+    "gateway.dbPoolSize",
+    "persister.dbPoolSize",
+    "gateway.drain.batch",
+    "gateway.drain.maxConnectionsPerPod",
+    "gateway.autoscaling.minReplicas",
+    "gateway.autoscaling.maxReplicas",
+    "gateway.autoscaling.connections.averageValue",
+    "gateway.autoscaling.scaleDownPodsPerPeriod",
+    "gateway.autoscaling.scaleDownPeriodSeconds",
+    "persister.keda.minReplicaCount",
+    "persister.keda.maxReplicaCount",
+    "persister.keda.lagThreshold",
+    "persister.keda.pollingInterval",
+    "persister.terminationGracePeriodSeconds",
+    "migrations.activeDeadlineSeconds",
+  ],
+  { minimum: 1 },
+);
+set(["gateway.autoscaling.targetCPUUtilizationPercentage"], { maximum: 100 });
+set(["gateway.autoscaling.scaleDownStabilizationSeconds"], { maximum: 3600 });
+set(["kafka.brokers"], { minItems: 0, items: { type: "string", pattern: "^[^\\s,]+:[0-9]+$" } });
+set(["imagePullSecrets"], { items: { type: "object", required: ["name"], properties: { name: { type: "string" } } } });
+set(["ingress.tls"], {
+  items: {
+    type: "object",
+    additionalProperties: false,
+    properties: { secretName: { type: "string" }, hosts: { type: "array", items: { type: "string" } } },
+  },
+});
+set(["gateway.tolerations", "persister.tolerations"], { items: { type: "object" } });
+set(
+  [
+    "serviceAccount.annotations",
+    "gateway.service.annotations",
+    "gateway.podAnnotations",
+    "persister.podAnnotations",
+    "ingress.annotations",
+    "metrics.serviceMonitor.labels",
+    "metrics.prometheusRule.labels",
+    "metrics.dashboards.labels",
+    "gateway.nodeSelector",
+    "persister.nodeSelector",
+  ],
+  { additionalProperties: { type: "string" } },
+);
+// The env maps add PARLEY_ variables; the ones the chart sets from other values are reserved (a duplicate key in
+// the ConfigMap would be an invalid manifest, and two sources of truth).
+function reserved(service) {
+  const [gatewayMap, persisterMap] = readFileSync(`${CHART}/templates/configmap.yaml`, "utf8").split(/^---$/m);
+  const names = (t) => [...t.matchAll(/\b(PARLEY_[A-Z0-9_]+)\b/g)].map((m) => m[1]);
+  const deployment = readFileSync(`${CHART}/templates/${service}-deployment.yaml`, "utf8");
+  return [
+    ...new Set([...names((service === "gateway" ? gatewayMap : persisterMap) ?? ""), ...names(deployment)]),
+  ].sort();
+}
+for (const service of ["gateway", "persister"]) {
+  set([`${service}.env`], {
+    propertyNames: { pattern: "^PARLEY_[A-Z0-9_]+$", not: { enum: reserved(service) } },
+    additionalProperties: { type: ["string", "number", "boolean"] },
+  });
+}
+
+// Parameter tables for the README, between the markers.
+let tables = "";
+for (const line of text.split("\n")) {
+  const section = /^## @section (.*)$/.exec(line);
+  if (section) tables += `\n### ${section[1]}\n\n| name | description | default |\n| --- | --- | --- |\n`;
+  const param = /^\s*## @param (\S+) (.*)$/.exec(line);
+  if (param) {
+    const value = JSON.stringify(param[1].split(".").reduce((node, key) => node?.[key], values));
+    const shown = value.length > 60 ? `${value.slice(0, 57)}...` : value;
+    tables += `| \`${param[1]}\` | ${param[2].replace(/\|/g, "\\|")} | \`${shown}\` |\n`;
+  }
+}
+const BEGIN = "<!-- parameters: generated by scripts/chart-docs.mjs -->";
+const END = "<!-- end of parameters -->";
+const readme = readFileSync(`${CHART}/README.md`, "utf8");
+const start = readme.indexOf(BEGIN);
+const end = readme.indexOf(END);
+if (start < 0 || end < start) throw new Error(`charts/parley/README.md lacks the ${BEGIN} ... ${END} markers`);
+
+// Formatted like biome formats JSON (2 spaces, short arrays on one line) so `biome ci` agrees with the output.
+const schemaText = execFileSync(`${ROOT}node_modules/.bin/biome`, ["format", "--stdin-file-path=values.schema.json"], {
+  input: JSON.stringify(schema, null, 2),
+  encoding: "utf8",
+});
+const outputs = [
+  [`${CHART}/values.schema.json`, schemaText],
+  [`${CHART}/README.md`, `${readme.slice(0, start + BEGIN.length)}\n${tables}\n${readme.slice(end)}`],
+];
+let stale = false;
+for (const [file, content] of outputs) {
+  if (readFileSync(file, "utf8") === content) continue;
+  if (check) {
+    console.error(`chart-docs.mjs: ${file.slice(ROOT.length)} is out of date: run node scripts/chart-docs.mjs`);
+    stale = true;
+  } else writeFileSync(file, content);
+}
+process.exit(stale ? 1 : 0);
