@@ -16,6 +16,10 @@
 set -euo pipefail
 
 readonly HELM_VERSION=v3.22.0
+# What helm's own Makefile stamps into a release build (from its k8s.io/client-go v0.37): the default Kubernetes
+# version of `helm template`/`install --dry-run` and of lint's deprecation checks. Without it a source build assumes
+# Kubernetes 1.20 and refuses charts that require newer (ours: kubeVersion >= 1.27).
+readonly HELM_K8S_MINOR=37
 readonly KUBECONFORM_VERSION=v0.7.0
 readonly KUBERNETES_VERSION=v1.36.3
 readonly PROMETHEUS_OPERATOR_VERSION=v0.85.0
@@ -26,7 +30,7 @@ ROOT=$(cd -- "$SCRIPTS_DIR/.." && pwd -P)
 readonly SCRIPTS_DIR ROOT
 readonly TOOLS="$ROOT/.parley/tools"
 readonly BIN="$TOOLS/bin"
-readonly HELM="$BIN/helm-$HELM_VERSION"
+readonly HELM="$BIN/helm-$HELM_VERSION-k8s1.$HELM_K8S_MINOR"
 readonly KUBECONFORM="$BIN/kubeconform-$KUBECONFORM_VERSION"
 readonly YAML2JSON="$BIN/yaml2json-$(sha256sum "$SCRIPTS_DIR/yaml2json/main.go" "$SCRIPTS_DIR/yaml2json/go.sum" | sha256sum | cut -c1-12)"
 readonly SCHEMAS="$TOOLS/schemas/k8s-$KUBERNETES_VERSION-po-$PROMETHEUS_OPERATOR_VERSION-keda-$KEDA_VERSION"
@@ -53,15 +57,15 @@ go_env() {
   export GOPROXY="${GOPROXY:-https://proxy.golang.org,direct}"
 }
 
-# go_install MODULE@VERSION TARGET: builds the command into a temporary GOBIN and moves it to TARGET.
+# go_install MODULE@VERSION TARGET [LDFLAGS]: builds the command into a temporary GOBIN and moves it to TARGET.
 go_install() {
-  local pkg=$1 target=$2 go started tmp
+  local pkg=$1 target=$2 ldflags=${3:-} go started tmp
   go=$(go_bin)
   go_env
   started=$(now_s)
   tmp=$(mktemp -d "$TOOLS/gobin.XXXXXX")
   say "tools.sh: building $pkg (first run only; a few minutes on 2 cores)"
-  GOBIN="$tmp" "$go" install -trimpath -ldflags="-s -w" "$pkg"
+  GOBIN="$tmp" "$go" install -trimpath -ldflags="-s -w $ldflags" "$pkg"
   mkdir -p "$BIN"
   mv "$tmp"/* "$target"
   rmdir "$tmp"
@@ -82,7 +86,10 @@ mod_dir() {
 }
 
 build_helm() {
-  [[ -x $HELM ]] || go_install "helm.sh/helm/v3/cmd/helm@$HELM_VERSION" "$HELM"
+  local x=helm.sh/helm/v3
+  [[ -x $HELM ]] || go_install "$x/cmd/helm@$HELM_VERSION" "$HELM" "-X $x/internal/version.version=$HELM_VERSION \
+    -X $x/pkg/chartutil.k8sVersionMajor=1 -X $x/pkg/chartutil.k8sVersionMinor=$HELM_K8S_MINOR \
+    -X $x/pkg/lint/rules.k8sVersionMajor=1 -X $x/pkg/lint/rules.k8sVersionMinor=$HELM_K8S_MINOR"
 }
 
 build_kubeconform() {
