@@ -32,7 +32,7 @@ readonly TOOLS="$ROOT/.parley/tools"
 readonly BIN="$TOOLS/bin"
 readonly HELM="$BIN/helm-$HELM_VERSION-k8s1.$HELM_K8S_MINOR"
 readonly KUBECONFORM="$BIN/kubeconform-$KUBECONFORM_VERSION"
-readonly YAML2JSON="$BIN/yaml2json-$(sha256sum "$SCRIPTS_DIR/yaml2json/main.go" "$SCRIPTS_DIR/yaml2json/go.sum" | sha256sum | cut -c1-12)"
+readonly YAML2JSON="$BIN/yaml2json-$(cat "$SCRIPTS_DIR/yaml2json/main.go" "$SCRIPTS_DIR/yaml2json/go.sum" | sha256sum | cut -c1-12)"
 readonly SCHEMAS="$TOOLS/schemas/k8s-$KUBERNETES_VERSION-po-$PROMETHEUS_OPERATOR_VERSION-keda-$KEDA_VERSION"
 
 say() { printf '%s\n' "$*" >&2; }

@@ -170,7 +170,7 @@ describe("charts/parley", () => {
       if (!pods) throw new Error("no Pods metric in the HPA");
       const name = str(pods, "pods", "metric", "name");
       expect(name).toBe("parley_gateway_connections");
-      expect(source("gateway/src/metrics.ts")).toMatch(new RegExp(`connections: new Gauge\\(\\{ name: "${name}"`));
+      expect(source("gateway/src/metrics.ts")).toMatch(new RegExp(`new Gauge\\(\\{\\s*name: "${name}"`));
       expect(str(pods, "pods", "target", "type")).toBe("AverageValue");
       const target = Number(str(pods, "pods", "target", "averageValue"));
       expect(target).toBeGreaterThan(0);
