@@ -252,6 +252,21 @@ describe("charts/parley", () => {
     expect(obj(pdb, "spec", "selector", "matchLabels")).toEqual(obj(deployment, "spec", "selector", "matchLabels"));
   });
 
+  it.each(SCENARIOS)("%s: the ingress keeps idle WebSockets open longer than the gateway's ping interval", (file) => {
+    const r = render(file);
+    const ingress = find(r, "Ingress", "");
+    if (!ingress) return;
+    const idle = Number(
+      obj(mustFind(r, "ConfigMap", "-gateway"), "data").PARLEY_IDLE_TIMEOUT_SECONDS ??
+        /PARLEY_IDLE_TIMEOUT_SECONDS: env\.int\((\d+)/.exec(source("gateway/src/config.ts"))?.[1],
+    );
+    expect(idle).toBeGreaterThan(0);
+    const notes = annotations(ingress);
+    for (const key of ["proxy-read-timeout", "proxy-send-timeout"]) {
+      expect(Number(str(notes, `nginx.ingress.kubernetes.io/${key}`)), key).toBeGreaterThan(2 * idle);
+    }
+  });
+
   it("refuses a gateway grace period shorter than the drain", () => {
     const result = helmTemplateResult(
       ["charts/parley/ci/minimal-values.yaml"],
