@@ -8,6 +8,7 @@ cd "$root"
 echo "== services"
 scripts/services.sh up
 eval "$(scripts/services.sh env)"
+scripts/browser.sh ensure
 
 echo "== tools"
 # helm, kubeconform and the Kubernetes schemas for charts/test (built once, then cached in .parley/tools).

@@ -366,7 +366,17 @@ describe("ChatClient messages", () => {
     expect(room(client, "lobby").typing).toEqual(["bob"]);
     vi.advanceTimersByTime(5000);
     expect(room(client, "lobby").typing).toEqual([]);
-    client.typing("lobby");
+    const now = vi.fn(() => 0);
+    const client2 = makeClient({ now, typingIntervalMs: 2000 });
+    const socket2 = online(client2);
+    client2.typing("lobby");
+    client2.typing("lobby");
+    client2.typing("lobby");
+    expect(socket2.sentOf("typing")).toHaveLength(1);
+    // The keystrokes inside the interval are announced once, at its end.
+    now.mockReturnValue(2000);
+    vi.advanceTimersByTime(2000);
+    expect(socket2.sentOf("typing")).toHaveLength(2);
     client.typing("lobby");
     expect(socket.sentOf("typing")).toHaveLength(1);
   });

@@ -170,6 +170,7 @@ export class ChatClient {
   #awaitingPong = false;
   readonly #ackTimers = new Map<string, ReturnType<typeof setTimeout>>();
   readonly #lastTypingSent = new Map<string, number>();
+  readonly #typingTrailing = new Map<string, ReturnType<typeof setTimeout>>();
 
   constructor(options: ChatClientOptions) {
     this.#options = options;
@@ -222,8 +223,9 @@ export class ChatClient {
     clearTimeout(this.#retryTimer);
     clearInterval(this.#pingTimer);
     clearInterval(this.#typingTimer);
-    for (const timer of this.#ackTimers.values()) clearTimeout(timer);
+    for (const timer of [...this.#ackTimers.values(), ...this.#typingTrailing.values()]) clearTimeout(timer);
     this.#ackTimers.clear();
+    this.#typingTrailing.clear();
     const socket = this.#socket;
     this.#socket = undefined;
     socket?.close(CloseCode.Normal, "signed out");
@@ -299,15 +301,30 @@ export class ChatClient {
     this.#emit();
   }
 
-  /** Tells the room we are typing (at most every `typingIntervalMs`). */
+  /**
+   * Tells the room we are typing: at once, then at most every `typingIntervalMs`; a keystroke inside that window is
+   * announced at its end, so a short burst of typing right after a message still shows.
+   */
   typing(name: string): void {
     const room = this.#rooms.get(name);
-    if (!room?.joined) return;
-    const now = this.#now();
-    if (now - (this.#lastTypingSent.get(name) ?? Number.NEGATIVE_INFINITY) < (this.#options.typingIntervalMs ?? 2000)) {
+    if (!room?.joined || this.#typingTrailing.has(name)) return;
+    const interval = this.#options.typingIntervalMs ?? 2000;
+    const wait = (this.#lastTypingSent.get(name) ?? Number.NEGATIVE_INFINITY) + interval - this.#now();
+    if (wait <= 0) {
+      this.#sendTyping(name);
       return;
     }
-    this.#lastTypingSent.set(name, now);
+    this.#typingTrailing.set(
+      name,
+      setTimeout(() => {
+        this.#typingTrailing.delete(name);
+        if (this.#rooms.get(name)?.joined) this.#sendTyping(name);
+      }, wait),
+    );
+  }
+
+  #sendTyping(name: string): void {
+    this.#lastTypingSent.set(name, this.#now());
     this.#frame({ t: "typing", room: name });
   }
 

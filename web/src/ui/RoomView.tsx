@@ -28,13 +28,14 @@ export function RoomView({
 }) {
   const label = roomLabel(room.name, me);
   const direct = dmMembers(room.name) !== undefined;
-  const others = room.members.filter((member) => member !== me);
   return (
     <section className="room" aria-labelledby="room-title">
       <header className="room-header">
         <h2 id="room-title">{label}</h2>
         {!room.joined ? <span className="muted small">joining…</span> : null}
-        {!direct ? (
+        {direct ? (
+          <span className="muted small">direct conversation</span>
+        ) : room.memberCount !== undefined || room.members.length > 0 ? (
           <details className="members">
             <summary>
               {room.memberCount ?? room.members.length} here<span className="visually-hidden"> — show who</span>
@@ -61,9 +62,7 @@ export function RoomView({
               {room.members.length === 0 ? <li className="muted">Nobody listed yet.</li> : null}
             </ul>
           </details>
-        ) : (
-          <span className="muted small">{others.length > 0 ? "online" : ""}</span>
-        )}
+        ) : null}
       </header>
       <MessageList client={client} room={room} />
       <TypingLine users={room.typing} />

@@ -1,0 +1,290 @@
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { uniqueName, waitFor } from "@parley/testkit";
+import { Stack } from "@parley/testkit/stack";
+import { TestClient } from "@parley/testkit/ws-client";
+import { type Browser, type BrowserContext, chromium, type Page } from "playwright-core";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { Balancer } from "./proxy.js";
+
+const WEB_DIST = fileURLToPath(new URL("../dist", import.meta.url));
+const CHROMIUM = process.env.PARLEY_CHROMIUM ?? "/usr/bin/chromium";
+/** Few replayed messages on join, so history paging starts early. */
+const MAX_REPLAY = 20;
+
+/**
+ * The web client in Debian's chromium against the distributed stack (2 gateways on real Redis, Kafka, PostgreSQL and a
+ * persister). Each browser context reaches the gateways through its own balancer, like an ingress would.
+ */
+describe("web client in a browser", () => {
+  let stack: Stack;
+  let browser: Browser;
+  let profile: string;
+  const contexts: BrowserContext[] = [];
+  const balancers: Balancer[] = [];
+  const dialogs: string[] = [];
+  const pageErrors: string[] = [];
+
+  beforeAll(async () => {
+    profile = await mkdtemp(join(tmpdir(), "parley-chromium-"));
+    [stack, browser] = await Promise.all([
+      Stack.start({
+        gatewayEnv: {
+          PARLEY_WEB_DIR: WEB_DIST,
+          PARLEY_MAX_REPLAY: String(MAX_REPLAY),
+          // The history test seeds its room through one connection as fast as acks come back.
+          PARLEY_RATE_PER_SECOND: "1000",
+          PARLEY_RATE_BURST: "1000",
+        },
+      }),
+      chromium.launch({
+        executablePath: CHROMIUM,
+        headless: true,
+        args: [
+          "--no-sandbox",
+          "--disable-gpu",
+          "--disable-quic",
+          "--no-first-run",
+          "--disable-background-networking",
+          "--disable-component-update",
+          "--disable-sync",
+          `--disk-cache-dir=${profile}`,
+        ],
+      }),
+    ]);
+  });
+
+  afterAll(async () => {
+    await Promise.all(contexts.map((context) => context.close()));
+    await browser?.close();
+    await Promise.all(balancers.map((balancer) => balancer.close()));
+    await stack?.stop();
+    await rm(profile, { recursive: true, force: true });
+  });
+
+  /** A person in a fresh browser context, signed in, reaching gateway `gateway` through a balancer. */
+  async function person(gateway: number, name: string): Promise<{ page: Page; balancer: Balancer }> {
+    const target = stack.gateways[gateway];
+    if (!target) throw new Error(`no gateway ${gateway}`);
+    const balancer = await Balancer.start(target.port);
+    balancers.push(balancer);
+    // Reduced motion: no transitions, so what a screenshot shows has settled.
+    const context = await browser.newContext({ viewport: { width: 1000, height: 700 }, reducedMotion: "reduce" });
+    contexts.push(context);
+    const page = await context.newPage();
+    page.on("dialog", (dialog) => {
+      dialogs.push(dialog.message());
+      void dialog.dismiss();
+    });
+    page.on("pageerror", (error) => pageErrors.push(error.message));
+    page.on("console", (message) => {
+      // A CSP violation is reported on the console: a policy the client breaks is a failure.
+      if (message.type() === "error" && /Content Security Policy/i.test(message.text()))
+        pageErrors.push(message.text());
+    });
+    await page.goto(balancer.origin);
+    await page.getByLabel("Your name").fill(name);
+    await page.getByRole("button", { name: "Sign in" }).click();
+    await page.locator(".connection[data-status=online]").waitFor();
+    return { page, balancer };
+  }
+
+  async function openRoom(page: Page, room: string): Promise<void> {
+    await page.getByLabel("Join or create a room").fill(room);
+    await page.getByLabel("Join or create a room").press("Enter");
+    await page.getByRole("heading", { name: `#${room}` }).waitFor();
+    await page.locator(".room-header", { hasText: "joining" }).waitFor({ state: "detached" });
+  }
+
+  const composer = (page: Page) => page.locator(".composer").getByRole("textbox");
+
+  async function say(page: Page, body: string): Promise<void> {
+    await composer(page).fill(body);
+    await composer(page).press("Enter");
+  }
+
+  const bodies = (page: Page) => page.locator(".log .message .body").allTextContents();
+
+  it("lets two people on two gateways chat in a room and a DM, showing markup as text", async () => {
+    const ann = uniqueName("ann");
+    const ben = uniqueName("ben");
+    const room = uniqueName("room");
+    const [a, b] = await Promise.all([person(0, ann), person(1, ben)]);
+    await Promise.all([openRoom(a.page, room), openRoom(b.page, room)]);
+
+    const attack = "<img src=x onerror=alert(1)>";
+    await say(a.page, attack);
+    await say(a.page, "hello from gateway 0");
+    await b.page.locator(".message", { hasText: "hello from gateway 0" }).waitFor();
+    expect(await bodies(b.page)).toEqual([attack, "hello from gateway 0"]);
+    expect(await b.page.locator(".log img").count()).toBe(0);
+
+    // Own messages are marked, and their delivery goes on to durable (acked) and then stored (persisted).
+    const mine = a.page.locator(".message.own", { hasText: "hello from gateway 0" });
+    await mine.locator(".delivery-label", { hasText: /^(Sent|Saved)$/ }).waitFor();
+    await expect.poll(() => mine.getAttribute("data-delivery"), { timeout: 30_000 }).toBe("persisted");
+    expect(await b.page.locator(".message.own").count()).toBe(0);
+
+    // Shift+Enter is a newline, Enter sends; an empty message is refused with a visible reason.
+    await composer(b.page).fill("line one");
+    await composer(b.page).press("Shift+Enter");
+    await composer(b.page).pressSequentially("line two");
+    await composer(b.page).press("Enter");
+    await a.page.locator(".message", { hasText: "line two" }).waitFor();
+    expect((await bodies(a.page)).at(-1)).toBe("line one\nline two");
+    await composer(b.page).press("Enter");
+    await b.page.getByRole("alert").filter({ hasText: "Type a message first." }).waitFor();
+
+    // Typing shows on the other side.
+    await composer(b.page).pressSequentially("typing");
+    await a.page.getByText(`${ben} is typing…`).waitFor();
+
+    // A message in a room the reader is not looking at counts as unread there.
+    await say(a.page, "psst, the lobby");
+    await a.page.locator(`[data-room="lobby"]`).click();
+    await say(a.page, "in the lobby");
+    await b.page.locator(`[data-room="lobby"] .badge`, { hasText: "1" }).waitFor();
+    await b.page.locator(`[data-room="lobby"]`).click();
+    await b.page.locator(".message", { hasText: "in the lobby" }).waitFor();
+    await b.page.locator(`[data-room="lobby"] .badge`).waitFor({ state: "detached" });
+
+    // A direct conversation: both open it with the other's name.
+    await a.page.getByLabel("Message a person").fill(ben);
+    await a.page.getByLabel("Message a person").press("Enter");
+    await a.page.getByRole("heading", { name: ben }).waitFor();
+    await say(a.page, "just between us");
+    await b.page.getByLabel("Message a person").fill(ann);
+    await b.page.getByLabel("Message a person").press("Enter");
+    await b.page.locator(".message", { hasText: "just between us" }).waitFor();
+    await say(b.page, "agreed");
+    await a.page.locator(".message", { hasText: "agreed" }).waitFor();
+    expect(await bodies(a.page)).toEqual(["just between us", "agreed"]);
+
+    expect(dialogs).toEqual([]);
+    expect(pageErrors).toEqual([]);
+  });
+
+  it("pages older history in on scroll-up, each message once and in order", async () => {
+    const room = uniqueName("history");
+    const seeder = await TestClient.connect(stack.gateways[0]?.wsUrl("user=seeder") ?? "");
+    await seeder.join(room);
+    const total = 75;
+    for (let n = 1; n <= total; n++) {
+      seeder.send({ t: "send", room, cid: `seed-${n}`, body: `seed ${n}` });
+      await seeder.next("ack", (frame) => frame.cid === `seed-${n}`);
+    }
+    // The history API serves what the persister stored.
+    await seeder.next("persisted", (frame) => frame.room === room && frame.upTo >= total, { timeoutMs: 30_000 });
+    seeder.close();
+
+    const { page } = await person(1, uniqueName("reader"));
+    await openRoom(page, room);
+    await page.locator(".message", { hasText: `seed ${total}` }).waitFor();
+    expect((await bodies(page)).length).toBeLessThan(total);
+    const log = page.locator(".log");
+    await log.hover();
+    await waitFor(
+      async () => {
+        if ((await page.locator(".message").count()) === total) return true;
+        await page.mouse.wheel(0, -4000);
+        return false;
+      },
+      "every message loaded by scrolling up",
+      { timeoutMs: 30_000, intervalMs: 200 },
+    );
+    await page.getByText("Beginning of the conversation").waitFor();
+    expect(await bodies(page)).toEqual(Array.from({ length: total }, (_, i) => `seed ${i + 1}`));
+    const seqs = await page.locator(".message").evaluateAll((items) => items.map((item) => item.dataset.seq));
+    expect(seqs).toEqual(Array.from({ length: total }, (_, i) => String(i + 1)));
+  });
+
+  it("renders a conversation in light and dark themes (the README's screenshots)", async () => {
+    // Fixed names look right in the pictures; the stack's own Redis prefix and database keep them apart.
+    const gateway = stack.gateways[0];
+    if (!gateway) throw new Error("no gateway");
+    const [sam, lee] = await Promise.all([gateway.connect("sam"), gateway.connect("lee")]);
+    const post = async (client: TestClient, room: string, cid: string, body: string) => {
+      client.send({ t: "send", room, cid, body });
+      await client.next("ack", (frame) => frame.cid === cid);
+    };
+    await Promise.all([sam.join("design"), lee.join("design"), sam.join("lobby"), sam.join("dm:maya:sam")]);
+    await post(sam, "design", "s1", "Morning! The new onboarding flow is up on staging.");
+    await post(lee, "design", "l1", "Nice — the empty states look so much better.\nTried it on a small screen too.");
+
+    const { page } = await person(0, "maya");
+    await openRoom(page, "releases");
+    await openRoom(page, "design");
+    await say(page, "Agreed. I'll walk through it on my phone after lunch.");
+    await post(sam, "design", "s2", "Heads-up: the deploy freeze starts Friday at 18:00.");
+    await post(sam, "lobby", "s3", "Who's up for the retro on Thursday?");
+    await post(sam, "lobby", "s4", "I'll bring the snacks.");
+    await post(sam, "dm:maya:sam", "s5", "Got a minute for the rollout plan?");
+    await page.getByLabel("Message a person").fill("sam");
+    await page.getByLabel("Message a person").press("Enter");
+    await page.locator('[data-room="design"]').click();
+    await page.locator(".message.own[data-delivery=persisted]").waitFor({ timeout: 30_000 });
+    await page.locator('[data-room="lobby"] .badge', { hasText: "2" }).waitFor();
+    await page.locator(".message", { hasText: "deploy freeze" }).waitFor();
+    lee.send({ t: "typing", room: "design" });
+    await page.getByText("lee is typing…").waitFor();
+    await page.mouse.move(0, 0);
+
+    const dir =
+      process.env.PARLEY_SCREENSHOT_DIR ?? fileURLToPath(new URL("../../.parley/screenshots", import.meta.url));
+    const theme = () => page.locator("html").getAttribute("data-theme");
+    if ((await theme()) !== "light") await page.getByRole("button", { name: "Use light theme" }).click();
+    const background = () => page.evaluate("getComputedStyle(document.body).backgroundColor");
+    const lightBackground = await background();
+    await page.screenshot({ path: join(dir, "web-light.png") });
+    await page.getByRole("button", { name: "Use dark theme" }).click();
+    expect(await theme()).toBe("dark");
+    expect(await background()).not.toBe(lightBackground);
+    lee.send({ t: "typing", room: "design" });
+    await page.getByText("lee is typing…").waitFor();
+    await page.screenshot({ path: join(dir, "web-dark.png") });
+    // The choice survives a reload.
+    await page.reload();
+    await page.locator(".connection[data-status=online]").waitFor();
+    expect(await theme()).toBe("dark");
+    sam.close();
+    lee.close();
+  });
+
+  it("loses nothing visible when a gateway drains for a restart mid-conversation", async () => {
+    const room = uniqueName("restart");
+    const [a, b] = await Promise.all([person(0, uniqueName("ann")), person(1, uniqueName("ben"))]);
+    await Promise.all([openRoom(a.page, room), openRoom(b.page, room)]);
+    await say(a.page, "before 1");
+    await say(b.page, "before 2");
+    await a.page.locator(".message", { hasText: "before 2" }).waitFor();
+
+    // Gateway 1 drains (1012). The balancer sends new connections to the gateway still up, as an ingress does once
+    // the draining pod is unready; ben's client reconnects there and rejoins with `since`.
+    const gateway = stack.gateways[1];
+    const survivor = stack.gateways[0];
+    if (!gateway || !survivor) throw new Error("the stack has two gateways");
+    b.balancer.route(survivor.port);
+    const stopped = gateway.service.stop();
+    await say(a.page, "during 1");
+    await say(a.page, "during 2");
+    await say(b.page, "written while reconnecting");
+    expect(await stopped).toBe(0);
+    await say(a.page, "after");
+
+    const expected = ["before 1", "before 2", "during 1", "during 2", "written while reconnecting", "after"];
+    for (const page of [a.page, b.page]) {
+      await page.locator(".message", { hasText: "after" }).waitFor();
+      await page.locator(".message", { hasText: "written while reconnecting" }).waitFor();
+      await expect.poll(async () => [...(await bodies(page))].sort()).toEqual([...expected].sort());
+    }
+    // Ben's message sent across the restart is acked once, not duplicated.
+    await b.page
+      .locator(".message.own", { hasText: "written while reconnecting" })
+      .locator(".delivery-label", { hasText: /^(Sent|Saved)$/ })
+      .waitFor();
+    await b.page.locator(".connection[data-status=online]").waitFor();
+    expect(pageErrors).toEqual([]);
+  });
+});
