@@ -6,6 +6,13 @@ export default defineConfig({
   root: import.meta.dirname,
   resolve: { conditions: ["source", "module", "browser", "development|production"] },
   oxc: { jsx: { runtime: "automatic" } },
+  // `npm run dev -w web`: hot reload on :5173 against the gateway `npm start` runs on :8080.
+  server: {
+    proxy: {
+      "/ws": { target: "ws://localhost:8080", ws: true },
+      "/api": "http://localhost:8080",
+    },
+  },
   build: {
     outDir: "dist",
     emptyOutDir: true,

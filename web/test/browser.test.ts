@@ -150,11 +150,13 @@ describe("web client in a browser", () => {
     await b.page.locator(".message", { hasText: "in the lobby" }).waitFor();
     await b.page.locator(`[data-room="lobby"] .badge`).waitFor({ state: "detached" });
 
-    // A direct conversation: both open it with the other's name.
-    await a.page.getByLabel("Message a person").fill(ben);
-    await a.page.getByLabel("Message a person").press("Enter");
+    // Presence: both are listed in the room; a name in the list opens the direct conversation.
+    await a.page.locator(`[data-room="${room}"]`).click();
+    await a.page.locator(".members summary", { hasText: "2 here" }).click();
+    await a.page.getByRole("list", { name: "People here" }).getByRole("button", { name: ben }).click();
     await a.page.getByRole("heading", { name: ben }).waitFor();
     await say(a.page, "just between us");
+    // Ben opens it with ann's name (v1 has no inbox that would tell him).
     await b.page.getByLabel("Message a person").fill(ann);
     await b.page.getByLabel("Message a person").press("Enter");
     await b.page.locator(".message", { hasText: "just between us" }).waitFor();
@@ -248,6 +250,19 @@ describe("web client in a browser", () => {
     await page.reload();
     await page.locator(".connection[data-status=online]").waitFor();
     expect(await theme()).toBe("dark");
+
+    // On a phone the room list folds behind a menu button; the conversation and the composer fill the screen.
+    await page.setViewportSize({ width: 390, height: 760 });
+    const menu = page.getByRole("button", { name: "Rooms" });
+    await menu.waitFor();
+    expect(await page.locator("#sidebar").isVisible()).toBe(false);
+    await page.locator(".composer").getByRole("textbox").waitFor();
+    await menu.click();
+    await page.locator('[data-room="lobby"]').click();
+    await page.getByRole("heading", { name: "#lobby" }).waitFor();
+    await page.locator(".message", { hasText: "snacks" }).waitFor();
+    expect(await page.locator("#sidebar").isVisible()).toBe(false);
+    await page.screenshot({ path: join(dir, "web-phone.png") });
     sam.close();
     lee.close();
   });

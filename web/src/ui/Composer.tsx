@@ -42,7 +42,7 @@ export function Composer({ client, room, label }: { client: ChatClient; room: st
         ref={input}
         value={body}
         rows={1}
-        placeholder={`${label} (Enter to send, Shift+Enter for a new line)`}
+        placeholder={label}
         onChange={(event) => {
           setBody(event.target.value);
           if (problem) setProblem(undefined);
@@ -66,7 +66,9 @@ export function Composer({ client, room, label }: { client: ChatClient; room: st
           <span className={body.length > MAX_BODY_LENGTH ? "field-error" : "muted"}>
             {body.length} / {MAX_BODY_LENGTH}
           </span>
-        ) : null}
+        ) : (
+          <span className="muted keys-hint">Enter to send · Shift+Enter for a new line</span>
+        )}
       </p>
     </form>
   );
