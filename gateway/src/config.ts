@@ -35,6 +35,8 @@ const variables = {
   PARLEY_APPEND_TIMEOUT_MS: env.int(10_000, { min: 100 }),
   PARLEY_RECENT_LIMIT: env.int(1000, { min: 1 }),
   PARLEY_DEDUPE_TTL_SECONDS: env.int(900, { min: 1 }),
+  PARLEY_PRESENCE_LIST_LIMIT: env.int(100),
+  PARLEY_PRESENCE_TTL_SECONDS: env.int(30, { min: 3 }),
   PARLEY_MAX_REPLAY: env.int(1000, { min: 0 }),
   PARLEY_HISTORY_MAX_LIMIT: env.int(200, { min: 1 }),
   PARLEY_SHED_BYTES: env.int(256 * 1024, { min: 1024 }),
@@ -84,6 +86,8 @@ export interface GatewayConfig {
   readonly limits: SessionLimits;
   readonly recentLimit: number;
   readonly dedupeTtlSeconds: number;
+  readonly presenceListLimit: number;
+  readonly presenceTtlSeconds: number;
   readonly maxHistoryLimit: number;
   readonly idleTimeoutSeconds: number;
   readonly drain: DrainOptions;
@@ -167,6 +171,8 @@ export function loadGatewayConfig(source: Env, warn: (message: string) => void):
     }),
     recentLimit: v.PARLEY_RECENT_LIMIT,
     dedupeTtlSeconds: v.PARLEY_DEDUPE_TTL_SECONDS,
+    presenceListLimit: v.PARLEY_PRESENCE_LIST_LIMIT,
+    presenceTtlSeconds: v.PARLEY_PRESENCE_TTL_SECONDS,
     maxHistoryLimit: v.PARLEY_HISTORY_MAX_LIMIT,
     idleTimeoutSeconds: v.PARLEY_IDLE_TIMEOUT_SECONDS,
     gapTimeoutMs: v.PARLEY_GAP_TIMEOUT_MS,

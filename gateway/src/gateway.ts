@@ -44,7 +44,7 @@ export class Gateway implements SocketHandler<{ user: string }> {
 
   constructor(private readonly options: GatewayOptions) {
     this.#rooms = new LocalRooms(options.bus, (room, error) =>
-      options.logger.warn({ err: error, room }, "unsubscribe failed"),
+      options.logger.warn({ err: error, room }, "leaving the room on the bus failed"),
     );
   }
 

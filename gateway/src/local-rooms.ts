@@ -2,6 +2,7 @@ import type { Bus, BusEvent } from "./bus/bus.js";
 
 /** Something in a room on this gateway that events are delivered to (a client session). */
 export interface RoomMember {
+  readonly user: string;
   deliver(event: BusEvent): void;
 }
 
@@ -12,15 +13,18 @@ export function roomOf(event: BusEvent): string {
 /**
  * This gateway's room membership. The Bus subscription of a room exists exactly while the room has a local member:
  * it is made by the first `join` (which resolves once it is active, so no event is missed) and dropped after the
- * last `leave`.
+ * last `leave`. Likewise a user is in the Bus's presence of a room while they have a connection in it here, so a
+ * user with several tabs joins and leaves once.
  */
 export class LocalRooms {
   readonly #members = new Map<string, Set<RoomMember>>();
   readonly #subscriptions = new Map<string, Promise<void>>();
+  /** Per room, connections per user. */
+  readonly #users = new Map<string, Map<string, number>>();
 
   constructor(
-    private readonly bus: Pick<Bus, "subscribe" | "unsubscribe">,
-    private readonly onUnsubscribeError: (room: string, error: unknown) => void,
+    private readonly bus: Pick<Bus, "subscribe" | "unsubscribe" | "joinPresence" | "leavePresence">,
+    private readonly onBackgroundError: (room: string, error: unknown) => void,
   ) {}
 
   async join(room: string, member: RoomMember): Promise<void> {
@@ -37,14 +41,30 @@ export class LocalRooms {
       this.leave(room, member);
       throw error;
     }
+    let users = this.#users.get(room);
+    if (!users) {
+      users = new Map();
+      this.#users.set(room, users);
+    }
+    const connections = (users.get(member.user) ?? 0) + 1;
+    users.set(member.user, connections);
+    if (connections === 1) await this.bus.joinPresence(room, member.user);
   }
 
   leave(room: string, member: RoomMember): void {
     const members = this.#members.get(room);
-    if (!members?.delete(member) || members.size > 0) return;
+    if (!members?.delete(member)) return;
+    const users = this.#users.get(room);
+    const connections = (users?.get(member.user) ?? 0) - 1;
+    if (connections > 0) users?.set(member.user, connections);
+    else if (users?.delete(member.user)) {
+      this.bus.leavePresence(room, member.user).catch((error: unknown) => this.onBackgroundError(room, error));
+    }
+    if (members.size > 0) return;
     this.#members.delete(room);
     this.#subscriptions.delete(room);
-    this.bus.unsubscribe(room).catch((error: unknown) => this.onUnsubscribeError(room, error));
+    this.#users.delete(room);
+    this.bus.unsubscribe(room).catch((error: unknown) => this.onBackgroundError(room, error));
   }
 
   deliver(event: BusEvent): void {

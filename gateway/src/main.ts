@@ -97,6 +97,8 @@ async function start(config: GatewayConfig, logger: Logger): Promise<void> {
       listener: (event) => gateway.deliver(event),
       recentLimit: config.recentLimit,
       dedupeTtlSeconds: config.dedupeTtlSeconds,
+      presenceListLimit: config.presenceListLimit,
+      presenceTtlSeconds: config.presenceTtlSeconds,
       seed: async (room) => (await store.history({ room, limit: 1 })).at(-1)?.seq ?? 0,
     },
     logger,

@@ -39,7 +39,7 @@ export interface SessionLimits {
 
 /** What a session needs from the gateway; each collaborator is narrowed to the calls it makes. */
 export interface SessionContext {
-  readonly bus: Pick<Bus, "publish" | "publishTyping" | "latest" | "recent">;
+  readonly bus: Pick<Bus, "publish" | "publishTyping" | "latest" | "recent" | "presence">;
   readonly log: Pick<Log, "append">;
   readonly store: Pick<Store, "history">;
   readonly rooms: LocalRooms;
@@ -119,8 +119,8 @@ export class ClientSession implements SocketSession, RoomMember {
       state.held.push(event);
       return;
     }
-    if (event.t === "typing") {
-      if (event.user === this.user) return;
+    if (event.t === "typing" || event.t === "presence") {
+      if (event.t === "typing" && event.user === this.user) return;
       if (this.socket.bufferedAmount() > this.context.limits.shedEphemeralBytes) {
         this.context.metrics.shed.inc();
         return;
@@ -171,6 +171,9 @@ export class ClientSession implements SocketSession, RoomMember {
       this.#send({ t: "joined", room, seq: latest, ...(replay ? { recovered: replay.complete } : {}) });
       for (const message of replay?.messages ?? []) this.#write(encodeServerFrame({ t: "msg", ...message }));
       if (!fresh) return;
+      // Who is here now; changes follow as presence events.
+      const { count, users } = await this.context.bus.presence(room);
+      this.#send({ t: "presence", room, ...(users ? { joined: [...users] } : {}), count });
       this.#rooms.set(room, "joined");
       let delivered = latest;
       for (const event of joining.held) {

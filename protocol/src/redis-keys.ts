@@ -12,7 +12,11 @@ export function roomKeys(prefix: string, room: string) {
     recent: `${tag}:recent`,
     /** Remembers `(from, cid)` for idempotent retries. */
     dedupe: (from: string, cid: string) => `${tag}:cid:${from}:${cid}`,
-    /** Sharded pub/sub channel carrying the room's frames (messages, typing, watermarks). */
+    /** Sorted set of `user|gateway` entries scored by expiry (ms): who is in the room, on which gateway. */
+    presence: `${tag}:presence`,
+    /** Hash user -> number of live `presence` entries, so joins and leaves across gateways are counted once. */
+    presenceUsers: `${tag}:presence-users`,
+    /** Sharded pub/sub channel carrying the room's frames (messages, typing, presence, watermarks). */
     channel: `${tag}:events`,
   } as const;
 }

@@ -13,6 +13,23 @@ export function persistedEvent(room: string, upTo: number): BusEvent & { t: "per
   return { t: "persisted", room, upTo, frame: encodeServerFrame({ t: "persisted", room, upTo }) };
 }
 
+/** A presence change or snapshot; above the list limit it carries only the count. */
+export function presenceFrame(
+  room: string,
+  change: { joined?: readonly string[]; left?: readonly string[] },
+  count: number,
+  listLimit: number,
+): string {
+  const listed = count <= listLimit;
+  return encodeServerFrame({
+    t: "presence",
+    room,
+    ...(listed && change.joined ? { joined: [...change.joined] } : {}),
+    ...(listed && change.left ? { left: [...change.left] } : {}),
+    count,
+  });
+}
+
 /**
  * Decodes a payload received from another process. Payloads are the wire frames themselves, validated here once
  * per gateway so clients get exactly the bytes that were checked.
@@ -30,6 +47,8 @@ export function decodeBusEvent(payload: string): BusEvent | undefined {
       return { t: "typing", room: value.room, user: value.user, frame: payload };
     case "persisted":
       return { t: "persisted", room: value.room, upTo: value.upTo, frame: payload };
+    case "presence":
+      return { t: "presence", room: value.room, frame: payload };
     default:
       return undefined;
   }

@@ -142,6 +142,65 @@ export function busContract(name: string, factory: BusFactory): void {
       expect(JSON.parse(events[0]?.frame ?? "")).toEqual({ t: "persisted", room, upTo: 7 });
     });
 
+    const presenceEvents = (events: BusEvent[]) =>
+      events.flatMap((event) => (event.t === "presence" ? [JSON.parse(event.frame) as Record<string, unknown>] : []));
+
+    it("announces a user's presence once, lists who is present, and announces the leave", async () => {
+      const { bus, events } = await busWithEvents();
+      const room = uniqueName("room");
+      await bus.subscribe(room);
+      await bus.joinPresence(room, "ann");
+      await bus.joinPresence(room, "ben");
+      expect(await bus.presence(room)).toEqual({ count: 2, users: ["ann", "ben"] });
+      await bus.leavePresence(room, "ann");
+      await waitFor(() => presenceEvents(events).length === 3, "three presence events");
+      expect(presenceEvents(events)).toEqual([
+        { t: "presence", room, joined: ["ann"], count: 1 },
+        { t: "presence", room, joined: ["ben"], count: 2 },
+        { t: "presence", room, left: ["ann"], count: 1 },
+      ]);
+      expect(await bus.presence(room)).toEqual({ count: 1, users: ["ben"] });
+    });
+
+    it("gives only counts above the list limit", async () => {
+      const { bus, events } = await busWithEvents({ presenceListLimit: 2 });
+      const room = uniqueName("room");
+      await bus.subscribe(room);
+      for (const user of ["u1", "u2", "u3"]) await bus.joinPresence(room, user);
+      expect(await bus.presence(room)).toEqual({ count: 3 });
+      await waitFor(() => presenceEvents(events).length === 3, "three presence events");
+      expect(presenceEvents(events)[2]).toEqual({ t: "presence", room, count: 3 });
+    });
+
+    it.runIf(factory.distributed)("counts a user on two instances once, until both left", async () => {
+      const a = await busWithEvents();
+      const b = await busWithEvents();
+      const room = uniqueName("room");
+      await a.bus.subscribe(room);
+      await a.bus.joinPresence(room, "ann");
+      await b.bus.joinPresence(room, "ann");
+      await a.bus.leavePresence(room, "ann");
+      expect(await b.bus.presence(room)).toEqual({ count: 1, users: ["ann"] });
+      await b.bus.leavePresence(room, "ann");
+      await waitFor(() => presenceEvents(a.events).length === 2, "join and leave");
+      expect(presenceEvents(a.events).map((event) => event.joined ?? event.left)).toEqual([["ann"], ["ann"]]);
+    });
+
+    it.runIf(factory.distributed)("expires the users of an instance that died without leaving", async () => {
+      const survivor = await busWithEvents({ presenceTtlSeconds: 1 });
+      const room = uniqueName("room");
+      await survivor.bus.subscribe(room);
+      await survivor.bus.joinPresence(room, "stays");
+      const doomed = await factory.create({ listener: () => {}, presenceTtlSeconds: 1 });
+      await doomed.joinPresence(room, "ghost");
+      await doomed.close(); // gone without leaving: its entry stays until it expires
+      await waitFor(
+        () => presenceEvents(survivor.events).some((event) => JSON.stringify(event.left) === '["ghost"]'),
+        "the ghost's leave",
+      );
+      expect(await survivor.bus.presence(room)).toEqual({ count: 1, users: ["stays"] });
+    });
+
     it("continues above the seed for a room it holds no counter for", async () => {
       const room = uniqueName("seeded");
       const { bus } = await busWithEvents({ seed: async (name) => (name === room ? 41 : 0) });

@@ -24,7 +24,8 @@ export interface Published {
 export type BusEvent =
   | { readonly t: "msg"; readonly message: ChatMessage; readonly frame: string }
   | { readonly t: "typing"; readonly room: string; readonly user: string; readonly frame: string }
-  | { readonly t: "persisted"; readonly room: string; readonly upTo: number; readonly frame: string };
+  | { readonly t: "persisted"; readonly room: string; readonly upTo: number; readonly frame: string }
+  | { readonly t: "presence"; readonly room: string; readonly frame: string };
 
 /** Receives every event of every room this process subscribed to. */
 export type BusListener = (event: BusEvent) => void;
@@ -39,6 +40,8 @@ export type BusListener = (event: BusEvent) => void;
  *   nothing.
  * - Every subscriber of a room receives the room's messages in seq order (delivery is at-most-once: a subscriber
  *   that was disconnected recovers through `recent` or the Store).
+ * - Presence is kept across processes: a user is present while any process has them (or until its entries expire),
+ *   and joins and leaves are announced once per user, not once per connection or process.
  * - Typing events are ephemeral: never sequenced, buffered or persisted. Watermarks are not buffered either (each
  *   one supersedes the last).
  * - `subscribe`/`unsubscribe` calls for one room take effect in call order.
@@ -46,6 +49,16 @@ export type BusListener = (event: BusEvent) => void;
 export interface Bus {
   publish(input: PublishInput): Promise<Published>;
   publishTyping(room: string, user: string): Promise<void>;
+  /**
+   * This process has `user` in `room` (its first connection there). The user counts as present while any process
+   * has them, and for at most the presence TTL after a process dies without leaving. Members get a presence event
+   * when the user becomes present.
+   */
+  joinPresence(room: string, user: string): Promise<void>;
+  /** This process's last connection of `user` left `room`; members get a presence event if nobody else has them. */
+  leavePresence(room: string, user: string): Promise<void>;
+  /** Who is present: the users when there are at most `presenceListLimit`, else only the count. */
+  presence(room: string): Promise<Presence>;
   /** Tells the room's members that every seq up to `upTo` is in the Store (or recorded lost). */
   publishPersisted(room: string, upTo: number): Promise<void>;
   subscribe(room: string): Promise<void>;
@@ -77,7 +90,25 @@ export interface BusOptions {
    * @default 900
    */
   readonly dedupeTtlSeconds?: number;
+  /**
+   * Rooms with more present users than this get presence counts only, never user lists.
+   * @default 100
+   */
+  readonly presenceListLimit?: number;
+  /**
+   * How long a process's presence entries outlive it if it dies without leaving; they are refreshed at a third of it.
+   * @default 30
+   */
+  readonly presenceTtlSeconds?: number;
+}
+
+export interface Presence {
+  readonly count: number;
+  /** Absent above the list limit. */
+  readonly users?: readonly string[];
 }
 
 export const DEFAULT_RECENT_LIMIT = 1000;
+export const DEFAULT_PRESENCE_LIST_LIMIT = 100;
+export const DEFAULT_PRESENCE_TTL_SECONDS = 30;
 export const DEFAULT_DEDUPE_TTL_SECONDS = 900;

@@ -5,11 +5,13 @@ import {
   type BusListener,
   type BusOptions,
   DEFAULT_DEDUPE_TTL_SECONDS,
+  DEFAULT_PRESENCE_LIST_LIMIT,
   DEFAULT_RECENT_LIMIT,
+  type Presence,
   type Published,
   type PublishInput,
 } from "./bus.js";
-import { messageEvent, persistedEvent, typingEvent } from "./bus-event.js";
+import { messageEvent, persistedEvent, presenceFrame, typingEvent } from "./bus-event.js";
 
 interface RoomState {
   seq: number;
@@ -32,8 +34,12 @@ export class MemoryBus implements Bus {
   readonly #recentLimit: number;
   readonly #dedupeTtlMs: number;
   readonly #seed: (room: string) => Promise<number>;
+  /** Present users per room (this process is the only one, so no expiry is needed). */
+  readonly #present = new Map<string, Set<string>>();
+  readonly #presenceListLimit: number;
 
   constructor(options: BusOptions) {
+    this.#presenceListLimit = options.presenceListLimit ?? DEFAULT_PRESENCE_LIST_LIMIT;
     this.#seed = options.seed ?? (async () => 0);
     this.#listener = options.listener;
     this.#recentLimit = options.recentLimit ?? DEFAULT_RECENT_LIMIT;
@@ -57,6 +63,33 @@ export class MemoryBus implements Bus {
 
   async publishTyping(room: string, user: string): Promise<void> {
     this.#emit(room, typingEvent(room, user));
+  }
+
+  async joinPresence(room: string, user: string): Promise<void> {
+    let users = this.#present.get(room);
+    if (!users) {
+      users = new Set();
+      this.#present.set(room, users);
+    }
+    if (users.has(user)) return;
+    users.add(user);
+    this.#emitPresence(room, { joined: [user] }, users.size);
+  }
+
+  async leavePresence(room: string, user: string): Promise<void> {
+    const users = this.#present.get(room);
+    if (!users?.delete(user)) return;
+    if (users.size === 0) this.#present.delete(room);
+    this.#emitPresence(room, { left: [user] }, users.size);
+  }
+
+  async presence(room: string): Promise<Presence> {
+    const users = [...(this.#present.get(room) ?? [])].sort();
+    return users.length > this.#presenceListLimit ? { count: users.length } : { count: users.length, users };
+  }
+
+  #emitPresence(room: string, change: { joined?: string[]; left?: string[] }, count: number): void {
+    this.#emit(room, { t: "presence", room, frame: presenceFrame(room, change, count, this.#presenceListLimit) });
   }
 
   async publishPersisted(room: string, upTo: number): Promise<void> {

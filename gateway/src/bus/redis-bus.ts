@@ -1,4 +1,4 @@
-import { createHash } from "node:crypto";
+import { createHash, randomUUID } from "node:crypto";
 import { type ChatMessage, roomKeys } from "@parley/protocol";
 import { Redis } from "ioredis";
 import {
@@ -6,7 +6,10 @@ import {
   type BusListener,
   type BusOptions,
   DEFAULT_DEDUPE_TTL_SECONDS,
+  DEFAULT_PRESENCE_LIST_LIMIT,
+  DEFAULT_PRESENCE_TTL_SECONDS,
   DEFAULT_RECENT_LIMIT,
+  type Presence,
   type Published,
   type PublishInput,
 } from "./bus.js";
@@ -52,7 +55,69 @@ redis.call('LTRIM', KEYS[2], -tonumber(ARGV[3]), -1)
 redis.call('SPUBLISH', ARGV[5], payload)
 return {1, payload}
 `;
-const PUBLISH_SHA = createHash("sha1").update(PUBLISH_SCRIPT).digest("hex");
+
+/** Presence frames built in Lua: room and user names are `[A-Za-z0-9_.:-]`, so they need no JSON escaping. */
+const PRESENCE_FRAME_LUA = `
+local function presence_frame(room, field, users, count, limit)
+  local frame = '{"t":"presence","room":"' .. room .. '",'
+  if count <= tonumber(limit) and #users > 0 then
+    frame = frame .. '"' .. field .. '":["' .. table.concat(users, '","') .. '"],'
+  end
+  return frame .. '"count":' .. count .. '}'
+end
+`;
+
+/**
+ * KEYS: presence zset, presence-users hash. ARGV: member (user|process), user, expiry ms, channel, room, list
+ * limit. Adds or refreshes this process's entry; announces the user only when no process had them yet.
+ */
+const PRESENCE_JOIN_SCRIPT = `${PRESENCE_FRAME_LUA}
+if redis.call('ZADD', KEYS[1], ARGV[3], ARGV[1]) == 0 then return 0 end
+if redis.call('HINCRBY', KEYS[2], ARGV[2], 1) > 1 then return 0 end
+redis.call('SPUBLISH', ARGV[4], presence_frame(ARGV[5], 'joined', {ARGV[2]}, redis.call('HLEN', KEYS[2]), ARGV[6]))
+return 1
+`;
+
+/** KEYS as for join. ARGV: member, user, channel, room, list limit. Announces the user gone when no process has them. */
+const PRESENCE_LEAVE_SCRIPT = `${PRESENCE_FRAME_LUA}
+if redis.call('ZREM', KEYS[1], ARGV[1]) == 0 then return 0 end
+if redis.call('HINCRBY', KEYS[2], ARGV[2], -1) > 0 then return 0 end
+redis.call('HDEL', KEYS[2], ARGV[2])
+redis.call('SPUBLISH', ARGV[3], presence_frame(ARGV[4], 'left', {ARGV[2]}, redis.call('HLEN', KEYS[2]), ARGV[5]))
+return 1
+`;
+
+/** KEYS as for join. ARGV: now ms, channel, room, list limit. Drops entries of processes that died without leaving. */
+const PRESENCE_SWEEP_SCRIPT = `${PRESENCE_FRAME_LUA}
+local left = {}
+for _, member in ipairs(redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1])) do
+  redis.call('ZREM', KEYS[1], member)
+  local user = string.match(member, '^(.*)|')
+  if redis.call('HINCRBY', KEYS[2], user, -1) <= 0 then
+    redis.call('HDEL', KEYS[2], user)
+    table.insert(left, user)
+  end
+end
+if #left == 0 then return 0 end
+redis.call('SPUBLISH', ARGV[2], presence_frame(ARGV[3], 'left', left, redis.call('HLEN', KEYS[2]), ARGV[4]))
+return #left
+`;
+
+interface Script {
+  readonly source: string;
+  readonly sha: string;
+}
+
+function script(source: string): Script {
+  return { source, sha: createHash("sha1").update(source).digest("hex") };
+}
+
+const SCRIPTS = {
+  publish: script(PUBLISH_SCRIPT),
+  presenceJoin: script(PRESENCE_JOIN_SCRIPT),
+  presenceLeave: script(PRESENCE_LEAVE_SCRIPT),
+  presenceSweep: script(PRESENCE_SWEEP_SCRIPT),
+};
 
 export class RedisBus implements Bus {
   readonly #commands: Redis;
@@ -66,6 +131,12 @@ export class RedisBus implements Bus {
   readonly #reseedMargin: number;
   /** Per room, the last subscribe/unsubscribe in flight, so they apply in call order. */
   readonly #pending = new Map<string, Promise<unknown>>();
+  /** This process's presence entries, refreshed until left; the process id keeps entries of processes apart. */
+  readonly #present = new Map<string, Set<string>>();
+  readonly #processId = randomUUID();
+  readonly #presenceListLimit: number;
+  readonly #presenceTtlMs: number;
+  readonly #presenceTimer: NodeJS.Timeout;
 
   constructor(options: RedisBusOptions) {
     const clientOptions = { maxRetriesPerRequest: 1, commandTimeout: 5_000, lazyConnect: true } as const;
@@ -78,6 +149,10 @@ export class RedisBus implements Bus {
     this.#onInvalidPayload = options.onInvalidPayload ?? (() => {});
     this.#seed = options.seed ?? (async () => 0);
     this.#reseedMargin = options.reseedMargin ?? DEFAULT_RESEED_MARGIN;
+    this.#presenceListLimit = options.presenceListLimit ?? DEFAULT_PRESENCE_LIST_LIMIT;
+    this.#presenceTtlMs = (options.presenceTtlSeconds ?? DEFAULT_PRESENCE_TTL_SECONDS) * 1000;
+    this.#presenceTimer = setInterval(() => void this.#maintainPresence(), this.#presenceTtlMs / 3);
+    this.#presenceTimer.unref();
     this.#subscriber.on("smessage", (_channel: string, payload: string) => {
       const event = decodeBusEvent(payload);
       if (event) this.#listener(event);
@@ -97,9 +172,9 @@ export class RedisBus implements Bus {
     const names = roomKeys(this.#prefix, room);
     const keys = [names.seq, names.recent, names.dedupe(from, cid)];
     const args = [prefix, suffix, String(this.#recentLimit), String(this.#dedupeTtlSeconds), names.channel];
-    let reply = await this.#evalPublish(keys, [...args, ""]);
+    let reply = await this.#eval(SCRIPTS.publish, keys, [...args, ""]);
     if (Array.isArray(reply) && reply[0] === 2) {
-      reply = await this.#evalPublish(keys, [...args, String(await this.#floor(room))]);
+      reply = await this.#eval(SCRIPTS.publish, keys, [...args, String(await this.#floor(room))]);
     }
     if (!Array.isArray(reply) || (reply[0] !== 0 && reply[0] !== 1) || typeof reply[1] !== "string") {
       throw new Error("unexpected reply from the publish script");
@@ -147,7 +222,71 @@ export class RedisBus implements Bus {
     return this.#commands.status === "ready" && this.#subscriber.status === "ready";
   }
 
+  async joinPresence(room: string, user: string): Promise<void> {
+    let users = this.#present.get(room);
+    if (!users) {
+      users = new Set();
+      this.#present.set(room, users);
+    }
+    users.add(user);
+    await this.#joinPresence(room, user);
+  }
+
+  async leavePresence(room: string, user: string): Promise<void> {
+    const users = this.#present.get(room);
+    users?.delete(user);
+    if (users?.size === 0) this.#present.delete(room);
+    const keys = roomKeys(this.#prefix, room);
+    await this.#eval(
+      SCRIPTS.presenceLeave,
+      [keys.presence, keys.presenceUsers],
+      [`${user}|${this.#processId}`, user, keys.channel, room, String(this.#presenceListLimit)],
+    );
+  }
+
+  async presence(room: string): Promise<Presence> {
+    const key = roomKeys(this.#prefix, room).presenceUsers;
+    const count = await this.#commands.hlen(key);
+    if (count > this.#presenceListLimit) return { count };
+    const users = (await this.#commands.hkeys(key)).sort();
+    return { count: users.length, users };
+  }
+
+  /** Refreshes this process's entries and sweeps those of dead processes, in every room it has members in. */
+  async #maintainPresence(): Promise<void> {
+    for (const [room, users] of this.#present) {
+      const keys = roomKeys(this.#prefix, room);
+      try {
+        for (const user of users) await this.#joinPresence(room, user);
+        await this.#eval(
+          SCRIPTS.presenceSweep,
+          [keys.presence, keys.presenceUsers],
+          [String(Date.now()), keys.channel, room, String(this.#presenceListLimit)],
+        );
+      } catch {
+        // Redis is unavailable: the next round tries again, and readiness reports the outage.
+      }
+    }
+  }
+
+  async #joinPresence(room: string, user: string): Promise<void> {
+    const keys = roomKeys(this.#prefix, room);
+    await this.#eval(
+      SCRIPTS.presenceJoin,
+      [keys.presence, keys.presenceUsers],
+      [
+        `${user}|${this.#processId}`,
+        user,
+        String(Date.now() + this.#presenceTtlMs),
+        keys.channel,
+        room,
+        String(this.#presenceListLimit),
+      ],
+    );
+  }
+
   async close(): Promise<void> {
+    clearInterval(this.#presenceTimer);
     await Promise.allSettled([...this.#pending.values()]);
     await Promise.all([this.#commands.quit(), this.#subscriber.quit()]);
   }
@@ -158,12 +297,12 @@ export class RedisBus implements Bus {
     return stored === 0 ? 0 : stored + this.#reseedMargin;
   }
 
-  async #evalPublish(keys: string[], args: string[]): Promise<unknown> {
+  async #eval({ source, sha }: Script, keys: string[], args: string[]): Promise<unknown> {
     try {
-      return await this.#commands.evalsha(PUBLISH_SHA, keys.length, ...keys, ...args);
+      return await this.#commands.evalsha(sha, keys.length, ...keys, ...args);
     } catch (error) {
       if (!(error instanceof Error) || !error.message.startsWith("NOSCRIPT")) throw error;
-      return this.#commands.eval(PUBLISH_SCRIPT, keys.length, ...keys, ...args);
+      return this.#commands.eval(source, keys.length, ...keys, ...args);
     }
   }
 
