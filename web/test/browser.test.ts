@@ -1,8 +1,10 @@
+import { createHmac } from "node:crypto";
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { uniqueName, waitFor } from "@parley/testkit";
+import { GatewayProcess } from "@parley/testkit/gateway-process";
 import { Stack } from "@parley/testkit/stack";
 import { TestClient } from "@parley/testkit/ws-client";
 import { type Browser, type BrowserContext, chromium, type Page } from "playwright-core";
@@ -301,5 +303,67 @@ describe("web client in a browser", () => {
       .waitFor();
     await b.page.locator(".connection[data-status=online]").waitFor();
     expect(pageErrors).toEqual([]);
+  });
+});
+
+/** An HS256 JWT, as an identity provider would issue it. */
+function jwt(claims: Record<string, unknown>, secret: string): string {
+  const part = (value: unknown) => Buffer.from(JSON.stringify(value)).toString("base64url");
+  const unsigned = `${part({ alg: "HS256", typ: "JWT" })}.${part(claims)}`;
+  return `${unsigned}.${createHmac("sha256", secret).update(unsigned).digest("base64url")}`;
+}
+
+/** JWT sign-in against the embedded gateway (what `npm start` runs, here with `PARLEY_AUTH=jwt`). */
+describe("web client with JWT sign-in", () => {
+  const secret = "browser-test-secret";
+  let gateway: GatewayProcess;
+  let browser: Browser;
+  let dataDir: string;
+
+  beforeAll(async () => {
+    dataDir = await mkdtemp(join(tmpdir(), "parley-web-jwt-"));
+    [gateway, browser] = await Promise.all([
+      GatewayProcess.start({
+        PARLEY_WEB_DIR: WEB_DIST,
+        PARLEY_DATA_DIR: dataDir,
+        PARLEY_AUTH: "jwt",
+        PARLEY_JWT_SECRET: secret,
+      }),
+      chromium.launch({ executablePath: CHROMIUM, headless: true, args: ["--no-sandbox", "--disable-gpu"] }),
+    ]);
+  });
+
+  afterAll(async () => {
+    await browser?.close();
+    await gateway?.service.stop();
+    await rm(dataDir, { recursive: true, force: true });
+  });
+
+  it("signs in from a link's #token, keeps the token out of the address bar, and chats", async () => {
+    const exp = Math.floor(Date.now() / 1000) + 600;
+    const context = await browser.newContext();
+    const page = await context.newPage();
+    await page.goto(`${gateway.baseUrl}/#token=${jwt({ sub: "tara", exp }, secret)}`);
+    await page.locator(".connection[data-status=online]").waitFor();
+    expect(page.url()).toBe(`${gateway.baseUrl}/`);
+    await page.locator(".composer").getByRole("textbox").fill("signed in with a token");
+    await page.locator(".composer").getByRole("textbox").press("Enter");
+    await page.locator(".message.own[data-delivery=persisted]", { hasText: "signed in with a token" }).waitFor();
+    // A reload keeps the session.
+    await page.reload();
+    await page.locator(".message.own", { hasText: "signed in with a token" }).waitFor();
+    await context.close();
+  });
+
+  it("says so when the server refuses the token, instead of retrying forever", async () => {
+    const context = await browser.newContext();
+    const page = await context.newPage();
+    await page.goto(gateway.baseUrl);
+    await page.getByRole("radio", { name: "Token" }).check();
+    await page.getByLabel("Access token (JWT)").fill(jwt({ sub: "mallory" }, "not-the-secret"));
+    await page.getByRole("button", { name: "Sign in" }).click();
+    await page.locator(".connection[data-status=refused]").waitFor();
+    await page.getByRole("alert").filter({ hasText: "did not accept your sign-in" }).waitFor();
+    await context.close();
   });
 });
