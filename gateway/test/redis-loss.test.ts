@@ -77,6 +77,10 @@ describe("Redis data loss", () => {
     // The skipped seqs are recorded lost after the gap timeout, so the watermark reaches the end.
     const last = Math.max(...after.map((ack) => ack.seq));
     await ann.next("persisted", (frame) => frame.room === room && frame.upTo >= last, { timeoutMs: 30_000 });
+    // The restart was announced (pub/sub is at-most-once, so to whoever was subscribed again in time).
+    const epochs = [ann, ben].flatMap((client) => client.frames.filter((frame) => frame.t === "epoch"));
+    expect(epochs.length).toBeGreaterThan(0);
+    for (const epoch of epochs) expect(epoch).toEqual({ t: "epoch", room, seq: highestBefore + RESEED_MARGIN });
     // Members on both gateways still receive the room after Redis came back.
     await waitFor(
       () => ben.messages(room).some((message) => message.seq === last),

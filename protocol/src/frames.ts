@@ -33,6 +33,11 @@ export type ServerFrame =
   | { t: "typing"; room: string; user: string }
   | { t: "presence"; room: string; joined?: string[]; left?: string[]; count?: number }
   | { t: "persisted"; room: string; upTo: number }
+  /**
+   * The room's sequence restarted above `seq` because the bus lost its state (e.g. Redis restarted without
+   * persistence): seqs up to `seq` that the client has not seen may never arrive. Re-sync with `join` + `since`.
+   */
+  | { t: "epoch"; room: string; seq: number }
   | { t: "error"; code: ErrorCode; cid?: string; message: string }
   | { t: "pong" };
 
@@ -50,6 +55,7 @@ export const serverFrameSchema = z.discriminatedUnion("t", [
     count: z.number().int().optional(),
   }),
   z.object({ t: z.literal("persisted"), room: roomSchema, upTo: seqSchema }),
+  z.object({ t: z.literal("epoch"), room: roomSchema, seq: seqSchema }),
   z.object({
     t: z.literal("error"),
     code: z.enum(Object.values(ErrorCode) as [ErrorCode, ...ErrorCode[]]),

@@ -9,6 +9,10 @@ export function typingEvent(room: string, user: string): BusEvent & { t: "typing
   return { t: "typing", room, user, frame: encodeServerFrame({ t: "typing", room, user }) };
 }
 
+export function epochEvent(room: string, seq: number): BusEvent & { t: "epoch" } {
+  return { t: "epoch", room, seq, frame: encodeServerFrame({ t: "epoch", room, seq }) };
+}
+
 export function persistedEvent(room: string, upTo: number): BusEvent & { t: "persisted" } {
   return { t: "persisted", room, upTo, frame: encodeServerFrame({ t: "persisted", room, upTo }) };
 }
@@ -49,6 +53,8 @@ export function decodeBusEvent(payload: string): BusEvent | undefined {
       return { t: "persisted", room: value.room, upTo: value.upTo, frame: payload };
     case "presence":
       return { t: "presence", room: value.room, frame: payload };
+    case "epoch":
+      return { t: "epoch", room: value.room, seq: value.seq, frame: payload };
     default:
       return undefined;
   }

@@ -212,6 +212,16 @@ export function busContract(name: string, factory: BusFactory): void {
       expect((await bus.publish(input(fresh))).message.seq).toBe(1);
     });
 
+    it.runIf(factory.reseedMargin > 0)("tells subscribers when a room restarts above a non-zero seed", async () => {
+      const room = uniqueName("seeded");
+      const { bus, events } = await busWithEvents({ seed: async () => 7 });
+      await bus.subscribe(room);
+      const { message } = await bus.publish(input(room));
+      await waitFor(() => events.length === 2, "the epoch and the message");
+      expect(events.map((event) => JSON.parse(event.frame).t)).toEqual(["epoch", "msg"]);
+      expect(events[0]).toMatchObject({ t: "epoch", room, seq: message.seq - 1 });
+    });
+
     it.runIf(factory.distributed)("shares sequence and fan-out between instances", async () => {
       const a = await busWithEvents();
       const b = await busWithEvents();

@@ -13,7 +13,7 @@ import {
   type Published,
   type PublishInput,
 } from "./bus.js";
-import { decodeBusEvent, persistedEvent, typingEvent } from "./bus-event.js";
+import { decodeBusEvent, epochEvent, persistedEvent, typingEvent } from "./bus-event.js";
 
 export interface RedisBusOptions extends BusOptions {
   /** `redis://host:port/db` of a standalone Redis (or a Cluster node reachable for sharded pub/sub). */
@@ -40,12 +40,14 @@ export const DEFAULT_RESEED_MARGIN = 10_000;
  * single round trip. Every key and the channel of a room share the hash tag `{room}`, so the script and sharded
  * pub/sub also run on Redis Cluster. Redis delivers a channel's messages in publish order, and publishes happen in
  * seq order inside the script, so subscribers see seq order. When the room has no counter (new room, or Redis lost
- * its data) the script answers 2 and is run again with the seed as a floor, so a seq is never handed out twice.
+ * its data) the script answers 2 and is run again with the seed as a floor, so a seq is never handed out twice;
+ * when the floor is above 0 it also publishes an epoch frame, so subscribers know to re-sync.
  */
 const PUBLISH_SCRIPT = `
 local existing = redis.call('GET', KEYS[3])
 if existing then return {0, existing} end
-if ARGV[6] ~= '' then redis.call('SET', KEYS[1], ARGV[6], 'NX')
+if ARGV[6] ~= '' then
+  if redis.call('SET', KEYS[1], ARGV[6], 'NX') and ARGV[7] ~= '' then redis.call('SPUBLISH', ARGV[5], ARGV[7]) end
 elseif redis.call('EXISTS', KEYS[1]) == 0 then return {2} end
 local seq = redis.call('INCR', KEYS[1])
 local payload = ARGV[1] .. seq .. ARGV[2]
@@ -172,9 +174,10 @@ export class RedisBus implements Bus {
     const names = roomKeys(this.#prefix, room);
     const keys = [names.seq, names.recent, names.dedupe(from, cid)];
     const args = [prefix, suffix, String(this.#recentLimit), String(this.#dedupeTtlSeconds), names.channel];
-    let reply = await this.#eval(SCRIPTS.publish, keys, [...args, ""]);
+    let reply = await this.#eval(SCRIPTS.publish, keys, [...args, "", ""]);
     if (Array.isArray(reply) && reply[0] === 2) {
-      reply = await this.#eval(SCRIPTS.publish, keys, [...args, String(await this.#floor(room))]);
+      const floor = await this.#floor(room);
+      reply = await this.#eval(SCRIPTS.publish, keys, [...args, String(floor), this.#epochFrame(room, floor)]);
     }
     if (!Array.isArray(reply) || (reply[0] !== 0 && reply[0] !== 1) || typeof reply[1] !== "string") {
       throw new Error("unexpected reply from the publish script");
@@ -201,10 +204,12 @@ export class RedisBus implements Bus {
   }
 
   async latest(room: string): Promise<number> {
-    const key = roomKeys(this.#prefix, room).seq;
+    const { seq: key, channel } = roomKeys(this.#prefix, room);
     const value = await this.#commands.get(key);
     if (value !== null) return Number(value);
-    await this.#commands.set(key, String(await this.#floor(room)), "NX");
+    const floor = await this.#floor(room);
+    const epoch = this.#epochFrame(room, floor);
+    if ((await this.#commands.set(key, String(floor), "NX")) && epoch) await this.#commands.spublish(channel, epoch);
     return Number(await this.#commands.get(key));
   }
 
@@ -289,6 +294,11 @@ export class RedisBus implements Bus {
     clearInterval(this.#presenceTimer);
     await Promise.allSettled([...this.#pending.values()]);
     await Promise.all([this.#commands.quit(), this.#subscriber.quit()]);
+  }
+
+  /** The epoch frame announcing a restart above `floor`, or "" for a room that starts from scratch. */
+  #epochFrame(room: string, floor: number): string {
+    return floor === 0 ? "" : epochEvent(room, floor).frame;
   }
 
   /** Where a room without a counter continues: above every seq that may have been handed out before. */
