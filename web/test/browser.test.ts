@@ -200,8 +200,12 @@ describe("web client in a browser", () => {
     );
     await page.getByText("Beginning of the conversation").waitFor();
     expect(await bodies(page)).toEqual(Array.from({ length: total }, (_, i) => `seed ${i + 1}`));
-    const seqs = await page.locator(".message").evaluateAll((items) => items.map((item) => item.dataset.seq));
-    expect(seqs).toEqual(Array.from({ length: total }, (_, i) => String(i + 1)));
+    // Strictly increasing, not necessarily 1..75: if another suite restarts the shared Redis meanwhile, the room
+    // continues in a new epoch above a margin (and the skipped seqs are recorded lost).
+    const seqs = (await page.locator(".message").evaluateAll((items) => items.map((item) => item.dataset.seq))).map(
+      Number,
+    );
+    expect(seqs.every((seq, i) => i === 0 || seq > (seqs[i - 1] ?? 0))).toBe(true);
   });
 
   it("renders a conversation in light and dark themes (the README's screenshots)", async () => {

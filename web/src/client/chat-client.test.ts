@@ -328,14 +328,23 @@ describe("ChatClient messages", () => {
     expect(room(client, "lobby").items).toHaveLength(1);
   });
 
-  it("rejoins from the last gap-free seq when a live message skips seqs", () => {
+  it("joins again from the last gap-free seq when a live message skips seqs, once per gap", () => {
     const client = makeClient();
     const socket = online(client);
+    socket.receive({ t: "presence", room: "lobby", joined: ["alice", "bob"], count: 2 });
     socket.receive(msg("lobby", 1));
     socket.receive(msg("lobby", 3));
-    expect(socket.sent.slice(-2)).toEqual([
-      { t: "leave", room: "lobby" },
+    socket.receive(msg("lobby", 4));
+    expect(socket.sentOf("join").slice(1)).toEqual([{ t: "join", room: "lobby", since: 1 }]);
+    socket.receive({ t: "joined", room: "lobby", seq: 4, recovered: true });
+    socket.receive(msg("lobby", 2));
+    expect(room(client, "lobby").items.map((item) => item.seq)).toEqual([1, 2, 3, 4]);
+    // The rejoin kept the presence list (the server sends its snapshot only on a fresh join).
+    expect(room(client, "lobby").members).toEqual(["alice", "bob"]);
+    socket.receive(msg("lobby", 6));
+    expect(socket.sentOf("join").slice(1)).toEqual([
       { t: "join", room: "lobby", since: 1 },
+      { t: "join", room: "lobby", since: 4 },
     ]);
   });
 

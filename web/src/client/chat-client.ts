@@ -495,10 +495,9 @@ export class ChatClient {
         const room = this.#rooms.get(frame.room);
         if (!room) return;
         const { t: _t, ...message } = frame;
-        if (room.onMessage(message) === "gap" && this.#socket) {
-          // Seqs are gap-free, so a hole means frames were lost: rejoin from the last contiguous seq.
-          this.#frame({ t: "leave", room: room.name });
-          room.joined = false;
+        if (room.onMessage(message) === "gap" && !room.recovering) {
+          // Seqs are gap-free, so a hole means frames were lost: a `join` of the joined room replays from `since`.
+          room.recovering = true;
           this.#sendJoin(room.name);
         }
         break;

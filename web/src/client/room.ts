@@ -68,6 +68,8 @@ export class RoomModel {
   /** Highest seq the user has seen; `undefined` until the room was first joined. */
   lastRead: number | undefined;
   joined = false;
+  /** A `join` with `since` is out to fill a gap; further gaps wait for its answer. */
+  recovering = false;
   hasOlder = false;
   loadingOlder = false;
   historyError: string | undefined;
@@ -96,9 +98,13 @@ export class RoomModel {
    * no longer contiguous with it, so the room restarts from the replay and older messages come from history.
    */
   onJoined(latest: number, recovered: boolean | undefined): void {
+    if (!this.joined) {
+      // A fresh join on this connection: the presence snapshot follows. (A rejoin to fill a gap gets none.)
+      this.members.clear();
+      this.memberCount = undefined;
+    }
     this.joined = true;
-    this.members.clear();
-    this.memberCount = undefined;
+    this.recovering = false;
     if (recovered === false) {
       for (const seq of this.#sortedSeqs) this.#messages.delete(seq);
       this.#sortedSeqs = [];
@@ -207,6 +213,7 @@ export class RoomModel {
   /** The connection dropped: nothing is joined, and unacked sends go out again after the rejoin. */
   onDisconnected(): void {
     this.joined = false;
+    this.recovering = false;
     this.members.clear();
     this.memberCount = undefined;
     this.typing.clear();
