@@ -16,54 +16,52 @@ const CHROMIUM = process.env.PARLEY_CHROMIUM ?? "/usr/bin/chromium";
 /** Few replayed messages on join, so history paging starts early. */
 const MAX_REPLAY = 20;
 
+const ARGS = [
+  "--no-sandbox",
+  "--disable-gpu",
+  "--disable-quic",
+  "--no-first-run",
+  "--disable-background-networking",
+  "--disable-component-update",
+  "--disable-sync",
+];
+
+/** One browser for the file (a fresh temporary profile, removed on close); each test uses its own contexts. */
+let browser: Browser;
+beforeAll(async () => {
+  browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: ARGS });
+});
+afterAll(async () => {
+  await browser?.close();
+});
+
 /**
  * The web client in Debian's chromium against the distributed stack (2 gateways on real Redis, Kafka, PostgreSQL and a
  * persister). Each browser context reaches the gateways through its own balancer, like an ingress would.
  */
 describe("web client in a browser", () => {
   let stack: Stack;
-  let browser: Browser;
-  let profile: string;
   const contexts: BrowserContext[] = [];
   const balancers: Balancer[] = [];
   const dialogs: string[] = [];
   const pageErrors: string[] = [];
 
   beforeAll(async () => {
-    profile = await mkdtemp(join(tmpdir(), "parley-chromium-"));
-    [stack, browser] = await Promise.all([
-      Stack.start({
-        gatewayEnv: {
-          PARLEY_WEB_DIR: WEB_DIST,
-          PARLEY_MAX_REPLAY: String(MAX_REPLAY),
-          // The history test seeds its room through one connection as fast as acks come back.
-          PARLEY_RATE_PER_SECOND: "1000",
-          PARLEY_RATE_BURST: "1000",
-        },
-      }),
-      chromium.launch({
-        executablePath: CHROMIUM,
-        headless: true,
-        args: [
-          "--no-sandbox",
-          "--disable-gpu",
-          "--disable-quic",
-          "--no-first-run",
-          "--disable-background-networking",
-          "--disable-component-update",
-          "--disable-sync",
-          `--disk-cache-dir=${profile}`,
-        ],
-      }),
-    ]);
+    stack = await Stack.start({
+      gatewayEnv: {
+        PARLEY_WEB_DIR: WEB_DIST,
+        PARLEY_MAX_REPLAY: String(MAX_REPLAY),
+        // The history test seeds its room through one connection as fast as acks come back.
+        PARLEY_RATE_PER_SECOND: "1000",
+        PARLEY_RATE_BURST: "1000",
+      },
+    });
   });
 
   afterAll(async () => {
     await Promise.all(contexts.map((context) => context.close()));
-    await browser?.close();
     await Promise.all(balancers.map((balancer) => balancer.close()));
     await stack?.stop();
-    await rm(profile, { recursive: true, force: true });
   });
 
   /** A person in a fresh browser context, signed in, reaching gateway `gateway` through a balancer. */
@@ -321,24 +319,19 @@ function jwt(claims: Record<string, unknown>, secret: string): string {
 describe("web client with JWT sign-in", () => {
   const secret = "browser-test-secret";
   let gateway: GatewayProcess;
-  let browser: Browser;
   let dataDir: string;
 
   beforeAll(async () => {
     dataDir = await mkdtemp(join(tmpdir(), "parley-web-jwt-"));
-    [gateway, browser] = await Promise.all([
-      GatewayProcess.start({
-        PARLEY_WEB_DIR: WEB_DIST,
-        PARLEY_DATA_DIR: dataDir,
-        PARLEY_AUTH: "jwt",
-        PARLEY_JWT_SECRET: secret,
-      }),
-      chromium.launch({ executablePath: CHROMIUM, headless: true, args: ["--no-sandbox", "--disable-gpu"] }),
-    ]);
+    gateway = await GatewayProcess.start({
+      PARLEY_WEB_DIR: WEB_DIST,
+      PARLEY_DATA_DIR: dataDir,
+      PARLEY_AUTH: "jwt",
+      PARLEY_JWT_SECRET: secret,
+    });
   });
 
   afterAll(async () => {
-    await browser?.close();
     await gateway?.service.stop();
     await rm(dataDir, { recursive: true, force: true });
   });
@@ -369,5 +362,60 @@ describe("web client with JWT sign-in", () => {
     await page.locator(".connection[data-status=refused]").waitFor();
     await page.getByRole("alert").filter({ hasText: "did not accept your sign-in" }).waitFor();
     await context.close();
+  });
+});
+
+/** Sends the server refuses show as failed with the reason, and Retry (same cid) gets each one stored exactly once. */
+describe("web client retrying refused sends", () => {
+  let gateway: GatewayProcess;
+  let dataDir: string;
+
+  beforeAll(async () => {
+    dataDir = await mkdtemp(join(tmpdir(), "parley-web-retry-"));
+    // A tight rate limit makes the gateway refuse a quick burst of sends with `rate_limited`.
+    gateway = await GatewayProcess.start({
+      PARLEY_WEB_DIR: WEB_DIST,
+      PARLEY_DATA_DIR: dataDir,
+      PARLEY_RATE_PER_SECOND: "2",
+      PARLEY_RATE_BURST: "4",
+    });
+  });
+
+  afterAll(async () => {
+    await gateway?.service.stop();
+    await rm(dataDir, { recursive: true, force: true });
+  });
+
+  it("shows a refused send as failed, and a retry stores it once", async () => {
+    const page = await (await browser.newContext()).newPage();
+    await page.goto(gateway.baseUrl);
+    await page.getByLabel("Your name").fill("rita");
+    await page.getByRole("button", { name: "Sign in" }).click();
+    await page.locator(".connection[data-status=online]").waitFor();
+    const bodies = Array.from({ length: 6 }, (_, i) => `burst ${i + 1}`);
+    const textbox = page.locator(".composer").getByRole("textbox");
+    for (const body of bodies) {
+      await textbox.fill(body);
+      await textbox.press("Enter");
+    }
+    const failed = page.locator(".message.own[data-delivery=failed]");
+    await failed.first().waitFor();
+    await failed.first().getByText("Sending too fast").waitFor();
+    await waitFor(
+      async () => {
+        const retry = failed.first().getByRole("button", { name: "Retry" });
+        if ((await failed.count()) === 0) return true;
+        if (await retry.isVisible()) await retry.click();
+        return false;
+      },
+      "every refused send retried until it is accepted",
+      { timeoutMs: 30_000, intervalMs: 300 },
+    );
+    await expect
+      .poll(() => page.locator(".message.own[data-delivery=persisted]").count(), { timeout: 30_000 })
+      .toBe(bodies.length);
+    const response = await gateway.fetch("/api/rooms/lobby/messages?user=rita");
+    const page1 = (await response.json()) as { messages: { body: string }[] };
+    expect(page1.messages.map((message) => message.body).sort()).toEqual([...bodies].sort());
   });
 });
