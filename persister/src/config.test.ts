@@ -21,7 +21,13 @@ describe("loadPersisterConfig", () => {
         partitionsConsumedConcurrently: 2,
       },
       group: "parley-persister",
+      gapTimeoutMs: 30_000,
     });
+  });
+
+  it("announces watermarks through Redis when PARLEY_REDIS_URL is set", () => {
+    const config = loadPersisterConfig({ ...required, PARLEY_REDIS_URL: "redis://r:6379" }, () => {});
+    expect(config.redis).toEqual({ url: "redis://r:6379", prefix: "parley" });
   });
 
   it("reads every variable and freezes the result", () => {
