@@ -282,18 +282,65 @@ describe("ChatClient messages", () => {
     ]);
   });
 
-  it("restarts from the replay when the server could not recover everything, and pages older history", async () => {
+  it("fills the hole from history when the replay cannot reach back to what it had", async () => {
     const client = makeClient();
     const socket = online(client);
-    socket.receive(msg("lobby", 1));
+    for (let seq = 1; seq <= 3; seq++) socket.receive(msg("lobby", seq));
     socket.drop(1006);
     vi.advanceTimersByTime(60_000);
     const again = sockets.at(-1) as FakeSocket;
     again.open();
+    expect(again.sentOf("join")).toEqual([{ t: "join", room: "lobby", since: 3 }]);
+    // The history API pages back from the first replayed seq, 50 at a time, ascending within a page.
+    fetchAnswer = (url) => {
+      const before = Number(new URL(url).searchParams.get("before"));
+      const from = Math.max(1, before - 50);
+      const messages = Array.from({ length: before - from }, (_, i) => message("lobby", from + i));
+      return { status: 200, body: { room: "lobby", messages, ...(from > 1 ? { nextBefore: from } : {}) } };
+    };
     again.receive({ t: "joined", room: "lobby", seq: 300, recovered: false });
-    for (let seq = 201; seq <= 300; seq++) again.receive(msg("lobby", seq));
-    expect(room(client, "lobby").items.map((item) => item.seq)).toEqual(Array.from({ length: 100 }, (_, i) => 201 + i));
+    for (let seq = 281; seq <= 300; seq++) again.receive(msg("lobby", seq));
+    await vi.waitFor(() => expect(room(client, "lobby").items).toHaveLength(300));
+    expect(room(client, "lobby").items.map((item) => item.seq)).toEqual(Array.from({ length: 300 }, (_, i) => i + 1));
+    expect(fetches.map((fetched) => new URL(fetched.url).searchParams.get("before"))).toEqual([
+      "281",
+      "231",
+      "181",
+      "131",
+      "81",
+      "31",
+    ]);
+    again.drop(1006);
+    vi.advanceTimersByTime(60_000);
+    (sockets.at(-1) as FakeSocket).open();
+    expect((sockets.at(-1) as FakeSocket).sentOf("join")).toEqual([{ t: "join", room: "lobby", since: 300 }]);
+  });
+
+  it("re-syncs after an epoch frame and continues above the lost seqs", async () => {
+    const client = makeClient();
+    const socket = online(client);
+    for (let seq = 1; seq <= 3; seq++) socket.receive(msg("lobby", seq));
+    socket.receive({ t: "epoch", room: "lobby", seq: 10_003 });
+    expect(socket.sentOf("join").slice(1)).toEqual([{ t: "join", room: "lobby", since: 3 }]);
+    fetchAnswer = () => ({
+      status: 200,
+      body: { room: "lobby", messages: [1, 2, 3].map((seq) => message("lobby", seq)) },
+    });
+    socket.receive({ t: "joined", room: "lobby", seq: 10_004, recovered: false });
+    socket.receive(msg("lobby", 10_004));
+    socket.receive(msg("lobby", 10_005));
+    await vi.waitFor(() => expect(fetches).toHaveLength(1));
+    expect(room(client, "lobby").items.map((item) => item.seq)).toEqual([1, 2, 3, 10_004, 10_005]);
+    expect(socket.sentOf("join")).toHaveLength(2);
+  });
+
+  it("starts a room from the replay when it had nothing, and pages older history on request", async () => {
+    const client = makeClient();
+    const socket = online(client);
+    socket.receive({ t: "joined", room: "lobby", seq: 300, recovered: false });
+    for (let seq = 201; seq <= 300; seq++) socket.receive(msg("lobby", seq));
     expect(room(client, "lobby").hasOlder).toBe(true);
+    expect(fetches).toEqual([]);
     fetchAnswer = () => ({
       status: 200,
       body: {
@@ -309,12 +356,6 @@ describe("ChatClient messages", () => {
     fetchAnswer = () => ({ status: 200, body: { room: "lobby", messages: [message("lobby", 150)] } });
     await client.loadOlder("lobby");
     expect(room(client, "lobby").hasOlder).toBe(false);
-    // Live messages continue from the replay.
-    again.receive(msg("lobby", 301));
-    again.drop(1006);
-    vi.advanceTimersByTime(60_000);
-    (sockets.at(-1) as FakeSocket).open();
-    expect((sockets.at(-1) as FakeSocket).sentOf("join")).toEqual([{ t: "join", room: "lobby", since: 301 }]);
   });
 
   it("shows a history failure without losing what is loaded", async () => {

@@ -342,28 +342,56 @@ export class ChatClient {
     room.loadingOlder = true;
     room.changed();
     this.#emit();
-    const limit = this.#options.historyPageSize ?? 50;
-    const { credentials } = this.#options;
-    const query = new URLSearchParams({ before: String(before), limit: String(limit) });
-    const headers: Record<string, string> = {};
-    if (credentials.kind === "dev") query.set("user", credentials.user);
-    else headers.authorization = `Bearer ${credentials.token}`;
     try {
-      const response = await this.#options.fetch(
-        `${this.#options.origin}/api/rooms/${encodeURIComponent(name)}/messages?${query}`,
-        { headers },
-      );
-      if (response.status !== 200) throw new Error(`the server answered ${response.status}`);
-      const page = historyPageSchema.safeParse(await response.json());
-      if (!page.success) throw new Error("the server sent an unreadable page");
+      const page = await this.#history(name, before, this.#options.historyPageSize ?? 50);
       if (this.#rooms.get(name) !== room) return;
-      room.onHistory(page.data.messages, page.data.nextBefore !== undefined);
+      room.onHistory(page.messages, page.nextBefore !== undefined);
     } catch (error) {
       room.loadingOlder = false;
       room.historyError = `Could not load older messages: ${error instanceof Error ? error.message : String(error)}.`;
       room.changed();
     }
     this.#emit();
+  }
+
+  /** One page of the history API, with our credentials. */
+  async #history(name: string, before: number, limit: number): Promise<z.infer<typeof historyPageSchema>> {
+    const { credentials } = this.#options;
+    const query = new URLSearchParams({ before: String(before), limit: String(limit) });
+    const headers: Record<string, string> = {};
+    if (credentials.kind === "dev") query.set("user", credentials.user);
+    else headers.authorization = `Bearer ${credentials.token}`;
+    const response = await this.#options.fetch(
+      `${this.#options.origin}/api/rooms/${encodeURIComponent(name)}/messages?${query}`,
+      { headers },
+    );
+    if (response.status !== 200) throw new Error(`the server answered ${response.status}`);
+    const page = historyPageSchema.safeParse(await response.json());
+    if (!page.success) throw new Error("the server sent an unreadable page");
+    return page.data;
+  }
+
+  /**
+   * Fetches the stored messages between what we had and a replay that could not reach back to it (a long absence,
+   * or seqs lost with Redis), newest first, until the pages reach our old messages. Lost seqs simply never appear.
+   */
+  async #fillHole(name: string, hole: { after: number; before: number }): Promise<void> {
+    let before = hole.before;
+    for (let page = 0; page < 20 && before > hole.after + 1; page++) {
+      let result: z.infer<typeof historyPageSchema>;
+      try {
+        result = await this.#history(name, before, this.#options.historyPageSize ?? 50);
+      } catch {
+        return; // The hole stays; the messages are still in history for a later reload.
+      }
+      const room = this.#rooms.get(name);
+      if (!room) return;
+      room.onHoleFill(result.messages.filter((message) => message.seq > hole.after));
+      this.#emit();
+      const oldest = result.messages[0]?.seq;
+      if (oldest === undefined || result.nextBefore === undefined) return;
+      before = oldest;
+    }
   }
 
   // ---- the connection ----
@@ -500,6 +528,16 @@ export class ChatClient {
           room.recovering = true;
           this.#sendJoin(room.name);
         }
+        const hole = room.takeHole();
+        if (hole) void this.#fillHole(room.name, hole);
+        break;
+      }
+      case "epoch": {
+        // The room restarted its sequence above `seq` (Redis lost its data): re-sync from what we have.
+        const room = this.#rooms.get(frame.room);
+        if (!room || room.lastSeq >= frame.seq || room.recovering) return;
+        room.recovering = true;
+        this.#sendJoin(room.name);
         break;
       }
       case "ack": {

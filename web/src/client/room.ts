@@ -64,6 +64,9 @@ export class RoomModel {
   lastSeq = 0;
   /** The next message starts a new gap-free run (after a replay that could not cover everything). */
   #rebase = false;
+  /** Our `lastSeq` when the rebase began, if we had messages: the hole starts above it. */
+  #holeAfter: number | undefined;
+  #hole: { readonly after: number; readonly before: number } | undefined;
   persistedUpTo = 0;
   /** Highest seq the user has seen; `undefined` until the room was first joined. */
   lastRead: number | undefined;
@@ -94,8 +97,9 @@ export class RoomModel {
   }
 
   /**
-   * `joined` arrived. `recovered: false` means the replay that follows holds only the newest messages: what we had is
-   * no longer contiguous with it, so the room restarts from the replay and older messages come from history.
+   * `joined` arrived. `recovered: false` means the replay that follows holds only the newest messages (or seqs were
+   * lost): the next message starts a new gap-free run, and what lies between it and what we had is a hole that
+   * {@link takeHole} hands to the client to fill from the history API. What we already show stays.
    */
   onJoined(latest: number, recovered: boolean | undefined): void {
     if (!this.joined) {
@@ -106,15 +110,21 @@ export class RoomModel {
     this.joined = true;
     this.recovering = false;
     if (recovered === false) {
-      for (const seq of this.#sortedSeqs) this.#messages.delete(seq);
-      this.#sortedSeqs = [];
       this.#rebase = true;
-      this.hasOlder = true;
+      this.#holeAfter = this.#sortedSeqs.length > 0 ? this.lastSeq : undefined;
+      if (this.#sortedSeqs.length === 0) this.hasOlder = true;
     } else if (this.#sortedSeqs.length === 0) {
       this.hasOlder = false;
     }
     this.lastRead ??= latest;
     this.changed();
+  }
+
+  /** Seqs between what we had and where a rebased run started, to fetch from history (once). */
+  takeHole(): { readonly after: number; readonly before: number } | undefined {
+    const hole = this.#hole;
+    this.#hole = undefined;
+    return hole;
   }
 
   /**
@@ -130,7 +140,11 @@ export class RoomModel {
     this.changed();
     if (this.#rebase) {
       this.#rebase = false;
-      this.lastSeq = message.seq;
+      if (this.#holeAfter !== undefined && message.seq > this.#holeAfter + 1) {
+        this.#hole = { after: this.#holeAfter, before: message.seq };
+      }
+      this.#holeAfter = undefined;
+      this.lastSeq = Math.max(this.lastSeq, message.seq);
       if (this.oldestSeq === message.seq) this.hasOlder = message.seq > 1;
     }
     let gap = false;
@@ -178,6 +192,12 @@ export class RoomModel {
     this.changed();
   }
 
+  /** Messages fetched to fill a hole: stored ones, so they also count as persisted. */
+  onHoleFill(messages: readonly ChatMessage[]): void {
+    for (const message of messages) this.#insert(message);
+    this.changed();
+  }
+
   addSend(cid: string, body: string, ts: number): void {
     this.#own.set(cid, { body, ts, state: "sending", sentOnConnection: false });
     this.changed();
@@ -214,6 +234,8 @@ export class RoomModel {
   onDisconnected(): void {
     this.joined = false;
     this.recovering = false;
+    this.#rebase = false;
+    this.#holeAfter = undefined;
     this.members.clear();
     this.memberCount = undefined;
     this.typing.clear();
