@@ -11,7 +11,7 @@ eval "$(scripts/services.sh env)"
 scripts/browser.sh ensure
 
 echo "== tools"
-# helm, kubeconform and the Kubernetes schemas for charts/test (built once, then cached in .parley/tools).
+# helm, kubeconform and the Kubernetes schemas for charts/test (built once, then cached per user in ~/.cache/parley/tools).
 scripts/tools.sh >/dev/null
 
 echo "== typecheck"

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Pinned tools for the chart tests, built from the Go module proxy (no GitHub access on our machines) and cached
-# under .parley/tools so that only the first run pays for the build:
+# per user (${XDG_CACHE_HOME:-~/.cache}/parley/tools, or PARLEY_TOOLS_CACHE) so that only the first run on a machine
+# pays for the build, whichever clone it comes from; every entry is named by its version:
 #
 #   helm         helm.sh/helm/v3, lint and template the chart
 #   kubeconform  validates rendered manifests against local JSON schemas (never fetches them)
@@ -12,7 +13,7 @@
 #   scripts/tools.sh env      eval-able exports: PARLEY_HELM, PARLEY_KUBECONFORM, PARLEY_YAML2JSON, PARLEY_SCHEMAS
 #
 # Progress goes to stderr and the env lines to stdout, like scripts/services.sh. A version bump below is a new cache
-# entry; delete .parley/tools to start over.
+# entry; delete the cache folder to start over.
 set -euo pipefail
 
 readonly HELM_VERSION=v3.22.0
@@ -26,9 +27,8 @@ readonly PROMETHEUS_OPERATOR_VERSION=v0.85.0
 readonly KEDA_VERSION=v2.21.0
 
 SCRIPTS_DIR=$(cd -- "$(dirname -- "${BASH_SOURCE[0]}")" && pwd -P)
-ROOT=$(cd -- "$SCRIPTS_DIR/.." && pwd -P)
-readonly SCRIPTS_DIR ROOT
-readonly TOOLS="$ROOT/.parley/tools"
+readonly SCRIPTS_DIR
+readonly TOOLS="${PARLEY_TOOLS_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/parley/tools}"
 readonly BIN="$TOOLS/bin"
 readonly HELM="$BIN/helm-$HELM_VERSION-k8s1.$HELM_K8S_MINOR"
 readonly KUBECONFORM="$BIN/kubeconform-$KUBECONFORM_VERSION"
@@ -50,7 +50,7 @@ go_bin() {
   fi
 }
 
-# Everything Go downloads or compiles stays under .parley/tools, so the next run is a cache hit.
+# Everything Go downloads or compiles stays in the cache folder, so the next run is a cache hit.
 go_env() {
   export GOPATH="$TOOLS/go" GOCACHE="$TOOLS/go-build" GOMODCACHE="$TOOLS/go/pkg/mod"
   export GOFLAGS="-buildvcs=false -modcacherw" GOTOOLCHAIN=local CGO_ENABLED=0

@@ -1,6 +1,6 @@
 /**
  * The chart tests' only way to their tools: `scripts/tools.sh` builds helm, kubeconform, yaml2json and the offline
- * JSON schemas once (cached under .parley/tools) and prints where they are. Every helper here runs them
+ * JSON schemas once (cached per user, see scripts/tools.sh) and prints where they are. Every helper here runs them
  * synchronously: each call takes milliseconds, and the suite is one file of sequential checks.
  */
 import { execFileSync, spawnSync } from "node:child_process";
