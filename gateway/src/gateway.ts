@@ -29,8 +29,6 @@ export interface GatewayOptions {
   readonly logger: Logger;
   /** Answers for paths that are none of the gateway's own (the embedded web client). */
   readonly fallback?: (request: HttpRequest) => HttpResponse | undefined;
-  /** Extra readiness condition besides the Bus (e.g. the Log's producer being connected). */
-  readonly ready?: () => boolean;
 }
 
 /**
@@ -41,6 +39,8 @@ export class Gateway implements SocketHandler<{ user: string }> {
   readonly #sessions = new Set<ClientSession>();
   readonly #rooms: LocalRooms;
   #draining = false;
+  /** Whether the latest Log append failed: the Log counts as down until one succeeds again. */
+  #logFailing = false;
 
   constructor(private readonly options: GatewayOptions) {
     this.#rooms = new LocalRooms(options.bus, (room, error) =>
@@ -58,7 +58,7 @@ export class Gateway implements SocketHandler<{ user: string }> {
   }
 
   isReady(): boolean {
-    return !this.#draining && this.options.bus.isReady() && (this.options.ready?.() ?? true);
+    return !this.#draining && !this.#logFailing && this.options.bus.isReady();
   }
 
   async upgrade(request: HttpRequest): Promise<UpgradeDecision<{ user: string }>> {
@@ -86,6 +86,9 @@ export class Gateway implements SocketHandler<{ user: string }> {
       limits: this.options.limits,
       metrics,
       logger: this.options.logger,
+      appended: (ok) => {
+        this.#logFailing = !ok;
+      },
     });
     this.#sessions.add(session);
     metrics.connects.inc();

@@ -12,7 +12,7 @@ import {
   type ServerFrame,
 } from "@parley/protocol";
 import { type Logger, withTimeout } from "@parley/protocol/runtime";
-import type { Bus, BusEvent } from "./bus/bus.js";
+import type { Bus, BusEvent, Published } from "./bus/bus.js";
 import { type LocalRooms, type RoomMember, roomOf } from "./local-rooms.js";
 import type { GatewayMetrics } from "./metrics.js";
 import { recover } from "./recovery.js";
@@ -46,6 +46,8 @@ export interface SessionContext {
   readonly limits: SessionLimits;
   readonly metrics: GatewayMetrics;
   readonly logger: Logger;
+  /** Told whether each Log append succeeded (readiness follows the Log's health). */
+  readonly appended: (ok: boolean) => void;
 }
 
 /** A room this client asked to join: events are held back until `joined` (and any replay) has been sent. */
@@ -199,7 +201,7 @@ export class ClientSession implements SocketSession, RoomMember {
   async #publish(room: string, cid: string, body: string): Promise<void> {
     if (this.#rooms.get(room) !== "joined") return this.#error(ErrorCode.NotJoined, `join ${room} first`, cid);
     const started = performance.now();
-    let published: Awaited<ReturnType<SessionContext["bus"]["publish"]>>;
+    let published: Published;
     try {
       published = await this.context.bus.publish({
         room,
@@ -222,9 +224,11 @@ export class ClientSession implements SocketSession, RoomMember {
         "log append",
       );
     } catch (error) {
+      this.context.appended(false);
       this.context.logger.warn({ err: error, room }, "log append failed");
       return this.#error(ErrorCode.Unavailable, "not stored durably, retry with the same cid", cid);
     }
+    this.context.appended(true);
     this.context.metrics.ackLatency.observe((performance.now() - started) / 1000);
     this.#send({ t: "ack", room, cid, seq: message.seq, id: message.id });
   }

@@ -78,6 +78,38 @@ describe("fault matrix", () => {
     ["Kafka broker restart", () => serviceCtl("restart", "kafka")],
   ];
 
+  it("fails readiness while Kafka is down and recovers once an append succeeds", async () => {
+    const gateway = stack.gateways[0];
+    if (!gateway) throw new Error("a gateway expected");
+    const room = uniqueName("ready");
+    const client = await gateway.connect("probe");
+    await client.join(room);
+    expect((await gateway.fetch("/readyz")).status).toBe(200);
+    await serviceCtl("stop", "kafka");
+    try {
+      client.send({ t: "send", room, cid: "during", body: "kafka is down" });
+      const refused = await client.next("error", (frame) => frame.cid === "during", { timeoutMs: 30_000 });
+      expect(refused.code).toBe("unavailable");
+      expect((await gateway.fetch("/readyz")).status).toBe(503);
+    } finally {
+      await serviceCtl("start", "kafka");
+    }
+    await waitFor(
+      async () => {
+        const from = client.frames.length;
+        client.send({ t: "send", room, cid: "during", body: "kafka is down" });
+        const answer = await client
+          .next("ack", (f) => f.cid === "during", { from, timeoutMs: 5_000 })
+          .catch(() => false);
+        return answer;
+      },
+      "the retried send acked",
+      { timeoutMs: 90_000 },
+    );
+    expect((await gateway.fetch("/readyz")).status).toBe(200);
+    client.close();
+  });
+
   it.each(faults)("%s: every acked message stored once, every view gap-free", async (_name, fault) => {
     const [a, b] = stack.gateways;
     if (!a || !b) throw new Error("two gateways expected");
