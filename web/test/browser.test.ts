@@ -204,6 +204,16 @@ describe("web client in a browser", () => {
       Number,
     );
     expect(seqs.every((seq, i) => i === 0 || seq > (seqs[i - 1] ?? 0))).toBe(true);
+
+    // Scrolled up, a new message does not yank the view down; a button leads to it.
+    const poster = await TestClient.connect(stack.gateways[0]?.wsUrl("user=poster") ?? "");
+    await poster.join(room);
+    poster.send({ t: "send", room, cid: "late", body: "a late reply" });
+    await page.getByRole("button", { name: /New messages/ }).click();
+    await page.locator(".message", { hasText: "a late reply" }).waitFor();
+    expect(await page.locator(".message", { hasText: "a late reply" }).isVisible()).toBe(true);
+    await page.getByRole("button", { name: /New messages/ }).waitFor({ state: "detached" });
+    poster.close();
   });
 
   it("renders a conversation in light and dark themes (the README's screenshots)", async () => {

@@ -560,6 +560,10 @@ export class ChatClient {
         break;
       case "pong":
         return;
+      default:
+        // A frame type added to the protocol fails the build here until the client decides what it means.
+        frame satisfies never;
+        return;
     }
     this.#emit();
   }

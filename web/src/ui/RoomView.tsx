@@ -1,5 +1,5 @@
 import { dmMembers } from "@parley/protocol";
-import { Fragment, useEffect, useLayoutEffect, useRef } from "react";
+import { Fragment, useEffect, useLayoutEffect, useRef, useState } from "react";
 import type { ChatClient } from "../client/chat-client.js";
 import type { ChatItem, Delivery, RoomSnapshot } from "../client/room.js";
 import { roomLabel } from "./App.js";
@@ -74,6 +74,8 @@ export function RoomView({
 function MessageList({ client, room }: { client: ChatClient; room: RoomSnapshot }) {
   const list = useRef<HTMLOListElement>(null);
   const stickToBottom = useRef(true);
+  /** Newer messages arrived while the reader was scrolled up. */
+  const [newBelow, setNewBelow] = useState(false);
   const anchor = useRef<{ key: string; height: number; top: number } | undefined>(undefined);
   const first = room.items[0]?.key;
   const last = room.items.at(-1);
@@ -87,12 +89,24 @@ function MessageList({ client, room }: { client: ChatClient; room: RoomSnapshot 
     anchor.current = undefined;
   }, [first]);
 
-  // New messages at the bottom: follow them if the reader was at the bottom, or if they are our own.
+  // New messages at the bottom: follow them if the reader was at the bottom, or if they are our own; otherwise offer
+  // a button down to them. (Delivery updates of the last message are not new messages.)
+  const lastKey = last?.key;
+  const lastIsOwn = last?.own === true;
+  const shownLastKey = useRef<string | undefined>(undefined);
   useLayoutEffect(() => {
     const element = list.current;
-    if (!element || !last) return;
-    if (stickToBottom.current || (last.own && last.delivery === "sending")) element.scrollTop = element.scrollHeight;
-  }, [last]);
+    if (!element || lastKey === shownLastKey.current) return;
+    shownLastKey.current = lastKey;
+    if (stickToBottom.current || lastIsOwn) element.scrollTop = element.scrollHeight;
+    else setNewBelow(true);
+  }, [lastKey, lastIsOwn]);
+
+  const toNewest = () => {
+    const element = list.current;
+    if (element) element.scrollTop = element.scrollHeight;
+    setNewBelow(false);
+  };
 
   const loadOlder = () => {
     const element = list.current;
@@ -111,56 +125,64 @@ function MessageList({ client, room }: { client: ChatClient; room: RoomSnapshot 
     const element = list.current;
     if (!element) return;
     stickToBottom.current = element.scrollHeight - element.scrollTop - element.clientHeight < 48;
+    if (stickToBottom.current) setNewBelow(false);
     if (element.scrollTop < 120) loadOlder();
   };
 
   let previousDay = "";
   let previousFrom = "";
   return (
-    <ol
-      className="log"
-      ref={list}
-      onScroll={onScroll}
-      aria-label="Messages"
-      aria-live="polite"
-      aria-relevant="additions"
-      // biome-ignore lint/a11y/noNoninteractiveTabindex: the scrollable log must be reachable by keyboard to scroll it
-      tabIndex={0}
-    >
-      <li className="log-top">
-        {room.hasOlder ? (
-          <button type="button" className="text-button" onClick={loadOlder} disabled={room.loadingOlder}>
-            {room.loadingOlder ? "Loading older messages…" : "Load older messages"}
-          </button>
-        ) : room.items.length > 0 ? (
-          <span className="muted small">Beginning of the conversation</span>
-        ) : (
-          <span className="muted small">No messages yet. Say hello!</span>
-        )}
-        {room.historyError ? (
-          <span className="field-error" role="alert">
-            {room.historyError}
-          </span>
-        ) : null}
-      </li>
-      {room.items.map((item) => {
-        const day = dayFormat.format(item.ts);
-        const newDay = day !== previousDay;
-        const grouped = !newDay && item.from === previousFrom;
-        previousDay = day;
-        previousFrom = item.from;
-        return (
-          <Fragment key={item.key}>
-            {newDay ? (
-              <li className="day" aria-hidden="true">
-                <span>{day}</span>
-              </li>
-            ) : null}
-            <Message item={item} grouped={grouped} onRetry={() => client.retry(room.name, item.cid)} />
-          </Fragment>
-        );
-      })}
-    </ol>
+    <div className="log-frame">
+      <ol
+        className="log"
+        ref={list}
+        onScroll={onScroll}
+        aria-label="Messages"
+        aria-live="polite"
+        aria-relevant="additions"
+        // biome-ignore lint/a11y/noNoninteractiveTabindex: the scrollable log must be reachable by keyboard to scroll it
+        tabIndex={0}
+      >
+        <li className="log-top">
+          {room.hasOlder ? (
+            <button type="button" className="text-button" onClick={loadOlder} disabled={room.loadingOlder}>
+              {room.loadingOlder ? "Loading older messages…" : "Load older messages"}
+            </button>
+          ) : room.items.length > 0 ? (
+            <span className="muted small">Beginning of the conversation</span>
+          ) : (
+            <span className="muted small">No messages yet. Say hello!</span>
+          )}
+          {room.historyError ? (
+            <span className="field-error" role="alert">
+              {room.historyError}
+            </span>
+          ) : null}
+        </li>
+        {room.items.map((item) => {
+          const day = dayFormat.format(item.ts);
+          const newDay = day !== previousDay;
+          const grouped = !newDay && item.from === previousFrom;
+          previousDay = day;
+          previousFrom = item.from;
+          return (
+            <Fragment key={item.key}>
+              {newDay ? (
+                <li className="day" aria-hidden="true">
+                  <span>{day}</span>
+                </li>
+              ) : null}
+              <Message item={item} grouped={grouped} onRetry={() => client.retry(room.name, item.cid)} />
+            </Fragment>
+          );
+        })}
+      </ol>
+      {newBelow ? (
+        <button type="button" className="new-below" onClick={toNewest}>
+          New messages <span aria-hidden="true">↓</span>
+        </button>
+      ) : null}
+    </div>
   );
 }
 
