@@ -158,6 +158,23 @@ describe("ChatClient connection", () => {
     });
   });
 
+  it("keeps backing off from a server that accepts connections and closes them before serving", () => {
+    const client = makeClient();
+    client.start();
+    for (let attempt = 1; attempt <= 4; attempt++) {
+      const socket = sockets.at(-1) as FakeSocket;
+      socket.open();
+      socket.drop(1011);
+      expect(client.getSnapshot().connection).toMatchObject({ status: "waiting", attempt });
+      vi.advanceTimersByTime(60_000);
+    }
+    const socket = sockets.at(-1) as FakeSocket;
+    socket.open();
+    socket.receive({ t: "joined", room: "lobby", seq: 0 });
+    socket.drop(1011);
+    expect(client.getSnapshot().connection).toMatchObject({ status: "waiting", attempt: 1 });
+  });
+
   it("stops reconnecting when the server says the connection broke its rules (1008)", () => {
     const client = makeClient();
     online(client).drop(1008);

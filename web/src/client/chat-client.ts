@@ -417,7 +417,6 @@ export class ChatClient {
         onOpen: () => {
           if (!current()) return;
           opened = true;
-          this.#attempt = 0;
           this.#notice = undefined;
           this.#setConnection({ status: "online" });
           for (const name of this.#rooms.keys()) this.#sendJoin(name);
@@ -511,6 +510,8 @@ export class ChatClient {
     this.#awaitingPong = false;
     switch (frame.t) {
       case "joined": {
+        // The backoff restarts only once the server really serves us, not on every accepted-then-closed socket.
+        this.#attempt = 0;
         const room = this.#rooms.get(frame.room);
         if (!room) return;
         room.onJoined(frame.seq, frame.recovered);
