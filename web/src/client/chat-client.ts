@@ -418,6 +418,7 @@ export class ChatClient {
           if (!current()) return;
           opened = true;
           this.#notice = undefined;
+          if (this.#rooms.size === 0) this.#attempt = 0; // no `joined` will come to prove the connection
           this.#setConnection({ status: "online" });
           for (const name of this.#rooms.keys()) this.#sendJoin(name);
           this.#startPing();
