@@ -233,6 +233,7 @@ describe("web client in a browser", () => {
     await openRoom(page, "releases");
     await openRoom(page, "design");
     await say(page, "Agreed. I'll walk through it on my phone after lunch.");
+    await page.locator(".message.own[data-seq]").waitFor();
     await post(sam, "design", "s2", "Heads-up: the deploy freeze starts Friday at 18:00.");
     await post(sam, "lobby", "s3", "Who's up for the retro on Thursday?");
     await post(sam, "lobby", "s4", "I'll bring the snacks.");
