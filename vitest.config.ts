@@ -4,9 +4,13 @@ import { defineConfig } from "vitest/config";
 // The rest are Vite's defaults for server code.
 const conditions = ["source", "module", "node", "development|production"];
 
+// Vitest also hands the server conditions to Node for the packages it leaves to Node, and Node must not pick
+// "module" builds: @opentelemetry/api's uses extensionless imports that only bundlers resolve.
+const serverConditions = conditions.filter((condition) => condition !== "module");
+
 export default defineConfig({
   resolve: { conditions },
-  ssr: { resolve: { conditions } },
+  ssr: { resolve: { conditions: serverConditions } },
   test: {
     projects: [
       {

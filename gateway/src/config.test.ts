@@ -17,6 +17,7 @@ describe("gateway configuration", () => {
       log: { kind: "memory" },
       store: { kind: "pglite", dataDir: ".parley/data" },
       auth: { kind: "dev" },
+      tracing: { kind: "off" },
     });
     expect(warnings).toEqual([]);
     expect(Object.isFrozen(config)).toBe(true);
@@ -53,9 +54,20 @@ describe("gateway configuration", () => {
     [{ PARLEY_STORE: "postgres" }, "PARLEY_DATABASE_URL"],
     [{ PARLEY_AUTH: "jwt" }, "PARLEY_JWT_SECRET"],
     [{ PARLEY_AUTH: "jwt", PARLEY_JWT_SECRET: "s", PARLEY_JWT_JWKS_URL: "u" }, "PARLEY_JWT_JWKS_URL"],
+    [{ PARLEY_OTEL_ENDPOINT: "otel:4318" }, "PARLEY_OTEL_ENDPOINT"],
+    [{ PARLEY_OTEL_ENDPOINT: "http://otel:4318", PARLEY_OTEL_SAMPLE_RATIO: "1.5" }, "PARLEY_OTEL_SAMPLE_RATIO"],
   ])("rejects %j naming %s", (env, variable) => {
     expect(() => load(env)).toThrow(ConfigError);
     expect(() => load(env)).toThrow(variable);
+  });
+
+  it("traces to an OTLP collector only when PARLEY_OTEL_ENDPOINT is set, sampling every trace by default", () => {
+    expect(load({ PARLEY_OTEL_ENDPOINT: "https://otel.example:4318/" }).config.tracing).toEqual({
+      kind: "otlp",
+      endpoint: "https://otel.example:4318/",
+      sampleRatio: 1,
+    });
+    expect(load({ PARLEY_OTEL_SAMPLE_RATIO: "0.1" }).config.tracing).toEqual({ kind: "off" });
   });
 
   it("warns about unknown PARLEY_ variables and ignores others", () => {

@@ -1,4 +1,14 @@
-import { ConfigError, type Env, env, LOG_LEVELS, type LogLevel, parseEnv } from "@parley/protocol/runtime";
+import {
+  ConfigError,
+  type Env,
+  env,
+  LOG_LEVELS,
+  type LogLevel,
+  parseEnv,
+  TRACING_VARIABLES,
+  type TracingConfig,
+  tracingConfig,
+} from "@parley/protocol/runtime";
 import type { JwtKeySource } from "./auth/jwt-auth.js";
 import type { DrainOptions } from "./gateway.js";
 import type { SessionLimits } from "./session.js";
@@ -46,6 +56,7 @@ const variables = {
   PARLEY_DRAIN_INTERVAL_MS: env.int(100),
   PARLEY_WEB_DIR: env.optionalString(),
   PARLEY_GAP_TIMEOUT_MS: env.int(30_000, { min: 100 }),
+  ...TRACING_VARIABLES,
 };
 
 export type BusConfig =
@@ -79,6 +90,7 @@ export interface GatewayConfig {
   readonly port: number;
   readonly metricsPort: number;
   readonly logLevel: LogLevel;
+  readonly tracing: TracingConfig;
   readonly bus: BusConfig;
   readonly log: LogConfig;
   readonly store: StoreConfig;
@@ -156,6 +168,7 @@ export function loadGatewayConfig(source: Env, warn: (message: string) => void):
     port: v.PARLEY_PORT,
     metricsPort: v.PARLEY_METRICS_PORT,
     logLevel: v.PARLEY_LOG_LEVEL,
+    tracing: tracingConfig(v),
     bus,
     log,
     store,

@@ -51,6 +51,9 @@ export class Gateway implements SocketHandler<{ user: string }> {
   /** The Bus listener: hands an event to this gateway's members of its room. */
   deliver(event: BusEvent): void {
     this.#rooms.deliver(event);
+    // Send received (ts, the accepting gateway's clock) -> handed to this gateway's members.
+    if (event.t === "msg")
+      this.options.metrics.fanoutLatency.observe(Math.max(0, Date.now() - event.message.ts) / 1000);
   }
 
   get connections(): number {

@@ -9,7 +9,7 @@ import { Persister } from "@parley/persister/persister";
 import { createPgliteStore, createPostgresStore, type Store } from "@parley/persister/store";
 import { WatermarkTracker } from "@parley/persister/watermark";
 import { MAX_FRAME_BYTES } from "@parley/protocol";
-import { createLogger, type Logger, serveMetrics, unknownKind } from "@parley/protocol/runtime";
+import { createLogger, type Logger, serveMetrics, startTracing, unknownKind } from "@parley/protocol/runtime";
 import type { Authenticator } from "./auth/auth.js";
 import { DevAuthenticator } from "./auth/dev-auth.js";
 import { JwtAuthenticator } from "./auth/jwt-auth.js";
@@ -25,6 +25,7 @@ import {
   type StoreConfig,
 } from "./config.js";
 import { Gateway } from "./gateway.js";
+import { instrumentAppend, instrumentBus } from "./instrumented.js";
 import { createGatewayMetrics } from "./metrics.js";
 import { startServer } from "./server.js";
 import { loadStaticFiles } from "./static-files.js";
@@ -86,11 +87,12 @@ function createAuthenticator(config: AuthConfig): Authenticator {
 }
 
 async function start(config: GatewayConfig, logger: Logger): Promise<void> {
+  const tracing = await startTracing(SERVICE, config.tracing);
   const metrics = createGatewayMetrics();
   const store = await createStore(config.store);
   // PostgreSQL is migrated by its own command (a Job in Kubernetes); the embedded PGlite store by whoever opens it.
   if (config.store.kind === "pglite") await store.migrate();
-  const bus = await createBus(
+  const rawBus = await createBus(
     config.bus,
     {
       // Events only arrive after the first join, when `gateway` below exists.
@@ -103,6 +105,7 @@ async function start(config: GatewayConfig, logger: Logger): Promise<void> {
     },
     logger,
   );
+  const bus = instrumentBus(rawBus, metrics, config.bus.kind);
   const log = await createLog(config.log);
   // The in-memory log lives in this process, so its consumer must too: the embedded mode persists in-process.
   const watermarks =
@@ -123,7 +126,7 @@ async function start(config: GatewayConfig, logger: Logger): Promise<void> {
   const gateway = new Gateway({
     auth: createAuthenticator(config.auth),
     bus,
-    log,
+    log: instrumentAppend(log, metrics, config.log.kind),
     store,
     limits: config.limits,
     maxHistoryLimit: config.maxHistoryLimit,
@@ -143,6 +146,7 @@ async function start(config: GatewayConfig, logger: Logger): Promise<void> {
     (request) => gateway.http(request),
     gateway,
   );
+  metrics.watch(gateway);
   const metricsServer = await serveMetrics(metrics.registry, config.host, config.metricsPort);
   logger.info(
     {
@@ -171,6 +175,7 @@ async function start(config: GatewayConfig, logger: Logger): Promise<void> {
       await bus.close();
       await store.close();
       await metricsServer.close();
+      await tracing.shutdown();
       logger.info("stopped");
       process.exit(0);
     } catch (error) {
@@ -182,10 +187,11 @@ async function start(config: GatewayConfig, logger: Logger): Promise<void> {
   process.on("SIGINT", () => void shutdown("SIGINT"));
 }
 
-const bootLogger = createLogger("parley-gateway", "info");
+const SERVICE = "parley-gateway";
+const bootLogger = createLogger(SERVICE, "info");
 try {
   const config = loadGatewayConfig(process.env, (message) => bootLogger.warn(message));
-  await start(config, createLogger("parley-gateway", config.logLevel));
+  await start(config, createLogger(SERVICE, config.logLevel));
 } catch (error) {
   bootLogger.fatal({ err: error }, "failed to start");
   process.exit(1);

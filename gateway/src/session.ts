@@ -11,7 +11,7 @@ import {
   mayAccess,
   type ServerFrame,
 } from "@parley/protocol";
-import { type Logger, withTimeout } from "@parley/protocol/runtime";
+import { inSpan, type Logger, SpanKind, tracer, withTimeout } from "@parley/protocol/runtime";
 import type { Bus, BusEvent, Published } from "./bus/bus.js";
 import { type LocalRooms, type RoomMember, roomOf } from "./local-rooms.js";
 import type { GatewayMetrics } from "./metrics.js";
@@ -49,6 +49,8 @@ export interface SessionContext {
   /** Told whether each Log append succeeded (readiness follows the Log's health). */
   readonly appended: (ok: boolean) => void;
 }
+
+const TRACER = tracer("parley-gateway");
 
 /** A room this client asked to join: events are held back until `joined` (and any replay) has been sent. */
 interface Joining {
@@ -128,7 +130,7 @@ export class ClientSession implements SocketSession, RoomMember {
         return;
       }
     }
-    this.#write(event.frame);
+    this.#write(event.frame, event.t);
   }
 
   async #handle(frame: ClientFrame): Promise<void> {
@@ -140,7 +142,13 @@ export class ClientSession implements SocketSession, RoomMember {
       case "leave":
         return this.#leave(frame.room);
       case "send":
-        return this.#publish(frame.room, frame.cid, frame.body);
+        // The root of the message's trace: sequencing, the Log append and, through the record, the persister.
+        return inSpan(
+          TRACER,
+          "parley.send",
+          { kind: SpanKind.SERVER, attributes: { "parley.room": frame.room, "parley.user": this.user } },
+          () => this.#publish(frame.room, frame.cid, frame.body),
+        );
       case "typing":
         return this.#typing(frame.room);
     }
@@ -158,6 +166,7 @@ export class ClientSession implements SocketSession, RoomMember {
     if (fresh) this.#rooms.set(room, joining);
     try {
       if (fresh) await this.context.rooms.join(room, this);
+      this.context.metrics.subscribedRooms.set(this.context.rooms.size);
       const latest = await this.context.bus.latest(room);
       const replay =
         since === undefined
@@ -171,7 +180,9 @@ export class ClientSession implements SocketSession, RoomMember {
       // Left or disconnected meanwhile.
       if (fresh ? this.#rooms.get(room) !== joining : !this.#rooms.has(room)) return;
       this.#send({ t: "joined", room, seq: latest, ...(replay ? { recovered: replay.complete } : {}) });
-      for (const message of replay?.messages ?? []) this.#write(encodeServerFrame({ t: "msg", ...message }));
+      for (const message of replay?.messages ?? []) {
+        this.#write(encodeServerFrame({ t: "msg", ...message }), "msg", "replay");
+      }
       if (!fresh) return;
       // Who is here now; changes follow as presence events.
       const { count, users } = await this.context.bus.presence(room);
@@ -195,6 +206,7 @@ export class ClientSession implements SocketSession, RoomMember {
 
   #leave(room: string): void {
     if (this.#rooms.delete(room)) this.context.rooms.leave(room, this);
+    this.context.metrics.subscribedRooms.set(this.context.rooms.size);
     this.#send({ t: "left", room });
   }
 
@@ -247,17 +259,18 @@ export class ClientSession implements SocketSession, RoomMember {
   }
 
   #send(frame: ServerFrame): void {
-    this.#write(encodeServerFrame(frame));
+    this.#write(encodeServerFrame(frame), frame.t);
   }
 
   /** Every frame goes out here, so the slow-consumer rule holds for all of them. */
-  #write(frame: string): void {
+  #write(frame: string, type: ServerFrame["t"], path: "live" | "replay" = "live"): void {
     if (this.#closed) return;
     if (this.socket.bufferedAmount() > this.context.limits.slowConsumerBytes || this.socket.send(frame) === "dropped") {
       this.context.metrics.slowConsumerCloses.inc();
       this.close(CloseCode.SlowConsumer, "too slow, reconnect with since");
       return;
     }
-    this.context.metrics.framesSent.inc();
+    this.context.metrics.framesSent.inc({ type });
+    if (type === "msg") this.context.metrics.deliveries.inc({ path });
   }
 }

@@ -8,6 +8,7 @@ describe("loadPersisterConfig", () => {
   it("applies the defaults", () => {
     expect(loadPersisterConfig(required, () => {})).toEqual({
       logLevel: "info",
+      tracing: { kind: "off" },
       metricsPort: 9465,
       database: { connectionString: "postgres://u:p@db:5432/parley", poolSize: 4 },
       kafka: {
@@ -23,6 +24,14 @@ describe("loadPersisterConfig", () => {
       group: "parley-persister",
       gapTimeoutMs: 30_000,
     });
+  });
+
+  it("traces to an OTLP collector when PARLEY_OTEL_ENDPOINT is set", () => {
+    const config = loadPersisterConfig(
+      { ...required, PARLEY_OTEL_ENDPOINT: "http://otel:4318", PARLEY_OTEL_SAMPLE_RATIO: "0.25" },
+      () => {},
+    );
+    expect(config.tracing).toEqual({ kind: "otlp", endpoint: "http://otel:4318", sampleRatio: 0.25 });
   });
 
   it("announces watermarks through Redis when PARLEY_REDIS_URL is set", () => {

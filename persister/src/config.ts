@@ -1,4 +1,14 @@
-import { ConfigError, type Env, env, LOG_LEVELS, type LogLevel, parseEnv } from "@parley/protocol/runtime";
+import {
+  ConfigError,
+  type Env,
+  env,
+  LOG_LEVELS,
+  type LogLevel,
+  parseEnv,
+  TRACING_VARIABLES,
+  type TracingConfig,
+  tracingConfig,
+} from "@parley/protocol/runtime";
 
 const database = {
   PARLEY_DATABASE_URL: env.optionalString(),
@@ -23,6 +33,7 @@ const variables = {
   PARLEY_REDIS_URL: env.optionalString(),
   PARLEY_REDIS_PREFIX: env.string("parley"),
   PARLEY_GAP_TIMEOUT_MS: env.int(30_000, { min: 100 }),
+  ...TRACING_VARIABLES,
 };
 
 /** The slice `createPostgresStore` takes. */
@@ -47,6 +58,7 @@ export interface KafkaConfig {
 /** Everything the persister's composition root needs, parsed and frozen. */
 export interface PersisterConfig {
   readonly logLevel: LogLevel;
+  readonly tracing: TracingConfig;
   readonly metricsPort: number;
   readonly database: DatabaseConfig;
   readonly kafka: KafkaConfig;
@@ -83,6 +95,7 @@ export function loadPersisterConfig(source: Env, warn: (message: string) => void
   }
   return Object.freeze({
     logLevel: v.PARLEY_LOG_LEVEL,
+    tracing: tracingConfig(v),
     metricsPort: v.PARLEY_METRICS_PORT,
     database: Object.freeze({ connectionString, poolSize: v.PARLEY_DB_POOL_SIZE }),
     kafka: Object.freeze({

@@ -4,7 +4,7 @@
  * (a Job in Kubernetes) applies them; until then inserts fail and are retried.
  */
 
-import { createLogger, type Logger, serveMetrics } from "@parley/protocol/runtime";
+import { createLogger, type Logger, serveMetrics, startTracing } from "@parley/protocol/runtime";
 import { loadPersisterConfig, type PersisterConfig } from "./config.js";
 import { KafkaLog } from "./log/index.js";
 import { createPersisterMetrics } from "./metrics.js";
@@ -20,10 +20,15 @@ const METRICS_HOST = "0.0.0.0";
 const SHUTDOWN_TIMEOUT_MS = 25_000;
 
 async function start(config: PersisterConfig, logger: Logger): Promise<void> {
+  const tracing = await startTracing(SERVICE, config.tracing);
   const metrics = createPersisterMetrics();
   const metricsServer = await serveMetrics(metrics.registry, METRICS_HOST, config.metricsPort);
   const store = createPostgresStore({ ...config.database, logger });
-  const log = new KafkaLog({ ...config.kafka, logger });
+  const log = new KafkaLog({
+    ...config.kafka,
+    logger,
+    onConsumerLag: (partition, lag) => metrics.consumerLag.set({ partition: String(partition) }, lag),
+  });
   await log.ensureTopics();
   const feed = config.redis === undefined ? undefined : new RedisFeed(config.redis);
   const watermarks = new WatermarkTracker({
@@ -36,6 +41,7 @@ async function start(config: PersisterConfig, logger: Logger): Promise<void> {
       metrics.gapSeqsLost.inc(lost);
     },
   });
+  metrics.watch({ watermarkLag: () => watermarks.lag() });
   const persister = new Persister({
     log,
     store,
@@ -66,6 +72,7 @@ async function start(config: PersisterConfig, logger: Logger): Promise<void> {
       await feed?.close();
       await store.close();
       await metricsServer.close();
+      await tracing.shutdown();
       logger.info("stopped");
       process.exit(error === undefined ? 0 : 1);
     } catch (closeError) {

@@ -1,5 +1,15 @@
 import { type ChatMessage, decodeEnvelope } from "@parley/protocol";
-import { type BackoffOptions, isRetriable, type Logger, retry } from "@parley/protocol/runtime";
+import {
+  type BackoffOptions,
+  contextFromHeaders,
+  isRetriable,
+  type Logger,
+  retry,
+  type Span,
+  SpanKind,
+  SpanStatusCode,
+  tracer,
+} from "@parley/protocol/runtime";
 import type { ConsumedRecord, Consumption, Log } from "./log/index.js";
 import type { Store } from "./store/index.js";
 
@@ -8,7 +18,14 @@ export interface Counter {
   inc(value?: number): void;
 }
 
-/** What the persister counts; `createPersisterMetrics` provides them as Prometheus counters. */
+/** A histogram of a metrics library (prom-client's `Histogram` fits). */
+export interface Observer {
+  observe(value: number): void;
+}
+
+const TRACER = tracer("parley-persister");
+
+/** What the persister counts; `createPersisterMetrics` provides them as Prometheus metrics. */
 export interface PersisterMetrics {
   /** Records handed over by the log, redeliveries included. */
   readonly recordsConsumed: Counter;
@@ -18,6 +35,10 @@ export interface PersisterMetrics {
   readonly deadLettered: Counter;
   /** Failed store or dead-letter attempts that were retried. */
   readonly retries: Counter;
+  /** Records per batch handed over by the log. */
+  readonly batchSize?: Observer;
+  /** Seconds per store insert call (a batch, or one message when a batch was refused), retries excluded. */
+  readonly insertDuration?: Observer;
 }
 
 /** Per room, the seqs of a batch now committed in the store. */
@@ -87,6 +108,7 @@ export class Persister {
   async #handle(records: readonly ConsumedRecord[]): Promise<void> {
     const { metrics, logger } = this.#options;
     metrics?.recordsConsumed.inc(records.length);
+    metrics?.batchSize?.observe(records.length);
     const decoded: Decoded[] = [];
     const rejected: Promise<void>[] = [];
     for (const record of records) {
@@ -96,10 +118,49 @@ export class Persister {
     }
     await Promise.all(rejected);
     if (decoded.length === 0) return;
-    const { inserted, stored } = await this.#insert(decoded);
+    const spans = this.#traceRecords(decoded);
+    let result: { inserted: number; stored: readonly ChatMessage[] };
+    try {
+      result = await this.#insert(decoded);
+    } catch (error) {
+      for (const span of spans) span.setStatus({ code: SpanStatusCode.ERROR, message: "the batch was not stored" });
+      throw error;
+    } finally {
+      for (const span of spans) span.end();
+    }
+    const { inserted, stored } = result;
     metrics?.rowsInserted.inc(inserted);
     logger.debug({ records: records.length, inserted }, "batch persisted");
     this.#announce(stored);
+  }
+
+  /**
+   * One consumer span per record that carries a trace context (the gateway's W3C `traceparent` header), ended
+   * once the batch holding it is committed in the store: the message's trace ends with its insert.
+   */
+  #traceRecords(decoded: readonly Decoded[]): Span[] {
+    const spans: Span[] = [];
+    for (const { record, message } of decoded) {
+      if (record.headers.traceparent === undefined) continue;
+      spans.push(
+        TRACER.startSpan(
+          "parley.persist",
+          {
+            kind: SpanKind.CONSUMER,
+            attributes: {
+              "parley.room": message.room,
+              "parley.seq": message.seq,
+              "parley.message_id": message.id,
+              "messaging.destination.partition.id": String(record.partition),
+              "messaging.kafka.offset": record.offset,
+              "parley.batch_size": decoded.length,
+            },
+          },
+          contextFromHeaders(record.headers),
+        ),
+      );
+    }
+    return spans;
   }
 
   /**
@@ -107,10 +168,10 @@ export class Persister {
    * Resolves with how many rows were new and which messages are now stored.
    */
   async #insert(decoded: readonly Decoded[]): Promise<{ inserted: number; stored: readonly ChatMessage[] }> {
-    const { store, logger } = this.#options;
+    const { logger } = this.#options;
     const messages = decoded.map(({ message }) => message);
     try {
-      return { inserted: await this.#retrying("insert", () => store.insert(messages)), stored: messages };
+      return { inserted: await this.#retrying("insert", () => this.#timedInsert(messages)), stored: messages };
     } catch (error) {
       if (isRetriable(error) || this.#closing.signal.aborted) throw error;
       logger.warn({ err: error }, "the store refused a batch; inserting its messages one by one");
@@ -119,7 +180,7 @@ export class Persister {
     const stored: ChatMessage[] = [];
     for (const { record, message } of decoded) {
       try {
-        inserted += await this.#retrying("insert", () => store.insert([message]));
+        inserted += await this.#retrying("insert", () => this.#timedInsert([message]));
         stored.push(message);
       } catch (error) {
         if (isRetriable(error) || this.#closing.signal.aborted) throw error;
@@ -130,6 +191,13 @@ export class Persister {
       }
     }
     return { inserted, stored };
+  }
+
+  async #timedInsert(messages: readonly ChatMessage[]): Promise<number> {
+    const started = performance.now();
+    const inserted = await this.#options.store.insert(messages);
+    this.#options.metrics?.insertDuration?.observe((performance.now() - started) / 1000);
+    return inserted;
   }
 
   async #deadLetter(record: ConsumedRecord, reason: string): Promise<void> {

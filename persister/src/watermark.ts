@@ -54,6 +54,8 @@ export const LOST_NEVER_LOGGED =
  */
 export class WatermarkTracker {
   readonly #rooms = new Map<string, Promise<RoomState>>();
+  /** The rooms whose state has loaded, for {@link WatermarkTracker.lag}. */
+  readonly #loaded = new Map<string, RoomState>();
   readonly #queues = new Map<string, Promise<void>>();
   readonly #gapTimeoutMs: number;
   readonly #timer: NodeJS.Timeout;
@@ -72,6 +74,20 @@ export class WatermarkTracker {
         await this.#advance(room, state);
       });
     }
+  }
+
+  /**
+   * How far watermarks trail what is stored, over all rooms: seqs stored above their room's watermark (waiting for
+   * a gap below them) and the age of the oldest such gap in seconds (0 without one).
+   */
+  lag(now = Date.now()): { readonly pendingSeqs: number; readonly oldestGapSeconds: number } {
+    let pendingSeqs = 0;
+    let oldest = now;
+    for (const state of this.#loaded.values()) {
+      pendingSeqs += state.pending.size;
+      if (state.gapSince !== undefined) oldest = Math.min(oldest, state.gapSince);
+    }
+    return { pendingSeqs, oldestGapSeconds: (now - oldest) / 1000 };
   }
 
   /** Stops checking gaps and waits for the work in hand. */
@@ -96,7 +112,10 @@ export class WatermarkTracker {
     let state = this.#rooms.get(room);
     if (!state) {
       state = this.#load(room);
-      state.catch(() => this.#rooms.delete(room));
+      state.then(
+        (loaded) => this.#loaded.set(room, loaded),
+        () => this.#rooms.delete(room),
+      );
       this.#rooms.set(room, state);
     }
     return state;

@@ -34,6 +34,11 @@ export interface KafkaLogOptions {
   readonly rebalanceTimeoutMs?: number;
   /** Partitions whose batches are handled at the same time by one consumer. @default 1 */
   readonly partitionsConsumedConcurrently?: number;
+  /**
+   * Told a partition's consumer lag (records between the consumer's position and the partition's end, as of the
+   * latest fetch): when a batch arrives (before it is handled) and after it is committed. @default none
+   */
+  readonly onConsumerLag?: (partition: number, lag: number) => void;
 }
 
 /** Headers a dead letter carries besides the original record's own. */
@@ -165,7 +170,10 @@ export class KafkaLog implements Log {
         eachBatchAutoResolve: false,
         partitionsConsumedConcurrently: this.#options.partitionsConsumedConcurrently ?? 1,
         eachBatch: async (payload) => {
+          const { onConsumerLag } = this.#options;
+          onConsumerLag?.(payload.batch.partition, Number(payload.batch.offsetLagLow()));
           await handleBatch(payload, handler, heartbeatIntervalMs, this.#options.logger);
+          onConsumerLag?.(payload.batch.partition, Number(payload.batch.offsetLag()));
         },
       });
       await joined;

@@ -42,6 +42,19 @@ export const env = {
       .pipe(z.number().min(min).max(max))
       .default(fallback),
   port: (fallback: number) => env.int(fallback, { min: 0, max: 65_535 }),
+  /** A number from 0 to 1, e.g. a sampling ratio. */
+  ratio: (fallback: number) =>
+    z
+      .string()
+      .regex(/^(0(\.\d+)?|1(\.0+)?|\.\d+)$/, "expected a number from 0 to 1")
+      .transform(Number)
+      .default(fallback),
+  /** An absolute http(s) URL. */
+  optionalUrl: () =>
+    z
+      .string()
+      .regex(/^https?:\/\/[^\s/]+/, "expected an http:// or https:// URL")
+      .optional(),
   bool: (fallback: boolean) =>
     z
       .enum(["true", "false", "1", "0"], "expected true or false")

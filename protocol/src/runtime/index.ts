@@ -2,3 +2,4 @@ export * from "./config.js";
 export * from "./logger.js";
 export * from "./metrics-server.js";
 export * from "./retry.js";
+export * from "./tracing.js";

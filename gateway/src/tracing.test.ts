@@ -1,0 +1,123 @@
+/**
+ * One message, one trace: the gateway's send span, its Bus and Log children, and the persister's span for the
+ * message's insert, joined through the W3C trace context in the Log record's headers. In one process, with the
+ * real Node SDK set up as in production but exporting to memory, the reference Bus and Log, and a recording Store.
+ */
+
+import { InMemorySpanExporter, type ReadableSpan } from "@opentelemetry/sdk-trace-base";
+import { MemoryLog } from "@parley/persister/log";
+import { Persister } from "@parley/persister/persister";
+import type { ChatMessage } from "@parley/protocol";
+import { createLogger, startTracing, type Tracing } from "@parley/protocol/runtime";
+import { waitFor } from "@parley/testkit";
+import { Registry } from "prom-client";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { DevAuthenticator } from "./auth/dev-auth.js";
+import { MemoryBus } from "./bus/memory-bus.js";
+import { Gateway } from "./gateway.js";
+import { instrumentAppend, instrumentBus } from "./instrumented.js";
+import { createGatewayMetrics } from "./metrics.js";
+import type { SendStatus, Socket } from "./server.js";
+
+class RecordingSocket implements Socket {
+  readonly frames: Record<string, unknown>[] = [];
+  send(frame: string): SendStatus {
+    this.frames.push(JSON.parse(frame) as Record<string, unknown>);
+    return "sent";
+  }
+  bufferedAmount(): number {
+    return 0;
+  }
+  close(): void {}
+}
+
+describe("tracing", () => {
+  const exporter = new InMemorySpanExporter();
+  let tracing: Tracing;
+
+  beforeAll(async () => {
+    tracing = await startTracing("parley-test", { kind: "off" }, exporter);
+  });
+  afterAll(() => tracing.shutdown());
+
+  it("follows one message from the WebSocket frame through sequencing and the Log record to its insert", async () => {
+    const metrics = createGatewayMetrics(new Registry());
+    const logger = createLogger("parley-test", "silent");
+    const stored: ChatMessage[] = [];
+    const log = new MemoryLog();
+    const store = {
+      insert: async (messages: readonly ChatMessage[]) => {
+        stored.push(...messages);
+        return messages.length;
+      },
+      history: async () => [],
+    };
+    const persister = new Persister({ log, store, group: "test", logger });
+    await persister.start();
+    const bus = instrumentBus(new MemoryBus({ listener: (event) => gateway.deliver(event) }), metrics, "memory");
+    const gateway: Gateway = new Gateway({
+      auth: new DevAuthenticator(),
+      bus,
+      log: instrumentAppend(log, metrics, "memory"),
+      store,
+      limits: {
+        framesPerSecond: 100,
+        frameBurst: 100,
+        shedEphemeralBytes: 1 << 20,
+        slowConsumerBytes: 1 << 22,
+        maxReplay: 100,
+        typingIntervalMs: 1000,
+        appendTimeoutMs: 5000,
+      },
+      maxHistoryLimit: 100,
+      metrics,
+      logger,
+    });
+    const socket = new RecordingSocket();
+    const session = gateway.open(socket, { user: "ann" });
+    try {
+      session.text(JSON.stringify({ t: "join", room: "traced" }));
+      await waitFor(() => socket.frames.some((f) => f.t === "presence"), "joined");
+      session.text(JSON.stringify({ t: "send", room: "traced", cid: "c1", body: "hello" }));
+      const ack = await waitFor(() => socket.frames.find((f) => f.t === "ack"), "the ack");
+      await waitFor(() => stored.length === 1, "the insert");
+
+      const spans = await waitFor(() => {
+        const finished = exporter.getFinishedSpans();
+        return finished.some((s) => s.name === "parley.persist") && finished;
+      }, "the persister's span");
+      const byName = (name: string): ReadableSpan => {
+        const span = spans.find((s) => s.name === name);
+        if (!span) throw new Error(`no span ${name} among ${spans.map((s) => s.name).join(", ")}`);
+        return span;
+      };
+      const send = byName("parley.send");
+      const publish = byName("parley.bus.publish");
+      const append = byName("parley.log.append");
+      const persist = byName("parley.persist");
+      const traceId = send.spanContext().traceId;
+      expect(send.parentSpanContext).toBeUndefined();
+      for (const span of [publish, append, persist]) expect(span.spanContext().traceId).toBe(traceId);
+      expect(publish.parentSpanContext?.spanId).toBe(send.spanContext().spanId);
+      expect(append.parentSpanContext?.spanId).toBe(send.spanContext().spanId);
+      // The persister continues from the record's traceparent, i.e. from the producer span.
+      expect(persist.parentSpanContext?.spanId).toBe(append.spanContext().spanId);
+      expect(persist.parentSpanContext?.isRemote).toBe(true);
+      expect(send.instrumentationScope.name).toBe("parley-gateway");
+      expect(persist.instrumentationScope.name).toBe("parley-persister");
+      expect(send.attributes["parley.seq"]).toBe(ack.seq);
+      expect(persist.attributes).toMatchObject({
+        "parley.room": "traced",
+        "parley.seq": ack.seq,
+        "parley.message_id": ack.id,
+      });
+      // No message body in any span.
+      expect(JSON.stringify(spans.map((s) => s.attributes))).not.toContain("hello");
+    } finally {
+      session.closed(1000);
+      await persister.close();
+      await log.close();
+      await bus.close();
+    }
+  });
+});
