@@ -1,3 +1,5 @@
+// No Node-only imports here: the web client imports this module too (`@parley/protocol/retry`).
+
 /**
  * An error that says whether trying again can help (kafkajs style). Code that retries asks `isRetriable`;
  * anything that is not a ParleyError is treated as retriable, since infrastructure errors usually are.
@@ -20,12 +22,22 @@ export interface BackoffOptions {
   readonly initialMs?: number;
   /** @default 5000 */
   readonly maxMs?: number;
+  /** Shortest delay, so a failing peer is never hammered in a tight loop. @default 0 */
+  readonly floorMs?: number;
+  /** Source of randomness in [0, 1) (tests pass a fixed one). @default Math.random */
+  readonly random?: () => number;
 }
 
-/** Exponential backoff with full jitter: a random delay in [0, min(max, initial * 2^attempt)). */
-export function backoffDelay(attempt: number, { initialMs = 100, maxMs = 5_000 }: BackoffOptions = {}): number {
-  const ceiling = Math.min(maxMs, initialMs * 2 ** Math.min(attempt, 30));
-  return Math.floor(Math.random() * ceiling);
+/**
+ * Exponential backoff with full jitter: a random delay in [floor, max(floor, min(max, initial * 2^attempt))).
+ * The jitter spreads the retries of many clients that failed at once (a restarted gateway's reconnects).
+ */
+export function backoffDelay(
+  attempt: number,
+  { initialMs = 100, maxMs = 5_000, floorMs = 0, random = Math.random }: BackoffOptions = {},
+): number {
+  const ceiling = Math.max(floorMs, Math.min(maxMs, initialMs * 2 ** Math.min(attempt, 30)));
+  return Math.floor(floorMs + random() * (ceiling - floorMs));
 }
 
 export interface RetryOptions extends BackoffOptions {
@@ -75,7 +87,7 @@ function sleep(ms: number, signal: AbortSignal | undefined): Promise<void> {
  * (a Kafka append may still land); callers whose retries are idempotent can simply try again.
  */
 export function withTimeout<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
+  let timer: ReturnType<typeof setTimeout> | undefined;
   const timeout = new Promise<never>((_, reject) => {
     timer = setTimeout(() => reject(new ParleyError(`${what} timed out after ${ms} ms`, { retriable: true })), ms);
   });

@@ -1,7 +1,13 @@
 import type { ChatMessage, ClientFrame, ServerFrame } from "@parley/protocol";
+import { backoffDelay } from "@parley/protocol/retry";
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
-import { backoffDelay } from "./backoff.js";
-import { ChatClient, type ChatClientOptions, type SocketHandlers, type SocketLike } from "./chat-client.js";
+import {
+  ChatClient,
+  type ChatClientOptions,
+  RECONNECT_BACKOFF,
+  type SocketHandlers,
+  type SocketLike,
+} from "./chat-client.js";
 
 class FakeSocket implements SocketLike {
   readonly sent: ClientFrame[] = [];
@@ -140,14 +146,16 @@ describe("ChatClient connection", () => {
     const waiting = client.getSnapshot().connection;
     expect(waiting).toMatchObject({ status: "waiting", attempt: 1, reason: "The server is restarting." });
     expect(sockets).toHaveLength(1);
-    vi.advanceTimersByTime(backoffDelay(0, () => 0.5));
+    vi.advanceTimersByTime(backoffDelay(0, { ...RECONNECT_BACKOFF, random: () => 0.5 }));
     expect(sockets).toHaveLength(2);
     // The second attempt fails before opening (a refused upgrade is checked over HTTP: not a 401 here).
     sockets[1]?.drop(1006);
     return vi.waitFor(() => {
       expect(client.getSnapshot().connection).toMatchObject({ status: "waiting", attempt: 2 });
-      expect(backoffDelay(1, () => 0.5)).toBeGreaterThan(backoffDelay(0, () => 0.5));
-      vi.advanceTimersByTime(backoffDelay(1, () => 0.5));
+      expect(backoffDelay(1, { ...RECONNECT_BACKOFF, random: () => 0.5 })).toBeGreaterThan(
+        backoffDelay(0, { ...RECONNECT_BACKOFF, random: () => 0.5 }),
+      );
+      vi.advanceTimersByTime(backoffDelay(1, { ...RECONNECT_BACKOFF, random: () => 0.5 }));
       const third = sockets[2] as FakeSocket;
       third.open();
       expect(third.sentOf("join")).toEqual([

@@ -13,8 +13,8 @@ import {
   parseJson,
   type ServerFrame,
 } from "@parley/protocol";
+import { backoffDelay } from "@parley/protocol/retry";
 import { z } from "zod";
-import { backoffDelay } from "./backoff.js";
 import { RoomModel, type RoomSnapshot } from "./room.js";
 
 /** Who we are to the server: a dev-mode name (`?user=`) or a JWT (`?token=` / `Authorization: Bearer`). */
@@ -104,6 +104,9 @@ export interface ChatClientOptions {
 }
 
 export type SendResult = { readonly ok: true; readonly cid: string } | { readonly ok: false; readonly reason: string };
+
+/** Reconnect delays: from 0.1 s up to 15 s, with full jitter so a restarted gateway's clients spread out. */
+export const RECONNECT_BACKOFF = { initialMs: 500, maxMs: 15_000, floorMs: 100 } as const;
 
 const historyPageSchema = z.object({
   room: z.string(),
@@ -483,7 +486,7 @@ export class ChatClient {
   }
 
   #scheduleReconnect(reason: string): void {
-    const delay = backoffDelay(this.#attempt, this.#random);
+    const delay = backoffDelay(this.#attempt, { ...RECONNECT_BACKOFF, random: this.#random });
     this.#attempt += 1;
     this.#setConnection({ status: "waiting", retryAt: this.#now() + delay, reason, attempt: this.#attempt });
     this.#retryTimer = setTimeout(() => this.#connect(), delay);
