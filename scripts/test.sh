@@ -9,6 +9,7 @@ echo "== services"
 scripts/services.sh up
 eval "$(scripts/services.sh env)"
 scripts/browser.sh ensure
+scripts/prometheus.sh ensure # promtool for the alert rule tests (charts/test/alerts.test.ts)
 
 echo "== tools"
 # helm, kubeconform and the Kubernetes schemas for charts/test (built once, then cached per user in ~/.cache/parley/tools).
