@@ -125,6 +125,8 @@ set(
   { minimum: 1 },
 );
 set(["gateway.autoscaling.targetCPUUtilizationPercentage"], { maximum: 100 });
+set(["tracing.sampleRatio", "metrics.prometheusRule.connectionDropRatio"], { type: "number", minimum: 0, maximum: 1 });
+set(["tracing.otlpEndpoint"], { pattern: "^(https?://\\S+)?$" });
 set(["gateway.autoscaling.scaleDownStabilizationSeconds"], { maximum: 3600 });
 set(["kafka.brokers"], { minItems: 0, items: { type: "string", pattern: "^[^\\s,]+:[0-9]+$" } });
 set(["imagePullSecrets"], { items: { type: "object", required: ["name"], properties: { name: { type: "string" } } } });

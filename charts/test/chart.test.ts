@@ -43,9 +43,17 @@ function exportedMetrics(): Set<string> {
   return names;
 }
 
-/** PARLEY_ variables a service's config parser knows (its config.ts), so a typo in the chart cannot hide. */
+/**
+ * PARLEY_ variables a service's config parser knows (its config.ts, plus the shared tracing variables it spreads
+ * in), so a typo in the chart cannot hide.
+ */
 function knownVariables(service: "gateway" | "persister"): Set<string> {
-  return new Set([...source(`${service}/src/config.ts`).matchAll(/\b(PARLEY_[A-Z0-9_]+):/g)].map((m) => m[1] ?? ""));
+  const config = source(`${service}/src/config.ts`);
+  const texts = [
+    config,
+    ...(config.includes("...TRACING_VARIABLES") ? [source("protocol/src/runtime/tracing.ts")] : []),
+  ];
+  return new Set(texts.flatMap((text) => [...text.matchAll(/\b(PARLEY_[A-Z0-9_]+):/g)].map((m) => m[1] ?? "")));
 }
 
 /** Values of one scenario merged over the chart defaults (Helm's merge: maps deep, everything else replaced). */
