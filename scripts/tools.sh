@@ -4,13 +4,15 @@
 # pays for the build, whichever clone it comes from; every entry is named by its version:
 #
 #   helm         helm.sh/helm/v3, lint and template the chart
+#   k6           go.k6.io/k6, the load generator of loadtest/ (its smoke runs in the test command)
 #   kubeconform  validates rendered manifests against local JSON schemas (never fetches them)
 #   yaml2json    scripts/yaml2json: YAML streams to JSON with sigs.k8s.io/yaml, for the tests and the CRD schemas
 #   schemas      JSON schemas generated offline from the OpenAPI v3 spec inside the k8s.io/kubernetes module and from
 #                the CRDs shipped in the prometheus-operator and KEDA modules (scripts/k8s-schemas.mjs)
 #
-#   scripts/tools.sh [all|helm|kubeconform|yaml2json|schemas]   build what is missing (default: all), print the env
-#   scripts/tools.sh env      eval-able exports: PARLEY_HELM, PARLEY_KUBECONFORM, PARLEY_YAML2JSON, PARLEY_SCHEMAS
+#   scripts/tools.sh [all|helm|k6|kubeconform|yaml2json|schemas]   build what is missing (default: all), print the env
+#   scripts/tools.sh env      eval-able exports: PARLEY_HELM, PARLEY_K6, PARLEY_KUBECONFORM, PARLEY_YAML2JSON,
+#                             PARLEY_SCHEMAS
 #
 # Progress goes to stderr and the env lines to stdout, like scripts/services.sh. A version bump below is a new cache
 # entry; delete the cache folder to start over.
@@ -21,6 +23,7 @@ readonly HELM_VERSION=v3.22.0
 # version of `helm template`/`install --dry-run` and of lint's deprecation checks. Without it a source build assumes
 # Kubernetes 1.20 and refuses charts that require newer (ours: kubeVersion >= 1.27).
 readonly HELM_K8S_MINOR=37
+readonly K6_VERSION=v1.8.1
 readonly KUBECONFORM_VERSION=v0.7.0
 readonly KUBERNETES_VERSION=v1.36.3
 readonly PROMETHEUS_OPERATOR_VERSION=v0.85.0
@@ -31,6 +34,7 @@ readonly SCRIPTS_DIR
 readonly TOOLS="${PARLEY_TOOLS_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/parley/tools}"
 readonly BIN="$TOOLS/bin"
 readonly HELM="$BIN/helm-$HELM_VERSION-k8s1.$HELM_K8S_MINOR"
+readonly K6="$BIN/k6-$K6_VERSION"
 readonly KUBECONFORM="$BIN/kubeconform-$KUBECONFORM_VERSION"
 readonly YAML2JSON="$BIN/yaml2json-$(cat "$SCRIPTS_DIR/yaml2json/main.go" "$SCRIPTS_DIR/yaml2json/go.sum" | sha256sum | cut -c1-12)"
 readonly SCHEMAS="$TOOLS/schemas/k8s-$KUBERNETES_VERSION-po-$PROMETHEUS_OPERATOR_VERSION-keda-$KEDA_VERSION"
@@ -92,6 +96,10 @@ build_helm() {
     -X $x/pkg/lint/rules.k8sVersionMajor=1 -X $x/pkg/lint/rules.k8sVersionMinor=$HELM_K8S_MINOR"
 }
 
+build_k6() {
+  [[ -x $K6 ]] || go_install "go.k6.io/k6@$K6_VERSION" "$K6"
+}
+
 build_kubeconform() {
   [[ -x $KUBECONFORM ]] || go_install "github.com/yannh/kubeconform/cmd/kubeconform@$KUBECONFORM_VERSION" "$KUBECONFORM"
 }
@@ -128,6 +136,7 @@ build_schemas() {
 
 print_env() {
   printf 'export PARLEY_HELM=%q\n' "$HELM"
+  printf 'export PARLEY_K6=%q\n' "$K6"
   printf 'export PARLEY_KUBECONFORM=%q\n' "$KUBECONFORM"
   printf 'export PARLEY_YAML2JSON=%q\n' "$YAML2JSON"
   printf 'export PARLEY_SCHEMAS=%q\n' "$SCHEMAS"
@@ -139,21 +148,23 @@ main() {
   case $what in
   all)
     build_helm
+    build_k6
     build_kubeconform
     build_yaml2json
     build_schemas
     ;;
   helm) build_helm ;;
+  k6) build_k6 ;;
   kubeconform) build_kubeconform ;;
   yaml2json) build_yaml2json ;;
   schemas) build_schemas ;;
   env) ;;
   -h | --help | help)
-    sed -n '2,15p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
+    sed -n '2,18p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
     return 0
     ;;
   *)
-    say "tools.sh: unknown command '$what' (all|helm|kubeconform|yaml2json|schemas|env)"
+    say "tools.sh: unknown command '$what' (all|helm|k6|kubeconform|yaml2json|schemas|env)"
     exit 2
     ;;
   esac

@@ -3,16 +3,16 @@
  * JSON schemas once (cached per user, see scripts/tools.sh) and prints where they are. Every helper here runs them
  * synchronously: each call takes milliseconds, and the suite is one file of sequential checks.
  */
-import { execFileSync, spawnSync } from "node:child_process";
+import { spawnSync } from "node:child_process";
 import { fileURLToPath } from "node:url";
+import { toolPath } from "@parley/testkit/tools";
+
+export { TOOLS_TIMEOUT_MS } from "@parley/testkit/tools";
 
 export const ROOT = fileURLToPath(new URL("../..", import.meta.url));
 export const CHART = `${ROOT}charts/parley`;
 /** The Kubernetes version the schemas come from (scripts/tools.sh), also passed to `helm template`. */
 export const KUBE_VERSION = "1.36.3";
-/** The first build compiles helm from source: minutes on 2 cores. Cached runs take well under a second. */
-export const TOOLS_TIMEOUT_MS = 20 * 60_000;
-
 export interface Tools {
   helm: string;
   kubeconform: string;
@@ -20,35 +20,14 @@ export interface Tools {
   schemas: string;
 }
 
-let cached: Tools | undefined;
-
 /** Builds what is missing and returns the tools' paths. */
 export function tools(): Tools {
-  if (cached) return cached;
-  const out = execFileSync(`${ROOT}scripts/tools.sh`, ["all"], {
-    cwd: ROOT,
-    encoding: "utf8",
-    stdio: ["ignore", "pipe", "inherit"],
-    timeout: TOOLS_TIMEOUT_MS,
-  });
-  const env = new Map<string, string>();
-  for (const line of out.split("\n")) {
-    const match = /^export (\w+)=(.*)$/.exec(line);
-    // printf %q escapes with backslashes; the paths are plain in practice.
-    if (match?.[1] && match[2] !== undefined) env.set(match[1], match[2].replace(/\\(.)/g, "$1"));
-  }
-  const get = (name: string) => {
-    const value = env.get(name);
-    if (!value) throw new Error(`scripts/tools.sh printed no ${name}`);
-    return value;
+  return {
+    helm: toolPath("PARLEY_HELM"),
+    kubeconform: toolPath("PARLEY_KUBECONFORM"),
+    yaml2json: toolPath("PARLEY_YAML2JSON"),
+    schemas: toolPath("PARLEY_SCHEMAS"),
   };
-  cached = {
-    helm: get("PARLEY_HELM"),
-    kubeconform: get("PARLEY_KUBECONFORM"),
-    yaml2json: get("PARLEY_YAML2JSON"),
-    schemas: get("PARLEY_SCHEMAS"),
-  };
-  return cached;
 }
 
 /** A Kubernetes object as rendered; fields are read through the accessors in the tests. */

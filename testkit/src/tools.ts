@@ -1,0 +1,33 @@
+import { execFileSync } from "node:child_process";
+import { fileURLToPath } from "node:url";
+
+const ROOT = fileURLToPath(new URL("../..", import.meta.url));
+/** The first build compiles the tools from source: minutes on 2 cores. Cached runs take well under a second. */
+export const TOOLS_TIMEOUT_MS = 20 * 60_000;
+
+let cached: ReadonlyMap<string, string> | undefined;
+
+/**
+ * The Go-built tools (helm, k6, kubeconform, …): `scripts/tools.sh` builds what is missing, once per machine, and
+ * prints `export PARLEY_<TOOL>=<path>` lines; this returns the path printed for `name` (e.g. "PARLEY_K6").
+ */
+export function toolPath(name: string): string {
+  if (!cached) {
+    const out = execFileSync(`${ROOT}scripts/tools.sh`, ["all"], {
+      cwd: ROOT,
+      encoding: "utf8",
+      stdio: ["ignore", "pipe", "inherit"],
+      timeout: TOOLS_TIMEOUT_MS,
+    });
+    const env = new Map<string, string>();
+    for (const line of out.split("\n")) {
+      const match = /^export (\w+)=(.*)$/.exec(line);
+      // printf %q escapes with backslashes; the paths are plain in practice.
+      if (match?.[1] && match[2] !== undefined) env.set(match[1], match[2].replace(/\\(.)/g, "$1"));
+    }
+    cached = env;
+  }
+  const value = cached.get(name);
+  if (!value) throw new Error(`scripts/tools.sh printed no ${name}`);
+  return value;
+}
