@@ -1,4 +1,20 @@
+import { encodeServerFrame } from "@parley/protocol";
 import type { Bus, BusEvent } from "./bus/bus.js";
+
+/**
+ * Presence changes of a room are gathered this long and delivered as one frame: when a room of N fills up (a
+ * reconnect storm, a class starting) members get a few frames instead of one per arrival, N² in all.
+ */
+export const PRESENCE_COALESCE_MS = 200;
+
+type PresenceEvent = Extract<BusEvent, { t: "presence" }>;
+
+/** Presence changes of one room waiting to be delivered: each user's latest change, and the latest count. */
+interface PendingPresence {
+  readonly last: Map<string, "joined" | "left">;
+  count: number;
+  listed: boolean;
+}
 
 /** Something in a room on this gateway that events are delivered to (a client session). */
 export interface RoomMember {
@@ -21,6 +37,7 @@ export class LocalRooms {
   readonly #subscriptions = new Map<string, Promise<void>>();
   /** Per room, connections per user. */
   readonly #users = new Map<string, Map<string, number>>();
+  readonly #pendingPresence = new Map<string, PendingPresence>();
 
   constructor(
     private readonly bus: Pick<Bus, "subscribe" | "unsubscribe" | "joinPresence" | "leavePresence">,
@@ -68,8 +85,39 @@ export class LocalRooms {
   }
 
   deliver(event: BusEvent): void {
+    if (event.t === "presence") {
+      this.#gatherPresence(event);
+      return;
+    }
     const members = this.#members.get(roomOf(event));
     if (members) for (const member of members) member.deliver(event);
+  }
+
+  #gatherPresence(event: PresenceEvent): void {
+    let pending = this.#pendingPresence.get(event.room);
+    if (!pending) {
+      pending = { last: new Map(), count: 0, listed: true };
+      this.#pendingPresence.set(event.room, pending);
+      setTimeout(() => this.#flushPresence(event.room), PRESENCE_COALESCE_MS).unref();
+    }
+    for (const user of event.joined ?? []) pending.last.set(user, "joined");
+    for (const user of event.left ?? []) pending.last.set(user, "left");
+    pending.count = event.count;
+    pending.listed = event.joined !== undefined || event.left !== undefined;
+  }
+
+  /** One frame with each user's net change; applying it to the members' view gives the same result as each one. */
+  #flushPresence(room: string): void {
+    const pending = this.#pendingPresence.get(room);
+    this.#pendingPresence.delete(room);
+    const members = this.#members.get(room);
+    if (!pending || !members) return;
+    const joined = [...pending.last].flatMap(([user, change]) => (change === "joined" ? [user] : []));
+    const left = [...pending.last].flatMap(([user, change]) => (change === "left" ? [user] : []));
+    const lists = pending.listed ? { ...(joined.length ? { joined } : {}), ...(left.length ? { left } : {}) } : {};
+    const frame = encodeServerFrame({ t: "presence", room, ...lists, count: pending.count });
+    const merged: PresenceEvent = { t: "presence", room, ...lists, count: pending.count, frame };
+    for (const member of members) member.deliver(merged);
   }
 
   /** Rooms with at least one local member. */

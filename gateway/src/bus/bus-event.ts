@@ -51,8 +51,10 @@ export function decodeBusEvent(payload: string): BusEvent | undefined {
       return { t: "typing", room: value.room, user: value.user, frame: payload };
     case "persisted":
       return { t: "persisted", room: value.room, upTo: value.upTo, frame: payload };
-    case "presence":
-      return { t: "presence", room: value.room, frame: payload };
+    case "presence": {
+      const { t: _t, count = 0, ...change } = value;
+      return { t: "presence", ...change, count, frame: payload };
+    }
     case "epoch":
       return { t: "epoch", room: value.room, seq: value.seq, frame: payload };
     default:

@@ -25,7 +25,14 @@ export type BusEvent =
   | { readonly t: "msg"; readonly message: ChatMessage; readonly frame: string }
   | { readonly t: "typing"; readonly room: string; readonly user: string; readonly frame: string }
   | { readonly t: "persisted"; readonly room: string; readonly upTo: number; readonly frame: string }
-  | { readonly t: "presence"; readonly room: string; readonly frame: string }
+  | {
+      readonly t: "presence";
+      readonly room: string;
+      readonly joined?: readonly string[];
+      readonly left?: readonly string[];
+      readonly count: number;
+      readonly frame: string;
+    }
   | { readonly t: "epoch"; readonly room: string; readonly seq: number; readonly frame: string };
 
 /** Receives every event of every room this process subscribed to. */

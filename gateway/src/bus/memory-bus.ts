@@ -89,7 +89,9 @@ export class MemoryBus implements Bus {
   }
 
   #emitPresence(room: string, change: { joined?: string[]; left?: string[] }, count: number): void {
-    this.#emit(room, { t: "presence", room, frame: presenceFrame(room, change, count, this.#presenceListLimit) });
+    const frame = presenceFrame(room, change, count, this.#presenceListLimit);
+    const listed = count <= this.#presenceListLimit ? change : {};
+    this.#emit(room, { t: "presence", room, ...listed, count, frame });
   }
 
   async publishPersisted(room: string, upTo: number): Promise<void> {
