@@ -26,17 +26,22 @@ export class Stack {
   private constructor(
     readonly database: FreshDatabase,
     readonly env: Record<string, string>,
+    /** Variables only the persister gets. */
+    private readonly persisterEnv: Record<string, string> = {},
   ) {}
 
   static async start({
     gateways = 2,
     gatewayEnv = {},
     gapTimeoutMs = 30_000,
+    otelEndpoint,
   }: {
     gateways?: number;
     gatewayEnv?: Record<string, string>;
     /** The persister's PARLEY_GAP_TIMEOUT_MS. */
     gapTimeoutMs?: number;
+    /** The persister's PARLEY_OTEL_ENDPOINT (gateways take theirs from `gatewayEnv`). */
+    otelEndpoint?: string;
   } = {}) {
     const services = serviceEnv();
     const database = await freshDatabase("stack");
@@ -51,7 +56,7 @@ export class Stack {
       PARLEY_REDIS_PREFIX: uniqueName("parley"),
       PARLEY_GAP_TIMEOUT_MS: String(gapTimeoutMs),
     };
-    const stack = new Stack(database, env);
+    const stack = new Stack(database, env, otelEndpoint === undefined ? {} : { PARLEY_OTEL_ENDPOINT: otelEndpoint });
     await promisify(execFile)(process.execPath, [MIGRATE], { env: { PATH: process.env.PATH ?? "", ...env } });
     const gatewayProcesses = await Promise.all(
       Array.from({ length: gateways }, () =>
@@ -79,6 +84,7 @@ export class Stack {
         // A killed persister's partitions move to its successor after this, rather than the default 30 s.
         PARLEY_KAFKA_SESSION_TIMEOUT_MS: "6000",
         PARLEY_KAFKA_HEARTBEAT_INTERVAL_MS: "1000",
+        ...this.persisterEnv,
       },
       (log) => log.msg === "persister consuming",
     );
