@@ -5,6 +5,7 @@
  */
 
 import { KafkaLog, type Log, MemoryLog } from "@parley/persister/log";
+import { createPersisterMetrics } from "@parley/persister/metrics";
 import { Persister } from "@parley/persister/persister";
 import { createPgliteStore, createPostgresStore, type Store } from "@parley/persister/store";
 import { WatermarkTracker } from "@parley/persister/watermark";
@@ -107,20 +108,33 @@ async function start(config: GatewayConfig, logger: Logger): Promise<void> {
   );
   const bus = instrumentBus(rawBus, metrics, config.bus.kind);
   const log = await createLog(config.log);
-  // The in-memory log lives in this process, so its consumer must too: the embedded mode persists in-process.
-  const watermarks =
-    config.log.kind === "memory"
-      ? new WatermarkTracker({ store, feed: bus, gapTimeoutMs: config.gapTimeoutMs, logger })
-      : undefined;
-  const persister = watermarks
-    ? new Persister({
-        log,
-        store,
-        group: "parley-persister",
-        logger: logger.child({ component: "persister" }),
-        onPersisted: (batch) => watermarks.persisted(batch),
-      })
-    : undefined;
+  // The in-memory log lives in this process, so its consumer must too: the embedded mode persists in-process,
+  // and serves the persister's metrics beside the gateway's.
+  let watermarks: WatermarkTracker | undefined;
+  let persister: Persister | undefined;
+  if (config.log.kind === "memory") {
+    const persisterMetrics = createPersisterMetrics(metrics.registry, { processMetrics: false });
+    const tracker = new WatermarkTracker({
+      store,
+      feed: bus,
+      gapTimeoutMs: config.gapTimeoutMs,
+      logger,
+      onGapResolved: (repaired, lost) => {
+        persisterMetrics.gapSeqsRepaired.inc(repaired);
+        persisterMetrics.gapSeqsLost.inc(lost);
+      },
+    });
+    persisterMetrics.watch({ watermarkLag: () => tracker.lag() });
+    watermarks = tracker;
+    persister = new Persister({
+      log,
+      store,
+      group: "parley-persister",
+      logger: logger.child({ component: "persister" }),
+      metrics: persisterMetrics,
+      onPersisted: (batch) => tracker.persisted(batch),
+    });
+  }
   await persister?.start();
   const staticFiles = config.webDir === undefined ? undefined : await loadStaticFiles(config.webDir);
   const gateway = new Gateway({

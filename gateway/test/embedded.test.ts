@@ -4,6 +4,7 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { waitFor } from "@parley/testkit";
 import { GatewayProcess } from "@parley/testkit/gateway-process";
+import { scrape } from "@parley/testkit/metrics";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 
 const WEB_DIR = fileURLToPath(new URL("../../web/dist", import.meta.url));
@@ -38,6 +39,18 @@ describe("embedded mode", () => {
       [1, "ann", "hi ben"],
       [2, "ben", "hi ann"],
     ]);
+
+    // The in-process persister's metrics are served beside the gateway's.
+    const running = gateway;
+    await waitFor(
+      async () =>
+        (await scrape(Number(running.service.readyLog.metricsPort))).value("parley_persister_rows_inserted_total") ===
+        2,
+      "both messages counted as inserted",
+    );
+    const metrics = await scrape(Number(running.service.readyLog.metricsPort));
+    expect(metrics.value("parley_gateway_connections")).toBe(2);
+    expect(metrics.value("parley_persister_watermark_pending_seqs")).toBe(0);
 
     expect(await gateway.service.stop()).toBe(0);
     gateway = await GatewayProcess.start(env());

@@ -8,11 +8,15 @@ export interface PersisterProbe {
 }
 
 /**
- * The persister's Prometheus metrics (process defaults included); names are stable, carry their unit, and are
- * documented in the README ("Metrics"). Dashboards and alerts in the chart use only these.
+ * The persister's Prometheus metrics (process defaults included unless `processMetrics` is false, e.g. when the
+ * persister runs inside the embedded gateway, whose registry has them already); names are stable, carry their
+ * unit, and are documented in the README ("Metrics"). Dashboards and alerts in the chart use only these.
  */
-export function createPersisterMetrics(registry: Registry = new Registry()) {
-  collectDefaultMetrics({ register: registry });
+export function createPersisterMetrics(
+  registry: Registry = new Registry(),
+  { processMetrics = true }: { readonly processMetrics?: boolean } = {},
+) {
+  if (processMetrics) collectDefaultMetrics({ register: registry });
   const registers = [registry];
   let probe: PersisterProbe | undefined;
   return {
