@@ -3,6 +3,39 @@ import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from "prom
 /** Latency buckets in seconds, from sub-millisecond Redis calls to multi-second outages. */
 const LATENCY_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
 
+/**
+ * A counter with one label for the per-delivery hot path: counted in plain numbers (a few ns, where prom-client's
+ * labelled `inc` costs ~100 ns) and handed to prom-client when scraped.
+ */
+function hotCounter({
+  name,
+  help,
+  label,
+  registers,
+}: {
+  name: string;
+  help: string;
+  label: string;
+  registers: Registry[];
+}) {
+  const counts = new Map<string, number>();
+  new Counter({
+    name,
+    help,
+    labelNames: [label],
+    registers,
+    collect() {
+      this.reset();
+      for (const [value, count] of counts) this.inc({ [label]: value }, count);
+    },
+  });
+  return {
+    inc(value: string): void {
+      counts.set(value, (counts.get(value) ?? 0) + 1);
+    },
+  };
+}
+
 /** What the gateway's gauges read at scrape time (set once the gateway exists). */
 export interface GatewayProbe {
   isReady(): boolean;
@@ -42,16 +75,16 @@ export function createGatewayMetrics(registry: Registry = new Registry()) {
       labelNames: ["type"],
       registers,
     }),
-    framesSent: new Counter({
+    framesSent: hotCounter({
       name: "parley_gateway_frames_sent_total",
       help: "Frames sent to clients by type",
-      labelNames: ["type"],
+      label: "type",
       registers,
     }),
-    deliveries: new Counter({
+    deliveries: hotCounter({
       name: "parley_gateway_deliveries_total",
       help: "Chat messages written to clients of this gateway, live fan-out and replays",
-      labelNames: ["path"],
+      label: "path",
       registers,
     }),
     fanoutLatency: new Histogram({

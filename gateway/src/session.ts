@@ -270,7 +270,7 @@ export class ClientSession implements SocketSession, RoomMember {
       this.close(CloseCode.SlowConsumer, "too slow, reconnect with since");
       return;
     }
-    this.context.metrics.framesSent.inc({ type });
-    if (type === "msg") this.context.metrics.deliveries.inc({ path });
+    this.context.metrics.framesSent.inc(type);
+    if (type === "msg") this.context.metrics.deliveries.inc(path);
   }
 }
