@@ -62,11 +62,6 @@ export class ServiceProcess {
     return service;
   }
 
-  /** The first log line matching, waiting for it. */
-  log(match: (log: Record<string, unknown>) => boolean, what: string): Promise<Record<string, unknown>> {
-    return waitFor(() => this.logs.find(match), what);
-  }
-
   kill(signal: NodeJS.Signals = "SIGTERM"): void {
     this.child.kill(signal);
   }
