@@ -82,10 +82,15 @@ describe("recovery and history", () => {
     const reader = await gateway(1).connect("reader");
     const flood = Array.from({ length: 200 }, () => randomUUID());
     for (const cid of flood) writer.send({ t: "send", room, cid, body: "during the join" });
-    await reader.join(room, 0);
+    const joined = await reader.join(room, 0);
     await waitFor(() => reader.messages(room).at(-1)?.seq === 230, "the flood");
     const seqs = seqsOf(reader.messages(room));
-    expect(seqs).toEqual(range(seqs[0] ?? 0, 230));
+    // Everything after `joined.seq` arrives live, each once and in order, right behind the replay.
+    expect(seqs.filter((seq) => seq > joined.seq)).toEqual(range(joined.seq + 1, 230));
+    expect(seqs).toEqual([...seqs].sort((a, b) => a - b));
+    // The replay itself is gap-free whenever the gateway says so; while the persister lags behind the flood, the
+    // Store may not yet hold what the recent buffer no longer does, and then it says recovered: false.
+    if (joined.recovered) expect(seqs).toEqual(range(seqs[0] ?? 0, 230));
     reader.close();
   });
 

@@ -53,6 +53,11 @@ describe("Redis data loss", () => {
       );
     }
     await serviceCtl("restart", "redis");
+    // Both gateways back on Redis (readiness includes the subscriber connection), so the epoch has listeners.
+    await waitFor(
+      async () => (await first.fetch("/readyz")).status === 200 && (await second.fetch("/readyz")).status === 200,
+      "both gateways ready again",
+    );
     const after = [];
     for (let index = 0; index < 10; index++) {
       after.push(
