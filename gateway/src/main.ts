@@ -6,9 +6,8 @@
 
 import { KafkaLog, type Log, MemoryLog } from "@parley/persister/log";
 import { createPersisterMetrics } from "@parley/persister/metrics";
-import { Persister } from "@parley/persister/persister";
+import { createPersistence } from "@parley/persister/persistence";
 import { createPgliteStore, createPostgresStore, type Store } from "@parley/persister/store";
-import { WatermarkTracker } from "@parley/persister/watermark";
 import { MAX_FRAME_BYTES } from "@parley/protocol";
 import { createLogger, type Logger, serveMetrics, startTracing, unknownKind } from "@parley/protocol/runtime";
 import type { Authenticator } from "./auth/auth.js";
@@ -110,31 +109,20 @@ async function start(config: GatewayConfig, logger: Logger): Promise<void> {
   const log = await createLog(config.log);
   // The in-memory log lives in this process, so its consumer must too: the embedded mode persists in-process,
   // and serves the persister's metrics beside the gateway's.
-  let watermarks: WatermarkTracker | undefined;
-  let persister: Persister | undefined;
-  if (config.log.kind === "memory") {
-    const persisterMetrics = createPersisterMetrics(metrics.registry, { processMetrics: false });
-    const tracker = new WatermarkTracker({
-      store,
-      feed: bus,
-      gapTimeoutMs: config.gapTimeoutMs,
-      logger,
-      onGapResolved: (repaired, lost) => {
-        persisterMetrics.gapSeqsRepaired.inc(repaired);
-        persisterMetrics.gapSeqsLost.inc(lost);
-      },
-    });
-    persisterMetrics.watch({ watermarkLag: () => tracker.lag() });
-    watermarks = tracker;
-    persister = new Persister({
-      log,
-      store,
-      group: "parley-persister",
-      logger: logger.child({ component: "persister" }),
-      metrics: persisterMetrics,
-      onPersisted: (batch) => tracker.persisted(batch),
-    });
-  }
+  const persistence =
+    config.log.kind === "memory"
+      ? createPersistence({
+          log,
+          store,
+          group: "parley-persister",
+          logger: logger.child({ component: "persister" }),
+          metrics: createPersisterMetrics(metrics.registry, { processMetrics: false }),
+          feed: bus,
+          gapTimeoutMs: config.gapTimeoutMs,
+        })
+      : undefined;
+  const persister = persistence?.persister;
+  const watermarks = persistence?.watermarks;
   await persister?.start();
   const staticFiles = config.webDir === undefined ? undefined : await loadStaticFiles(config.webDir);
   const gateway = new Gateway({

@@ -32,21 +32,10 @@ describe("fault matrix", () => {
     let running = true;
     const done = (async () => {
       for (let index = 0; running; index++) {
-        const cid = `${name}-${index}`;
-        for (;;) {
-          const from = client.frames.length;
-          client.send({ t: "send", room, cid, body: `${name} ${index}` });
-          const answer = await waitFor(
-            () => client.frames.slice(from).find((f) => (f.t === "ack" || f.t === "error") && f.cid === cid),
-            `an answer to ${cid}`,
-            { timeoutMs: 60_000 },
-          );
-          if (answer.t === "ack") {
-            acks.push({ seq: answer.seq, id: answer.id });
-            break;
-          }
-          await new Promise((resolve) => setTimeout(resolve, 200));
-        }
+        const answer = await client.sendUntilAcked(room, `${name}-${index}`, `${name} ${index}`, {
+          timeoutMs: 120_000,
+        });
+        acks.push({ seq: answer.seq, id: answer.id });
       }
     })();
     return {

@@ -23,20 +23,8 @@ describe("Redis data loss", () => {
   });
   afterAll(() => stack?.stop());
 
-  /** Sends until acked, retrying with the same cid after `unavailable`, as a client must. */
-  async function sendUntilAcked(client: TestClient, room: string, cid: string) {
-    for (;;) {
-      const from = client.frames.length;
-      client.send({ t: "send", room, cid, body: `body ${cid}` });
-      const answer = await waitFor(
-        () =>
-          client.frames.slice(from).find((frame) => (frame.t === "ack" || frame.t === "error") && frame.cid === cid),
-        `an answer to ${cid}`,
-      );
-      if (answer.t === "ack") return answer;
-      await new Promise((resolve) => setTimeout(resolve, 100));
-    }
-  }
+  const sendUntilAcked = (client: TestClient, room: string, cid: string) =>
+    client.sendUntilAcked(room, cid, `body ${cid}`);
 
   it("never reuses a seq, drops no message and persists every acked one exactly once", async () => {
     const [first, second] = stack.gateways;

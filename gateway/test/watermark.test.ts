@@ -31,12 +31,7 @@ describe("persisted watermark", () => {
     await stack?.stop();
   });
 
-  async function send(room: string, body: string) {
-    const cid = randomUUID();
-    const from = client.frames.length;
-    client.send({ t: "send", room, cid, body });
-    return client.next("ack", (frame) => frame.cid === cid, { from });
-  }
+  const send = (room: string, body: string) => client.sendUntilAcked(room, randomUUID(), body);
 
   function watermark(room: string, upTo: number) {
     return client.next("persisted", (frame) => frame.room === room && frame.upTo >= upTo, { timeoutMs: 30_000 });

@@ -8,10 +8,9 @@ import { createLogger, type Logger, serveMetrics, startTracing } from "@parley/p
 import { loadPersisterConfig, type PersisterConfig } from "./config.js";
 import { KafkaLog } from "./log/index.js";
 import { createPersisterMetrics } from "./metrics.js";
-import { Persister } from "./persister.js";
+import { createPersistence } from "./persistence.js";
 import { RedisFeed } from "./redis-feed.js";
 import { createPostgresStore } from "./store/index.js";
-import { WatermarkTracker } from "./watermark.js";
 
 const SERVICE = "parley-persister";
 /** Metrics are scraped from outside the pod. */
@@ -31,24 +30,14 @@ async function start(config: PersisterConfig, logger: Logger): Promise<void> {
   });
   await log.ensureTopics();
   const feed = config.redis === undefined ? undefined : new RedisFeed(config.redis);
-  const watermarks = new WatermarkTracker({
-    store,
-    ...(feed === undefined ? {} : { feed }),
-    gapTimeoutMs: config.gapTimeoutMs,
-    logger,
-    onGapResolved: (repaired, lost) => {
-      metrics.gapSeqsRepaired.inc(repaired);
-      metrics.gapSeqsLost.inc(lost);
-    },
-  });
-  metrics.watch({ watermarkLag: () => watermarks.lag() });
-  const persister = new Persister({
+  const { persister, watermarks } = createPersistence({
     log,
     store,
     group: config.group,
     logger,
     metrics,
-    onPersisted: (batch) => watermarks.persisted(batch),
+    ...(feed === undefined ? {} : { feed }),
+    gapTimeoutMs: config.gapTimeoutMs,
     onFatal: (error) => void shutdown("consumer stopped", error),
   });
 

@@ -72,6 +72,37 @@ export class TestClient {
     return this.next("joined", (frame) => frame.room === room, { from });
   }
 
+  /**
+   * Sends until acked, as a client must: after an error frame for the cid (e.g. `unavailable` while Kafka is slow
+   * or down) it waits `retryMs` and sends again with the same cid. Returns the ack.
+   */
+  async sendUntilAcked(
+    room: string,
+    cid: string,
+    body: string,
+    { retryMs = 200, timeoutMs = 60_000 }: { retryMs?: number; timeoutMs?: number } = {},
+  ): Promise<Extract<ServerFrame, { t: "ack" }>> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const from = this.frames.length;
+      this.send({ t: "send", room, cid, body });
+      const answer = await waitFor(
+        () =>
+          this.frames
+            .slice(from)
+            .find(
+              (frame): frame is Extract<ServerFrame, { t: "ack" | "error" }> =>
+                (frame.t === "ack" || frame.t === "error") && frame.cid === cid,
+            ),
+        `an answer to ${cid}`,
+        { timeoutMs: Math.max(1, deadline - Date.now()) },
+      );
+      if (answer.t === "ack") return answer;
+      if (Date.now() > deadline) throw new Error(`${cid} not acked: ${answer.code} ${answer.message}`);
+      await new Promise((resolve) => setTimeout(resolve, retryMs));
+    }
+  }
+
   closed(): Promise<number> {
     return waitFor(() => this.closeCode, "the connection to close");
   }
