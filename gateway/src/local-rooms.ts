@@ -1,5 +1,5 @@
-import { encodeServerFrame } from "@parley/protocol";
 import type { Bus, BusEvent } from "./bus/bus.js";
+import { presenceEvent } from "./bus/bus-event.js";
 
 /**
  * Presence changes of a room are gathered this long and delivered as one frame: when a room of N fills up (a
@@ -114,9 +114,7 @@ export class LocalRooms {
     if (!pending || !members) return;
     const joined = [...pending.last].flatMap(([user, change]) => (change === "joined" ? [user] : []));
     const left = [...pending.last].flatMap(([user, change]) => (change === "left" ? [user] : []));
-    const lists = pending.listed ? { ...(joined.length ? { joined } : {}), ...(left.length ? { left } : {}) } : {};
-    const frame = encodeServerFrame({ t: "presence", room, ...lists, count: pending.count });
-    const merged: PresenceEvent = { t: "presence", room, ...lists, count: pending.count, frame };
+    const merged = presenceEvent(room, { joined, left }, pending.count, pending.listed);
     for (const member of members) member.deliver(merged);
   }
 

@@ -24,23 +24,6 @@ export const clientFrameSchema = z.discriminatedUnion("t", [join, leave, send, t
 /** Every frame a client may send. */
 export type ClientFrame = z.infer<typeof clientFrameSchema>;
 
-/** Every frame the server sends. */
-export type ServerFrame =
-  | { t: "joined"; room: string; seq: number; recovered?: boolean }
-  | { t: "left"; room: string }
-  | ({ t: "msg" } & ChatMessage)
-  | { t: "ack"; room: string; cid: string; seq: number; id: string }
-  | { t: "typing"; room: string; user: string }
-  | { t: "presence"; room: string; joined?: string[]; left?: string[]; count?: number }
-  | { t: "persisted"; room: string; upTo: number }
-  /**
-   * The room's sequence restarted above `seq` because the bus lost its state (e.g. Redis restarted without
-   * persistence): seqs up to `seq` that the client has not seen may never arrive. Re-sync with `join` + `since`.
-   */
-  | { t: "epoch"; room: string; seq: number }
-  | { t: "error"; code: ErrorCode; cid?: string; message: string }
-  | { t: "pong" };
-
 export const serverFrameSchema = z.discriminatedUnion("t", [
   z.object({ t: z.literal("joined"), room: roomSchema, seq: seqSchema, recovered: z.boolean().optional() }),
   z.object({ t: z.literal("left"), room: roomSchema }),
@@ -55,6 +38,10 @@ export const serverFrameSchema = z.discriminatedUnion("t", [
     count: z.number().int().optional(),
   }),
   z.object({ t: z.literal("persisted"), room: roomSchema, upTo: seqSchema }),
+  /**
+   * The room's sequence restarted above `seq` because the bus lost its state (e.g. Redis restarted without
+   * persistence): seqs up to `seq` that the client has not seen may never arrive. Re-sync with `join` + `since`.
+   */
   z.object({ t: z.literal("epoch"), room: roomSchema, seq: seqSchema }),
   z.object({
     t: z.literal("error"),
@@ -64,6 +51,8 @@ export const serverFrameSchema = z.discriminatedUnion("t", [
   }),
   z.object({ t: z.literal("pong") }),
 ]);
+/** Every frame the server sends. */
+export type ServerFrame = z.infer<typeof serverFrameSchema>;
 
 const NOT_JSON = { ok: false, code: ErrorCode.BadRequest, message: "frame is not valid JSON" } as const;
 
@@ -102,7 +91,7 @@ export function decodeServerFrame(text: string): Decoded<ServerFrame> {
   const json = parseJson(text);
   if (!json.ok) return NOT_JSON;
   const parsed = serverFrameSchema.safeParse(json.value);
-  if (parsed.success) return { ok: true, value: parsed.data as ServerFrame };
+  if (parsed.success) return { ok: true, value: parsed.data };
   return { ok: false, code: ErrorCode.BadRequest, message: describeIssue(parsed.error, "frame") };
 }
 

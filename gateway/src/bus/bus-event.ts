@@ -17,21 +17,21 @@ export function persistedEvent(room: string, upTo: number): BusEvent & { t: "per
   return { t: "persisted", room, upTo, frame: encodeServerFrame({ t: "persisted", room, upTo }) };
 }
 
-/** A presence change or snapshot; above the list limit it carries only the count. */
-export function presenceFrame(
+/**
+ * A presence change: who joined and left (only when `listed`, i.e. the room is within the presence list limit;
+ * empty lists are left out) and how many are present.
+ */
+export function presenceEvent(
   room: string,
   change: { joined?: readonly string[]; left?: readonly string[] },
   count: number,
-  listLimit: number,
-): string {
-  const listed = count <= listLimit;
-  return encodeServerFrame({
-    t: "presence",
-    room,
-    ...(listed && change.joined ? { joined: [...change.joined] } : {}),
-    ...(listed && change.left ? { left: [...change.left] } : {}),
-    count,
-  });
+  listed: boolean,
+): BusEvent & { t: "presence" } {
+  const lists = {
+    ...(listed && change.joined?.length ? { joined: [...change.joined] } : {}),
+    ...(listed && change.left?.length ? { left: [...change.left] } : {}),
+  };
+  return { t: "presence", room, ...lists, count, frame: encodeServerFrame({ t: "presence", room, ...lists, count }) };
 }
 
 /**
@@ -52,8 +52,8 @@ export function decodeBusEvent(payload: string): BusEvent | undefined {
     case "persisted":
       return { t: "persisted", room: value.room, upTo: value.upTo, frame: payload };
     case "presence": {
-      const { t: _t, count = 0, ...change } = value;
-      return { t: "presence", ...change, count, frame: payload };
+      const { room, joined, left, count = 0 } = value;
+      return { t: "presence", room, ...(joined ? { joined } : {}), ...(left ? { left } : {}), count, frame: payload };
     }
     case "epoch":
       return { t: "epoch", room: value.room, seq: value.seq, frame: payload };

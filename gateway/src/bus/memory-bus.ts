@@ -11,7 +11,7 @@ import {
   type Published,
   type PublishInput,
 } from "./bus.js";
-import { messageEvent, persistedEvent, presenceFrame, typingEvent } from "./bus-event.js";
+import { messageEvent, persistedEvent, presenceEvent, typingEvent } from "./bus-event.js";
 
 interface RoomState {
   seq: number;
@@ -89,9 +89,7 @@ export class MemoryBus implements Bus {
   }
 
   #emitPresence(room: string, change: { joined?: string[]; left?: string[] }, count: number): void {
-    const frame = presenceFrame(room, change, count, this.#presenceListLimit);
-    const listed = count <= this.#presenceListLimit ? change : {};
-    this.#emit(room, { t: "presence", room, ...listed, count, frame });
+    this.#emit(room, presenceEvent(room, change, count, count <= this.#presenceListLimit));
   }
 
   async publishPersisted(room: string, upTo: number): Promise<void> {
