@@ -177,14 +177,22 @@ describe("metrics", () => {
         "Prometheus to scrape both gateways",
         { timeoutMs: 60_000, intervalMs: 500 },
       );
-      const { activeTargets } = (await api("targets")) as {
-        activeTargets: { health: string; labels: Record<string, string> }[];
+      // Each target is scraped on its own schedule: wait until none is still unscraped ("unknown").
+      const targetHealth = async () => {
+        const { activeTargets } = (await api("targets")) as {
+          activeTargets: { health: string; labels: Record<string, string> }[];
+        };
+        return activeTargets.map((target) => `${target.labels.job} ${target.health}`).sort();
       };
-      expect(activeTargets.map((target) => `${target.labels.job} ${target.health}`).sort()).toEqual([
-        "parley-gateway up",
-        "parley-gateway up",
-        "parley-persister up",
-      ]);
+      const health = await waitFor(
+        async () => {
+          const current = await targetHealth();
+          return current.length === 3 && current.every((line) => !line.endsWith(" unknown")) ? current : undefined;
+        },
+        "every target scraped once",
+        { timeoutMs: 60_000, intervalMs: 500 },
+      );
+      expect(health).toEqual(["parley-gateway up", "parley-gateway up", "parley-persister up"]);
       const lag = (await api("query?query=sum(parley_persister_consumer_lag_records{job=%22parley-persister%22})")) as {
         result: { value: [number, string] }[];
       };
