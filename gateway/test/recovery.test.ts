@@ -41,8 +41,9 @@ describe("recovery and history", () => {
     const room = uniqueName("room");
     await writer.join(room);
     const from = writer.frames.length;
-    for (let index = 0; index < count; index++) writer.send({ t: "send", room, cid: randomUUID(), body: `m${index}` });
-    await waitFor(() => writer.frames.slice(from).filter((frame) => frame.t === "ack").length === count, "acks");
+    await Promise.all(
+      Array.from({ length: count }, (_, index) => writer.sendUntilAcked(room, randomUUID(), `m${index}`)),
+    );
     await writer.next("persisted", (frame) => frame.room === room && frame.upTo === count, { from, timeoutMs: 30_000 });
     return room;
   }
