@@ -1,8 +1,9 @@
 import { waitFor } from "@parley/testkit";
-import { describe, expect, it } from "vitest";
+import { afterEach, describe, expect, it, vi } from "vitest";
 import type { BusEvent } from "./bus/bus.js";
+import { persistedEvent } from "./bus/bus-event.js";
 import { MemoryBus } from "./bus/memory-bus.js";
-import { LocalRooms, type RoomMember } from "./local-rooms.js";
+import { LocalRooms, PERSISTED_INTERVAL_MS, type RoomMember } from "./local-rooms.js";
 
 function setup() {
   let rooms: LocalRooms | undefined;
@@ -19,6 +20,10 @@ function setup() {
 }
 
 describe("LocalRooms", () => {
+  afterEach(() => {
+    vi.useRealTimers();
+  });
+
   it("gathers a burst of presence changes into one frame per room", async () => {
     const { rooms, member } = setup();
     const watcher = member("watcher");
@@ -60,5 +65,23 @@ describe("LocalRooms", () => {
     await bus.publishTyping("lobby", "writer");
     await waitFor(() => reader.events.some((event) => event.t === "typing"), "the typing event");
     expect(reader.events.filter((event) => event.t === "presence")).toHaveLength(0);
+  });
+
+  it("forwards a room's first watermark at once and then the highest one per interval", async () => {
+    const { rooms, member } = setup();
+    const reader = member("reader");
+    await rooms.join("lobby", reader);
+    vi.useFakeTimers();
+    const watermarks = () => reader.events.flatMap((event) => (event.t === "persisted" ? [event.upTo] : []));
+    rooms.deliver(persistedEvent("lobby", 1));
+    expect(watermarks()).toEqual([1]);
+    for (const upTo of [2, 4, 3]) rooms.deliver(persistedEvent("lobby", upTo));
+    expect(watermarks()).toEqual([1]);
+    vi.advanceTimersByTime(PERSISTED_INTERVAL_MS);
+    expect(watermarks()).toEqual([1, 4]);
+    // A quiet interval ends the throttling: the next watermark goes out at once again.
+    vi.advanceTimersByTime(PERSISTED_INTERVAL_MS);
+    rooms.deliver(persistedEvent("lobby", 5));
+    expect(watermarks()).toEqual([1, 4, 5]);
   });
 });

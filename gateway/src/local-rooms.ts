@@ -7,7 +7,15 @@ import { presenceEvent } from "./bus/bus-event.js";
  */
 export const PRESENCE_COALESCE_MS = 200;
 
+/**
+ * A room's persisted watermark reaches its members at most once per this interval: the first at once, the highest
+ * of the rest when the interval ends. The persister announces one per stored batch, which at a few messages per
+ * second per room is one frame per message for every member; clients only need the latest.
+ */
+export const PERSISTED_INTERVAL_MS = 1000;
+
 type PresenceEvent = Extract<BusEvent, { t: "presence" }>;
+type PersistedEvent = Extract<BusEvent, { t: "persisted" }>;
 
 /** Presence changes of one room waiting to be delivered: each user's latest change, and the latest count. */
 interface PendingPresence {
@@ -38,6 +46,8 @@ export class LocalRooms {
   /** Per room, connections per user. */
   readonly #users = new Map<string, Map<string, number>>();
   readonly #pendingPresence = new Map<string, PendingPresence>();
+  /** Rooms inside a watermark interval, with the highest watermark held back in it, if any. */
+  readonly #pendingPersisted = new Map<string, PersistedEvent | undefined>();
 
   constructor(
     private readonly bus: Pick<Bus, "subscribe" | "unsubscribe" | "joinPresence" | "leavePresence">,
@@ -85,12 +95,36 @@ export class LocalRooms {
   }
 
   deliver(event: BusEvent): void {
-    if (event.t === "presence") {
-      this.#gatherPresence(event);
-      return;
-    }
+    if (event.t === "presence") this.#gatherPresence(event);
+    else if (event.t === "persisted") this.#throttlePersisted(event);
+    else this.#deliverToMembers(event);
+  }
+
+  #deliverToMembers(event: BusEvent): void {
     const members = this.#members.get(roomOf(event));
     if (members) for (const member of members) member.deliver(event);
+  }
+
+  #throttlePersisted(event: PersistedEvent): void {
+    const { room } = event;
+    if (this.#pendingPersisted.has(room)) {
+      const held = this.#pendingPersisted.get(room);
+      if (held === undefined || event.upTo > held.upTo) this.#pendingPersisted.set(room, event);
+      return;
+    }
+    this.#pendingPersisted.set(room, undefined);
+    this.#deliverToMembers(event);
+    const endInterval = () => {
+      const held = this.#pendingPersisted.get(room);
+      if (held === undefined) {
+        this.#pendingPersisted.delete(room);
+        return;
+      }
+      this.#pendingPersisted.set(room, undefined);
+      this.#deliverToMembers(held);
+      setTimeout(endInterval, PERSISTED_INTERVAL_MS).unref();
+    };
+    setTimeout(endInterval, PERSISTED_INTERVAL_MS).unref();
   }
 
   #gatherPresence(event: PresenceEvent): void {
@@ -110,12 +144,10 @@ export class LocalRooms {
   #flushPresence(room: string): void {
     const pending = this.#pendingPresence.get(room);
     this.#pendingPresence.delete(room);
-    const members = this.#members.get(room);
-    if (!pending || !members) return;
+    if (!pending) return;
     const joined = [...pending.last].flatMap(([user, change]) => (change === "joined" ? [user] : []));
     const left = [...pending.last].flatMap(([user, change]) => (change === "left" ? [user] : []));
-    const merged = presenceEvent(room, { joined, left }, pending.count, pending.listed);
-    for (const member of members) member.deliver(merged);
+    this.#deliverToMembers(presenceEvent(room, { joined, left }, pending.count, pending.listed));
   }
 
   /** Rooms with at least one local member. */

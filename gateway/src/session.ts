@@ -61,6 +61,12 @@ interface Joining {
 export class ClientSession implements SocketSession, RoomMember {
   readonly #rooms = new Map<string, Joining | "joined">();
   readonly #lastTyping = new Map<string, number>();
+  /**
+   * Per room, the highest seq of this user's own messages (sent here or seen from their other connections) that no
+   * watermark sent to this client covers yet. Only such clients are sent watermarks: they are what marks an own
+   * message stored, and a passive member would otherwise get one frame a second per busy room for nothing.
+   */
+  readonly #unpersisted = new Map<string, number>();
   readonly #bucket: TokenBucket;
   #closed = false;
 
@@ -122,6 +128,13 @@ export class ClientSession implements SocketSession, RoomMember {
     if (state !== "joined") {
       state.held.push(event);
       return;
+    }
+    if (event.t === "msg" && event.message.from === this.user)
+      this.#awaitPersisted(event.message.room, event.message.seq);
+    if (event.t === "persisted") {
+      const own = this.#unpersisted.get(event.room);
+      if (own === undefined) return;
+      if (event.upTo >= own) this.#unpersisted.delete(event.room);
     }
     if (event.t === "typing" || event.t === "presence") {
       if (event.t === "typing" && event.user === this.user) return;
@@ -206,6 +219,7 @@ export class ClientSession implements SocketSession, RoomMember {
 
   #leave(room: string): void {
     if (this.#rooms.delete(room)) this.context.rooms.leave(room, this);
+    this.#unpersisted.delete(room);
     this.context.metrics.subscribedRooms.set(this.context.rooms.size);
     this.#send({ t: "left", room });
   }
@@ -242,6 +256,7 @@ export class ClientSession implements SocketSession, RoomMember {
     }
     this.context.appended(true);
     this.context.metrics.ackLatency.observe((performance.now() - started) / 1000);
+    this.#awaitPersisted(room, message.seq);
     this.#send({ t: "ack", room, cid, seq: message.seq, id: message.id });
   }
 
@@ -251,6 +266,10 @@ export class ClientSession implements SocketSession, RoomMember {
     if (now - (this.#lastTyping.get(room) ?? Number.NEGATIVE_INFINITY) < this.context.limits.typingIntervalMs) return;
     this.#lastTyping.set(room, now);
     await this.context.bus.publishTyping(room, this.user);
+  }
+
+  #awaitPersisted(room: string, seq: number): void {
+    if (seq > (this.#unpersisted.get(room) ?? 0)) this.#unpersisted.set(room, seq);
   }
 
   #error(code: ErrorCode, message: string, cid?: string): void {

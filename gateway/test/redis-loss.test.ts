@@ -69,7 +69,8 @@ describe("Redis data loss", () => {
 
     // The skipped seqs are recorded lost after the gap timeout, so the watermark reaches the end.
     const last = Math.max(...after.map((ack) => ack.seq));
-    await ann.next("persisted", (frame) => frame.room === room && frame.upTo >= last, { timeoutMs: 30_000 });
+    // Ben sent the last message, so Ben is told when it is stored.
+    await ben.next("persisted", (frame) => frame.room === room && frame.upTo >= last, { timeoutMs: 30_000 });
     // The restart was announced (pub/sub is at-most-once, so to whoever was subscribed again in time).
     const epochs = [ann, ben].flatMap((client) => client.frames.filter((frame) => frame.t === "epoch"));
     expect(epochs.length).toBeGreaterThan(0);

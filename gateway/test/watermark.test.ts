@@ -46,6 +46,36 @@ describe("persisted watermark", () => {
     expect(stored.map((row) => row.seq)).toEqual([1, 2, 3, 4, 5]);
   });
 
+  it("tells only members with own messages waiting to be stored, and each of those once it covers them", async () => {
+    const room = uniqueName("room");
+    const gateway = stack.gateways[0] as NonNullable<(typeof stack.gateways)[0]>;
+    const [reader, otherTab] = await Promise.all([gateway.connect("reader"), gateway.connect("wendy")]);
+    try {
+      await Promise.all([client.join(room), reader.join(room), otherTab.join(room)]);
+      const from = { reader: reader.frames.length, otherTab: otherTab.frames.length };
+      for (let index = 0; index < 3; index++) await send(room, `m${index}`);
+      // The sender, and the same user's other connection (it shows the messages as its own), hear of it.
+      await watermark(room, 3);
+      await otherTab.next("persisted", (frame) => frame.room === room && frame.upTo >= 3, {
+        from: from.otherTab,
+        timeoutMs: 30_000,
+      });
+      await waitFor(() => reader.messages(room).length === 3, "the reader's three messages");
+      // The watermark went out on this gateway, and the reader, with nothing of its own, was not sent it.
+      const beforeOwn = reader.frames.length;
+      expect(reader.frames.slice(from.reader).filter((frame) => frame.t === "persisted")).toEqual([]);
+      // An own message makes the reader a waiting member, told once it is stored.
+      const { seq } = await reader.sendUntilAcked(room, randomUUID(), "mine");
+      await reader.next("persisted", (frame) => frame.room === room && frame.upTo >= seq, {
+        from: beforeOwn,
+        timeoutMs: 30_000,
+      });
+    } finally {
+      reader.close();
+      otherTab.close();
+    }
+  });
+
   it("repairs a seq that never reached Kafka from the recent buffer", async () => {
     const room = uniqueName("room");
     await client.join(room);

@@ -1,14 +1,6 @@
 import { z } from "zod";
 import { ErrorCode } from "./codes.js";
-import {
-  bodySchema,
-  type ChatMessage,
-  chatMessageSchema,
-  cidSchema,
-  roomSchema,
-  seqSchema,
-  userSchema,
-} from "./message.js";
+import { bodySchema, chatMessageSchema, cidSchema, roomSchema, seqSchema, userSchema } from "./message.js";
 import { describeIssue, parseJson } from "./parse.js";
 
 /** Hard limit for one WebSocket frame in bytes; larger frames close the connection with 1009. */
