@@ -180,7 +180,12 @@ export class ClientSession implements SocketSession, RoomMember {
     try {
       if (fresh) await this.context.rooms.join(room, this);
       this.context.metrics.subscribedRooms.set(this.context.rooms.size);
-      const latest = await this.context.bus.latest(room);
+      // Who is here now (changes from here on are held like messages), fetched before `joined` goes out: from
+      // `joined` on the client may send, so nothing may be awaited between it and the room counting as joined.
+      const [latest, present] = await Promise.all([
+        this.context.bus.latest(room),
+        fresh ? this.context.bus.presence(room) : undefined,
+      ]);
       const replay =
         since === undefined
           ? undefined
@@ -196,9 +201,8 @@ export class ClientSession implements SocketSession, RoomMember {
       for (const message of replay?.messages ?? []) {
         this.#write(encodeServerFrame({ t: "msg", ...message }), "msg", "replay");
       }
-      if (!fresh) return;
-      // Who is here now; changes follow as presence events.
-      const { count, users } = await this.context.bus.presence(room);
+      if (!present) return;
+      const { count, users } = present;
       this.#send({ t: "presence", room, ...(users ? { joined: [...users] } : {}), count });
       this.#rooms.set(room, "joined");
       let delivered = latest;

@@ -3,6 +3,7 @@ import { uniqueName, waitFor } from "@parley/testkit";
 import { Stack } from "@parley/testkit/stack";
 import type { TestClient } from "@parley/testkit/ws-client";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import WebSocket from "ws";
 
 /** Two gateway processes on one Redis, Kafka and PostgreSQL, with a persister: the core path end to end. */
 describe("two gateways", () => {
@@ -48,6 +49,31 @@ describe("two gateways", () => {
     const bySeq = new Map(alice.messages(room).map((message) => [message.seq, message]));
     for (const ack of acks()) expect(bySeq.get(ack.seq)).toMatchObject({ id: ack.id, cid: ack.cid });
     expect(alice.messages(room).map((m) => m.body)).toEqual(bob.messages(room).map((m) => m.body));
+  });
+
+  it("takes a send the moment its `joined` arrives", async () => {
+    const room = uniqueName("room");
+    // Raw sockets, so each send leaves in the same tick its `joined` is read.
+    const answers = await Promise.all(
+      Array.from(
+        { length: 40 },
+        (_, index) =>
+          new Promise<string>((resolve, reject) => {
+            const socket = new WebSocket(stack.gateways[index % 2]?.wsUrl(`user=eager${index}`) ?? "");
+            socket.on("open", () => socket.send(JSON.stringify({ t: "join", room })));
+            socket.on("message", (data) => {
+              const frame = JSON.parse(String(data)) as { t: string; code?: string };
+              if (frame.t === "joined") socket.send(JSON.stringify({ t: "send", room, cid: `c${index}`, body: "hi" }));
+              if (frame.t !== "ack" && frame.t !== "error") return;
+              resolve(frame.code ?? frame.t);
+              socket.close();
+            });
+            socket.on("error", reject);
+          }),
+      ),
+    );
+    // `unavailable` (a slow Kafka append) is a fair answer; `not_joined` never is.
+    expect(answers.filter((answer) => answer !== "ack" && answer !== "unavailable")).toEqual([]);
   });
 
   it("gives a send retried with the same cid, even through the other gateway, the same seq and one row", async () => {
