@@ -1,5 +1,9 @@
-import { serviceEnv } from "@parley/testkit";
+import { roomKeys } from "@parley/protocol";
+import { serviceEnv, uniqueName, waitFor } from "@parley/testkit";
+import { Redis } from "ioredis";
+import { expect, it } from "vitest";
 import { busContract } from "../src/bus/bus.contract.js";
+import type { BusEvent } from "../src/bus/bus.js";
 import { DEFAULT_RESEED_MARGIN, RedisBus } from "../src/bus/redis-bus.js";
 
 busContract("redis", {
@@ -10,4 +14,33 @@ busContract("redis", {
     await bus.connect();
     return bus;
   },
+});
+
+it("announces its users again, in one frame, after Redis lost a room's presence", async () => {
+  const prefix = uniqueName("parley");
+  const room = uniqueName("room");
+  const events: BusEvent[] = [];
+  const bus = new RedisBus({
+    url: serviceEnv().redisUrl,
+    prefix,
+    listener: (event) => events.push(event),
+    presenceTtlSeconds: 1,
+  });
+  const redis = new Redis(serviceEnv().redisUrl);
+  try {
+    await bus.connect();
+    await bus.subscribe(room);
+    await bus.joinPresence(room, "ann");
+    await bus.joinPresence(room, "ben");
+    const keys = roomKeys(prefix, room);
+    await redis.del(keys.presence, keys.presenceUsers);
+    await waitFor(
+      () => events.some((event) => event.t === "presence" && JSON.stringify(event.joined) === '["ann","ben"]'),
+      "one presence frame with both users",
+    );
+    expect(await bus.presence(room)).toEqual({ count: 2, users: ["ann", "ben"] });
+  } finally {
+    await bus.close();
+    redis.disconnect();
+  }
 });

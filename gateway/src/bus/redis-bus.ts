@@ -70,14 +70,21 @@ end
 `;
 
 /**
- * KEYS: presence zset, presence-users hash. ARGV: member (user|process), user, expiry ms, channel, room, list
- * limit. Adds or refreshes this process's entry; announces the user only when no process had them yet.
+ * KEYS: presence zset, presence-users hash. ARGV: expiry ms, process id, channel, room, list limit, then users. Adds
+ * or refreshes this process's entry (user|process) for each user; announces, in one frame, the users no process
+ * had yet. One call joins a user, or refreshes all of this process's users of a room.
  */
 const PRESENCE_JOIN_SCRIPT = `${PRESENCE_FRAME_LUA}
-if redis.call('ZADD', KEYS[1], ARGV[3], ARGV[1]) == 0 then return 0 end
-if redis.call('HINCRBY', KEYS[2], ARGV[2], 1) > 1 then return 0 end
-redis.call('SPUBLISH', ARGV[4], presence_frame(ARGV[5], 'joined', {ARGV[2]}, redis.call('HLEN', KEYS[2]), ARGV[6]))
-return 1
+local joined = {}
+for i = 6, #ARGV do
+  local user = ARGV[i]
+  if redis.call('ZADD', KEYS[1], ARGV[1], user .. '|' .. ARGV[2]) == 1 and redis.call('HINCRBY', KEYS[2], user, 1) == 1 then
+    table.insert(joined, user)
+  end
+end
+if #joined == 0 then return 0 end
+redis.call('SPUBLISH', ARGV[3], presence_frame(ARGV[4], 'joined', joined, redis.call('HLEN', KEYS[2]), ARGV[5]))
+return #joined
 `;
 
 /** KEYS as for join. ARGV: member, user, channel, room, list limit. Announces the user gone when no process has them. */
@@ -234,7 +241,7 @@ export class RedisBus implements Bus {
       this.#present.set(room, users);
     }
     users.add(user);
-    await this.#joinPresence(room, user);
+    await this.#joinPresence(room, [user]);
   }
 
   async leavePresence(room: string, user: string): Promise<void> {
@@ -262,7 +269,7 @@ export class RedisBus implements Bus {
     for (const [room, users] of this.#present) {
       const keys = roomKeys(this.#prefix, room);
       try {
-        for (const user of users) await this.#joinPresence(room, user);
+        await this.#joinPresence(room, [...users]);
         await this.#eval(
           SCRIPTS.presenceSweep,
           [keys.presence, keys.presenceUsers],
@@ -274,18 +281,18 @@ export class RedisBus implements Bus {
     }
   }
 
-  async #joinPresence(room: string, user: string): Promise<void> {
+  async #joinPresence(room: string, users: readonly string[]): Promise<void> {
     const keys = roomKeys(this.#prefix, room);
     await this.#eval(
       SCRIPTS.presenceJoin,
       [keys.presence, keys.presenceUsers],
       [
-        `${user}|${this.#processId}`,
-        user,
         String(Date.now() + this.#presenceTtlMs),
+        this.#processId,
         keys.channel,
         room,
         String(this.#presenceListLimit),
+        ...users,
       ],
     );
   }
