@@ -57,9 +57,18 @@ interface Joining {
   readonly held: BusEvent[];
 }
 
+/**
+ * A joined room, with the highest seq delivered in it. Messages at or below it are not delivered again: the Bus's
+ * reads and its pub/sub use separate connections, so a message sequenced before the join read `latest` (and so
+ * carried by the replay) can arrive on the subscription after the join is complete.
+ */
+interface Joined {
+  delivered: number;
+}
+
 /** One client connection: decodes its frames, enforces its limits and delivers its rooms' events in order. */
 export class ClientSession implements SocketSession, RoomMember {
-  readonly #rooms = new Map<string, Joining | "joined">();
+  readonly #rooms = new Map<string, Joining | Joined>();
   readonly #lastTyping = new Map<string, number>();
   /**
    * Per room, the highest seq of this user's own messages (sent here or seen from their other connections) that no
@@ -125,9 +134,13 @@ export class ClientSession implements SocketSession, RoomMember {
   deliver(event: BusEvent): void {
     const state = this.#rooms.get(roomOf(event));
     if (state === undefined) return;
-    if (state !== "joined") {
+    if ("held" in state) {
       state.held.push(event);
       return;
+    }
+    if (event.t === "msg") {
+      if (event.message.seq <= state.delivered) return;
+      state.delivered = event.message.seq;
     }
     if (event.t === "msg" && event.message.from === this.user)
       this.#awaitPersisted(event.message.room, event.message.seq);
@@ -204,14 +217,9 @@ export class ClientSession implements SocketSession, RoomMember {
       if (!present) return;
       const { count, users } = present;
       this.#send({ t: "presence", room, ...(users ? { joined: [...users] } : {}), count });
-      this.#rooms.set(room, "joined");
-      let delivered = latest;
-      for (const event of joining.held) {
-        // Held messages at or below `latest` were covered by the replay (or predate the join).
-        if (event.t === "msg" && event.message.seq <= delivered) continue;
-        if (event.t === "msg") delivered = event.message.seq;
-        this.deliver(event);
-      }
+      // Held messages at or below `latest` were covered by the replay (or predate the join).
+      this.#rooms.set(room, { delivered: latest });
+      for (const event of joining.held) this.deliver(event);
     } catch (error) {
       if (fresh && this.#rooms.get(room) === joining) {
         this.#rooms.delete(room);
@@ -229,7 +237,7 @@ export class ClientSession implements SocketSession, RoomMember {
   }
 
   async #publish(room: string, cid: string, body: string): Promise<void> {
-    if (this.#rooms.get(room) !== "joined") return this.#error(ErrorCode.NotJoined, `join ${room} first`, cid);
+    if (!this.#joined(room)) return this.#error(ErrorCode.NotJoined, `join ${room} first`, cid);
     const started = performance.now();
     let published: Published;
     try {
@@ -265,11 +273,16 @@ export class ClientSession implements SocketSession, RoomMember {
   }
 
   async #typing(room: string): Promise<void> {
-    if (this.#rooms.get(room) !== "joined") return this.#error(ErrorCode.NotJoined, `join ${room} first`);
+    if (!this.#joined(room)) return this.#error(ErrorCode.NotJoined, `join ${room} first`);
     const now = performance.now();
     if (now - (this.#lastTyping.get(room) ?? Number.NEGATIVE_INFINITY) < this.context.limits.typingIntervalMs) return;
     this.#lastTyping.set(room, now);
     await this.context.bus.publishTyping(room, this.user);
+  }
+
+  #joined(room: string): boolean {
+    const state = this.#rooms.get(room);
+    return state !== undefined && "delivered" in state;
   }
 
   #awaitPersisted(room: string, seq: number): void {

@@ -15,21 +15,9 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { DevAuthenticator } from "./auth/dev-auth.js";
 import { MemoryBus } from "./bus/memory-bus.js";
 import { Gateway } from "./gateway.js";
+import { RecordingSocket, TEST_LIMITS } from "./in-process.testing.js";
 import { instrumentAppend, instrumentBus } from "./instrumented.js";
 import { createGatewayMetrics } from "./metrics.js";
-import type { SendStatus, Socket } from "./server.js";
-
-class RecordingSocket implements Socket {
-  readonly frames: Record<string, unknown>[] = [];
-  send(frame: string): SendStatus {
-    this.frames.push(JSON.parse(frame) as Record<string, unknown>);
-    return "sent";
-  }
-  bufferedAmount(): number {
-    return 0;
-  }
-  close(): void {}
-}
 
 describe("tracing", () => {
   const exporter = new InMemorySpanExporter();
@@ -60,15 +48,7 @@ describe("tracing", () => {
       bus,
       log: instrumentAppend(log, metrics, "memory"),
       store,
-      limits: {
-        framesPerSecond: 100,
-        frameBurst: 100,
-        shedEphemeralBytes: 1 << 20,
-        slowConsumerBytes: 1 << 22,
-        maxReplay: 100,
-        typingIntervalMs: 1000,
-        appendTimeoutMs: 5000,
-      },
+      limits: TEST_LIMITS,
       maxHistoryLimit: 100,
       metrics,
       logger,

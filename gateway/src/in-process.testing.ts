@@ -1,0 +1,26 @@
+import type { SendStatus, Socket } from "./server.js";
+import type { SessionLimits } from "./session.js";
+
+/** A socket that keeps every frame sent to it, decoded: for driving a Gateway in-process. */
+export class RecordingSocket implements Socket {
+  readonly frames: Record<string, unknown>[] = [];
+  send(frame: string): SendStatus {
+    this.frames.push(JSON.parse(frame) as Record<string, unknown>);
+    return "sent";
+  }
+  bufferedAmount(): number {
+    return 0;
+  }
+  close(): void {}
+}
+
+/** Limits loose enough that no in-process test runs into them. */
+export const TEST_LIMITS: SessionLimits = {
+  framesPerSecond: 100,
+  frameBurst: 100,
+  shedEphemeralBytes: 1 << 20,
+  slowConsumerBytes: 1 << 22,
+  maxReplay: 100,
+  typingIntervalMs: 1000,
+  appendTimeoutMs: 5000,
+};
