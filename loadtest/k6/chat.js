@@ -1,88 +1,122 @@
-// Parley load test: many WebSocket connections per VU (k6/websockets), spread over the gateways, each joining a room
-// and sending timestamped messages; end-to-end latency is measured from the timestamp in the body to delivery.
+// Parley load test: many WebSocket connections per VU (k6/websockets) spread over the gateways, each joining a
+// room and sending timestamped messages; delivery latency is measured from the timestamp in the body, ack latency
+// from the send. Every member checks its view of the room is gap-free by sequence number.
 //
-//   k6 run -e GATEWAYS=ws://127.0.0.1:8080/ws,ws://127.0.0.1:8081/ws -e CONNECTIONS=300 loadtest/k6/chat.js
+//   k6 run -e TARGETS=ws://127.0.0.1:8080/ws,ws://127.0.0.1:8081/ws -e CONNECTIONS=300 loadtest/k6/chat.js
 //
-// Options (-e NAME=value): GATEWAYS (comma-separated /ws URLs), CONNECTIONS (total), VUS (connections are spread
-// over them), ROOM_SIZE (members per room), SEND_INTERVAL_MS (per connection), DURATION_S (steady phase),
-// RAMP_S (connect ramp), P95_MS and P99_MS (latency thresholds).
-import exec from "k6/execution";
-import { Counter, Rate, Trend } from "k6/metrics";
-import { clearInterval, setInterval, setTimeout } from "k6/timers";
+// Load shape and thresholds: see lib.js. RECONNECT=1 (the reconnect storm): a connection the server closes or
+// loses before the end dials the next gateway, rejoins with `since` = the last seq it saw, and sends its unacked
+// messages again with the same cids; the replay must be complete and the view stay gap-free.
+import { setTimeout } from "k6/timers";
 import { WebSocket } from "k6/websockets";
+import { config, delivered, field, finishing, member, metrics, schedule, spread } from "./lib.js";
 
-const gateways = (__ENV.GATEWAYS || "ws://127.0.0.1:8080/ws").split(",");
-const connections = Number(__ENV.CONNECTIONS || 300);
-const vus = Number(__ENV.VUS || 10);
-const roomSize = Number(__ENV.ROOM_SIZE || 30);
-const sendIntervalMs = Number(__ENV.SEND_INTERVAL_MS || 2000);
-const durationS = Number(__ENV.DURATION_S || 20);
-const rampS = Number(__ENV.RAMP_S || 5);
-const perVu = Math.ceil(connections / vus);
+export { options } from "./lib.js";
 
-export const options = {
-  scenarios: {
-    chat: { executor: "per-vu-iterations", vus, iterations: 1, maxDuration: `${rampS + durationS + 60}s` },
-  },
-  thresholds: {
-    parley_connect_success: ["rate>0.99"],
-    parley_delivery_latency: [`p(95)<${__ENV.P95_MS || 250}`, `p(99)<${__ENV.P99_MS || 500}`],
-    parley_errors: ["count==0"],
-    parley_messages_received: ["count>0"],
-  },
-};
-
-const connectSuccess = new Rate("parley_connect_success");
-const deliveryLatency = new Trend("parley_delivery_latency", true);
-const received = new Counter("parley_messages_received");
-const sent = new Counter("parley_messages_sent");
-const errors = new Counter("parley_errors");
+const reconnect = __ENV.RECONNECT === "1";
 
 export default function () {
-  const vu = exec.vu.idInTest - 1;
-  for (let index = 0; index < perVu; index++) {
-    const n = vu * perVu + index;
-    if (n >= connections) break;
-    // Connect ramp: spread the connections of all VUs over RAMP_S.
-    setTimeout(() => connect(n), (n / connections) * rampS * 1000);
-  }
+  spread(open);
 }
 
-function connect(n) {
-  const user = `k6u${n}`;
-  const room = `k6-room-${Math.floor(n / roomSize)}`;
-  const url = `${gateways[n % gateways.length]}?user=${user}`;
-  const ws = new WebSocket(url);
-  let sender;
-  let counter = 0;
-  let opened = false;
-  ws.onopen = () => {
-    opened = true;
-    connectSuccess.add(true);
-    ws.send(JSON.stringify({ t: "join", room }));
-  };
-  ws.onmessage = (event) => {
-    const frame = JSON.parse(event.data);
-    if (frame.t === "joined") {
-      sender = setInterval(() => {
-        ws.send(JSON.stringify({ t: "send", room, cid: `${user}-${counter++}`, body: `${Date.now()}` }));
-        sent.add(1);
-      }, sendIntervalMs);
-    } else if (frame.t === "msg") {
-      received.add(1);
-      const sentAt = Number(frame.body);
-      if (Number.isFinite(sentAt)) deliveryLatency.add(Date.now() - sentAt);
-    } else if (frame.t === "error") {
-      errors.add(1, { code: frame.code });
-    }
-  };
-  ws.onerror = () => {
-    if (!opened) connectSuccess.add(false);
-    else errors.add(1, { code: "socket" });
-  };
-  const remaining = (rampS + durationS) * 1000 - (n / connections) * rampS * 1000;
-  setTimeout(() => {
-    if (sender) clearInterval(sender);
-    ws.close();
-  }, remaining);
+function open(n) {
+  const { user, room, cid: cidOf } = member(n);
+  /** Sent and not acked yet: cid -> { sentAt, frame }. */
+  const pending = new Map();
+  /** The highest seq of the room this connection has seen. */
+  let lastSeq;
+  let attempt = 0;
+  /** Whether the current socket has its `joined`. */
+  let joined = false;
+  let done = false;
+  let ws = dial();
+
+  schedule(
+    n,
+    (counter) => {
+      const cid = cidOf(counter);
+      const frame = JSON.stringify({ t: "send", room, cid, body: String(Date.now()) });
+      pending.set(cid, { sentAt: Date.now(), frame });
+      metrics.sent.add(1);
+      // Until the room is (re)joined it stays pending and goes out with the `joined`.
+      if (joined) ws.send(frame);
+    },
+    () => {
+      done = true;
+      ws.close();
+    },
+  );
+
+  function dial() {
+    const socket = new WebSocket(`${config.targets[(n + attempt) % config.targets.length]}?user=${user}`);
+    let opened = false;
+    let ended = false;
+    socket.onopen = () => {
+      opened = true;
+      if (attempt === 0) metrics.connectSuccess.add(true);
+      socket.send(JSON.stringify(lastSeq === undefined ? { t: "join", room } : { t: "join", room, since: lastSeq }));
+    };
+    socket.onmessage = (event) => {
+      const data = event.data;
+      if (data.startsWith('{"t":"msg"')) {
+        const seq = Number(field(data, "seq"));
+        if (lastSeq !== undefined && seq <= lastSeq) {
+          metrics.duplicates.add(1);
+          console.warn(`${user}: seq ${seq} again (had ${lastSeq}; connection ${attempt})`);
+          return;
+        }
+        if (lastSeq !== undefined && seq > lastSeq + 1) metrics.gaps.add(seq - lastSeq - 1);
+        lastSeq = seq;
+        delivered(field(data, "body"));
+        return;
+      }
+      const frame = JSON.parse(data);
+      switch (frame.t) {
+        case "ack": {
+          const sent = pending.get(frame.cid);
+          if (sent) metrics.ackLatency.add(Date.now() - sent.sentAt);
+          pending.delete(frame.cid);
+          break;
+        }
+        case "joined":
+          joined = true;
+          if (lastSeq === undefined) lastSeq = frame.seq;
+          else metrics.recovered.add(frame.recovered === true);
+          for (const sent of pending.values()) socket.send(sent.frame);
+          break;
+        case "error": {
+          const sent = frame.code === "unavailable" ? pending.get(frame.cid) : undefined;
+          if (sent) {
+            metrics.retries.add(1);
+            socket.send(sent.frame);
+          } else {
+            metrics.errors.add(1, { code: frame.code });
+            console.warn(`${user}: error frame ${frame.code}: ${frame.message}`);
+          }
+          break;
+        }
+      }
+    };
+    // A failed dial reports only an error; a lost connection an error and/or a close: handle the first.
+    const end = (code) => {
+      if (ended || done) return;
+      ended = true;
+      joined = false;
+      if (!opened && attempt === 0) metrics.connectSuccess.add(false);
+      else if (reconnect && !finishing()) {
+        attempt++;
+        metrics.reconnects.add(1);
+        // Clients back off with jitter; a storm is everyone doing this within the same second.
+        setTimeout(() => {
+          if (!done) ws = dial();
+        }, Math.random() * 1000);
+      } else if (!finishing()) {
+        metrics.errors.add(1, { code: String(code) });
+        console.warn(`${user}: connection lost (${code})`);
+      }
+    };
+    socket.onerror = () => end("socket");
+    socket.onclose = (event) => end(event.code);
+    return socket;
+  }
 }

@@ -1,72 +1,39 @@
-import { spawn } from "node:child_process";
-import { once } from "node:events";
-import { mkdir, readFile } from "node:fs/promises";
 import { fileURLToPath } from "node:url";
 import { Stack } from "@parley/testkit/stack";
-import { toolPath } from "@parley/testkit/tools";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { runK6 } from "../src/k6.js";
 
-const ROOT = fileURLToPath(new URL("../..", import.meta.url));
-const SCRIPT = `${ROOT}loadtest/k6/chat.js`;
-const OUT = `${ROOT}.parley/k6-smoke`;
+const OUT = fileURLToPath(new URL("../../.parley/k6-smoke", import.meta.url));
 const CONNECTIONS = 300;
-
-interface Summary {
-  metrics: Record<string, Record<string, number>>;
-}
 
 /** The k6 suite's smoke: a few hundred connections over two gateways for ~20 s, thresholds on. */
 describe("k6 smoke", () => {
   let stack: Stack;
-  let k6: string;
 
   beforeAll(async () => {
-    k6 = toolPath("PARLEY_K6");
     stack = await Stack.start({ gateways: 2 });
-    await mkdir(OUT, { recursive: true });
   });
   afterAll(() => stack?.stop());
 
   it(`holds ${CONNECTIONS} chatting connections within the latency thresholds`, async () => {
-    const gateways = stack.gateways.map((gateway) => gateway.wsUrl("").replace(/\?$/, "")).join(",");
-    const child = spawn(
-      k6,
-      [
-        "run",
-        "--quiet",
-        "--no-usage-report",
-        "--summary-export",
-        `${OUT}/summary.json`,
-        "-e",
-        `GATEWAYS=${gateways}`,
-        "-e",
-        `CONNECTIONS=${CONNECTIONS}`,
-        "-e",
-        "DURATION_S=15",
-        SCRIPT,
-      ],
+    const result = await runK6(
+      "chat",
       {
-        env: {
-          PATH: process.env.PATH ?? "",
-          HOME: process.env.HOME ?? "",
-          K6_WEB_DASHBOARD: "true",
-          K6_WEB_DASHBOARD_PORT: "-1",
-          K6_WEB_DASHBOARD_EXPORT: `${OUT}/report.html`,
-        },
-        stdio: ["ignore", "pipe", "pipe"],
+        TARGETS: stack.gateways.map((gateway) => gateway.wsUrl("").replace(/\?$/, "")).join(","),
+        CONNECTIONS: String(CONNECTIONS),
+        DURATION_S: "15",
       },
+      OUT,
     );
-    const output: string[] = [];
-    child.stdout?.on("data", (chunk: Buffer) => output.push(chunk.toString()));
-    child.stderr?.on("data", (chunk: Buffer) => output.push(chunk.toString()));
-    const [code] = await once(child, "exit");
-    expect(code, output.join("")).toBe(0); // k6 exits 99 when a threshold fails
+    expect(result.code, result.output).toBe(0); // k6 exits 99 when a threshold fails
 
-    const summary = JSON.parse(await readFile(`${OUT}/summary.json`, "utf8")) as Summary;
-    expect(summary.metrics.parley_connect_success?.value).toBeGreaterThanOrEqual(0.99);
-    expect(summary.metrics.parley_messages_sent?.count).toBeGreaterThan(CONNECTIONS);
+    const { metrics } = result.summary;
+    expect(metrics.chat_connect_success?.value).toBeGreaterThanOrEqual(0.99);
+    expect(metrics.chat_messages_sent?.count).toBeGreaterThan(CONNECTIONS);
     // Every message reaches its room's other members: far more deliveries than sends.
-    expect(summary.metrics.parley_messages_received?.count).toBeGreaterThan(10 * CONNECTIONS);
-    expect(summary.metrics.parley_delivery_latency?.["p(95)"]).toBeLessThan(250);
+    expect(metrics.chat_messages_received?.count).toBeGreaterThan(10 * CONNECTIONS);
+    expect(metrics.chat_delivery_latency?.["p(95)"]).toBeLessThan(250);
+    expect(metrics.chat_gaps?.count).toBe(0);
+    expect(metrics.chat_errors?.count).toBe(0);
   }, 180_000);
 });

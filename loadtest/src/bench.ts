@@ -1,0 +1,314 @@
+/**
+ * The benchmark harness: starts the local stack with N gateways (Redis bus, Kafka log, PostgreSQL store, a
+ * persister) and a Socket.IO + @socket.io/redis-adapter baseline with N servers on the same Redis, and drives both
+ * with the same k6 load generator.
+ *
+ *   npm run bench        # builds, starts the local services, runs everything below (about 15 minutes)
+ *
+ * Scenarios (BENCH_SCENARIOS, comma-separated; all by default):
+ * - `fanout`: CONNECTIONS connections in rooms of ROOM_SIZE, every connection sending, at each offered load of
+ *   BENCH_LOADS (messages/s in all) for Parley and then for the baseline; the point at BENCH_TARGET_LOAD is the
+ *   10,000-connection acceptance run and must pass its k6 thresholds.
+ * - `broadcast` (Parley): every connection in one room, five of them sending BENCH_BROADCAST_LOAD messages/s in all.
+ * - `ack` (Parley): send -> durable ack at BENCH_ACK_LOAD messages/s (default 1,000) from BENCH_ACK_CONNECTIONS
+ *   connections (default 1,000) in rooms of 10, so that the load generator's own work stays small.
+ * - `storm` (Parley): a third into the steady phase the first gateway is killed (SIGKILL); all its clients
+ *   reconnect to the others at once, rejoin with `since` and resend what was not acked. Thresholds: no gaps,
+ *   complete replays, no errors.
+ *
+ * Writes, per run, k6's summary and HTML report under `.parley/bench/<date>/<run>/`, all figures to
+ * `.parley/bench/<date>/results.json`, the charts to BENCH_CHARTS_DIR (default `docs/benchmarks/`), and prints a
+ * Markdown table. Exits non-zero if a run that must pass its thresholds did not.
+ */
+import { mkdir, readFile, writeFile } from "node:fs/promises";
+import { fileURLToPath } from "node:url";
+import { serviceEnv, uniqueName } from "@parley/testkit";
+import { ServiceProcess } from "@parley/testkit/process";
+import { Stack } from "@parley/testkit/stack";
+import { renderCharts } from "./charts.js";
+import { type K6Result, runK6 } from "./k6.js";
+
+const ROOT = fileURLToPath(new URL("../..", import.meta.url));
+const SOCKETIO_SERVER = fileURLToPath(new URL("./socketio-server.js", import.meta.url));
+
+const settings = {
+  connections: Number(process.env.BENCH_CONNECTIONS ?? 10_000),
+  servers: Number(process.env.BENCH_GATEWAYS ?? 2),
+  roomSize: Number(process.env.BENCH_ROOM_SIZE ?? 100),
+  loads: (process.env.BENCH_LOADS ?? "25,50,100,150,200").split(",").map(Number),
+  targetLoad: Number(process.env.BENCH_TARGET_LOAD ?? 50),
+  broadcastLoad: Number(process.env.BENCH_BROADCAST_LOAD ?? 1),
+  stormLoad: Number(process.env.BENCH_STORM_LOAD ?? 50),
+  ackLoad: Number(process.env.BENCH_ACK_LOAD ?? 1000),
+  ackConnections: Number(process.env.BENCH_ACK_CONNECTIONS ?? 1000),
+  rampS: Number(process.env.BENCH_RAMP_S ?? 20),
+  durationS: Number(process.env.BENCH_DURATION_S ?? 30),
+  scenarios: (process.env.BENCH_SCENARIOS ?? "fanout,broadcast,ack,storm").split(","),
+};
+const SETTLE_S = 5;
+const stamp = new Date().toISOString().replace(/[:.]/g, "-");
+const outDir = `${ROOT}.parley/bench/${stamp}`;
+const chartsDir = process.env.BENCH_CHARTS_DIR ?? `${ROOT}docs/benchmarks`;
+
+/** One k6 run, as reported. */
+export interface Point {
+  readonly run: string;
+  readonly system: "parley" | "socketio";
+  readonly scenario: string;
+  /** Messages per second the senders offered, and the deliveries that makes at the room size. */
+  readonly offeredSends: number;
+  readonly offeredDeliveries: number;
+  readonly deliveriesPerSecond: number;
+  /** Delivery latency (sender's timestamp in the body -> received), ms. */
+  readonly latency: { readonly p50: number; readonly p95: number; readonly p99: number; readonly max: number };
+  readonly ackP99: number;
+  readonly connectSuccess: number;
+  readonly errors: number;
+  readonly gaps: number;
+  readonly duplicates: number;
+  readonly retries: number;
+  readonly reconnects: number;
+  /** CPU seconds the servers (gateways or Socket.IO servers) used during the run, all together. */
+  readonly serverCpuSeconds: number;
+  /** Server CPU per delivery in the steady phase (no connects or joins), microseconds. */
+  readonly serverCpuMicrosPerDelivery: number;
+  /** Whether k6's thresholds passed. */
+  readonly passed: boolean;
+}
+
+interface System {
+  readonly name: Point["system"];
+  readonly targets: string[];
+  readonly processes: ServiceProcess[];
+  stop(): Promise<void>;
+}
+
+async function startParley(): Promise<System> {
+  const stack = await Stack.start({
+    gateways: settings.servers,
+    // Rooms of 100 joining at 500/s: presence snapshots as counts past 100 members, as by default.
+    gatewayEnv: { PARLEY_IDLE_TIMEOUT_SECONDS: "120" },
+  });
+  return {
+    name: "parley",
+    targets: stack.gateways.map((gateway) => gateway.wsUrl("").replace(/\?$/, "")),
+    processes: stack.gateways.map((gateway) => gateway.service),
+    stop: () => stack.stop(),
+  };
+}
+
+async function startSocketIo(): Promise<System> {
+  const key = uniqueName("socket.io");
+  const processes = await Promise.all(
+    Array.from({ length: settings.servers }, () =>
+      ServiceProcess.start(
+        SOCKETIO_SERVER,
+        { REDIS_URL: serviceEnv().redisUrl, PORT: "0", REDIS_KEY: key },
+        (log) => log.msg === "socket.io baseline listening",
+      ),
+    ),
+  );
+  return {
+    name: "socketio",
+    targets: processes.map((server) => `ws://127.0.0.1:${String(server.readyLog.port)}`),
+    processes,
+    stop: async () => {
+      await Promise.all(processes.map((server) => server.stop()));
+    },
+  };
+}
+
+/** utime + stime of a process, in seconds (clock ticks of 1/100 s). */
+async function cpuSeconds(pid: number | undefined): Promise<number> {
+  if (pid === undefined) return 0;
+  const stat = await readFile(`/proc/${pid}/stat`, "utf8").catch(() => "");
+  const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+  return (Number(fields[11] ?? 0) + Number(fields[12] ?? 0)) / 100;
+}
+
+async function serversCpu(system: System): Promise<number> {
+  const each = await Promise.all(system.processes.map((server) => cpuSeconds(server.child.pid)));
+  return each.reduce((sum, seconds) => sum + seconds, 0);
+}
+
+const points: Point[] = [];
+
+async function measure(
+  system: System,
+  scenario: string,
+  {
+    sends,
+    roomSize,
+    senders,
+    connections = settings.connections,
+    vars = {},
+    during,
+  }: {
+    sends: number;
+    roomSize: number;
+    senders: number;
+    connections?: number;
+    vars?: Record<string, string>;
+    during?: () => void;
+  },
+): Promise<Point> {
+  const run = `${system.name}-${scenario}-${sends}`;
+  const sendIntervalMs = Math.round((senders / sends) * 1000);
+  const cpuBefore = await serversCpu(system);
+  const steadyStart = (settings.rampS + SETTLE_S) * 1000;
+  const steady: Promise<number>[] = [];
+  const timers = [
+    // k6 takes about a second to start; the steady window is measured a second in and ends with the sends.
+    setTimeout(() => steady.push(serversCpu(system)), steadyStart + 1000),
+    setTimeout(() => steady.push(serversCpu(system)), steadyStart + settings.durationS * 1000),
+  ];
+  if (during) timers.push(setTimeout(during, steadyStart + (settings.durationS * 1000) / 3));
+  let result: K6Result;
+  try {
+    result = await runK6(
+      system.name === "parley" ? "chat" : "socketio",
+      {
+        TARGETS: system.targets.join(","),
+        CONNECTIONS: String(connections),
+        ROOM_SIZE: String(roomSize),
+        SEND_EVERY: String(Math.round(connections / senders)),
+        SEND_INTERVAL_MS: String(sendIntervalMs),
+        RAMP_S: String(settings.rampS),
+        SETTLE_S: String(SETTLE_S),
+        DURATION_S: String(settings.durationS),
+        ...vars,
+      },
+      `${outDir}/${run}`,
+    );
+  } finally {
+    for (const timer of timers) clearTimeout(timer);
+  }
+  const [steadyFrom = 0, steadyTo = 0] = await Promise.all(steady);
+  const metric = (name: string) => result.summary.metrics[name] ?? {};
+  const latency = metric("chat_delivery_latency");
+  const deliveries = metric("chat_messages_received").count ?? 0;
+  const point: Point = {
+    run,
+    system: system.name,
+    scenario,
+    offeredSends: sends,
+    offeredDeliveries: sends * roomSize,
+    deliveriesPerSecond: Math.round(deliveries / settings.durationS),
+    latency: {
+      p50: latency.med ?? Number.NaN,
+      p95: latency["p(95)"] ?? Number.NaN,
+      p99: latency["p(99)"] ?? Number.NaN,
+      max: latency.max ?? Number.NaN,
+    },
+    ackP99: metric("chat_ack_latency")["p(99)"] ?? Number.NaN,
+    connectSuccess: metric("chat_connect_success").value ?? 0,
+    errors: metric("chat_errors").count ?? 0,
+    gaps: metric("chat_gaps").count ?? 0,
+    duplicates: metric("chat_duplicates").count ?? 0,
+    retries: metric("chat_retries").count ?? 0,
+    reconnects: metric("chat_reconnects").count ?? 0,
+    serverCpuSeconds: Number(((await serversCpu(system)) - cpuBefore).toFixed(1)),
+    serverCpuMicrosPerDelivery: Number(
+      (((steadyTo - steadyFrom) * 1e6) / (deliveries * ((settings.durationS - 1) / settings.durationS))).toFixed(1),
+    ),
+    passed: result.code === 0,
+  };
+  if (result.code !== 0 && result.code !== 99) throw new Error(`k6 failed (exit ${result.code}):\n${result.output}`);
+  points.push(point);
+  console.error(JSON.stringify(point));
+  return point;
+}
+
+const mustPass: Point[] = [];
+await mkdir(outDir, { recursive: true });
+
+if (["fanout", "broadcast", "ack"].some((scenario) => settings.scenarios.includes(scenario))) {
+  const parley = await startParley();
+  try {
+    if (settings.scenarios.includes("fanout")) {
+      for (const sends of settings.loads) {
+        const point = await measure(parley, "fanout", {
+          sends,
+          roomSize: settings.roomSize,
+          senders: settings.connections,
+        });
+        if (sends === settings.targetLoad) mustPass.push(point);
+      }
+    }
+    if (settings.scenarios.includes("broadcast")) {
+      await measure(parley, "broadcast", {
+        sends: settings.broadcastLoad,
+        roomSize: settings.connections,
+        senders: 5,
+      });
+    }
+    if (settings.scenarios.includes("ack")) {
+      await measure(parley, "ack", {
+        sends: settings.ackLoad,
+        roomSize: 10,
+        senders: settings.ackConnections,
+        connections: settings.ackConnections,
+      });
+    }
+  } finally {
+    await parley.stop();
+  }
+}
+
+if (settings.scenarios.includes("storm")) {
+  const parley = await startParley();
+  try {
+    const victim = parley.processes[0];
+    mustPass.push(
+      await measure(parley, "storm", {
+        sends: settings.stormLoad,
+        roomSize: settings.roomSize,
+        senders: settings.connections,
+        // Replayed messages arrive late by design; this run is judged on gaps, replays and errors.
+        vars: { RECONNECT: "1", P95_MS: "60000", P99_MS: "60000", ACK_P99_MS: "60000" },
+        during: () => victim?.kill("SIGKILL"),
+      }),
+    );
+  } finally {
+    await parley.stop();
+  }
+}
+
+if (settings.scenarios.includes("fanout")) {
+  const baseline = await startSocketIo();
+  try {
+    for (const sends of settings.loads) {
+      await measure(baseline, "fanout", { sends, roomSize: settings.roomSize, senders: settings.connections });
+    }
+  } finally {
+    await baseline.stop();
+  }
+}
+
+await writeFile(`${outDir}/results.json`, `${JSON.stringify({ settings, date: new Date(), points }, null, 2)}\n`);
+const fanout = points.filter((point) => point.scenario === "fanout");
+if (fanout.length > 0) {
+  const title = `Room fan-out: ${settings.connections.toLocaleString("en")} connections in rooms of ${settings.roomSize}, ${settings.servers} servers (${stamp.slice(0, 10)})`;
+  await renderCharts(fanout, chartsDir, title);
+}
+console.log(table(points));
+console.log(`\nk6 reports and results.json: ${outDir}`);
+const failed = mustPass.filter((point) => !point.passed);
+if (failed.length > 0) {
+  console.error(`thresholds failed: ${failed.map((point) => point.run).join(", ")}`);
+  process.exitCode = 1;
+}
+
+function table(rows: readonly Point[]): string {
+  const lines = [
+    "| run | offered msg/s | deliveries/s | p50 / p95 / p99 ms | ack p99 ms | server CPU µs/delivery | connected | errors | gaps / duplicates | thresholds |",
+    "|---|---|---|---|---|---|---|---|---|---|",
+  ];
+  for (const row of rows) {
+    const { p50, p95, p99 } = row.latency;
+    lines.push(
+      `| ${row.run} | ${row.offeredSends} | ${row.deliveriesPerSecond.toLocaleString("en")} | ${p50.toFixed(0)} / ${p95.toFixed(0)} / ${p99.toFixed(0)} | ${row.ackP99.toFixed(0)} | ${row.serverCpuMicrosPerDelivery} | ${(row.connectSuccess * 100).toFixed(1)} % | ${row.errors} | ${row.gaps} / ${row.duplicates} | ${row.passed ? "pass" : "fail"} |`,
+    );
+  }
+  return lines.join("\n");
+}
