@@ -91,7 +91,7 @@ async function startParley(): Promise<System> {
   });
   return {
     name: "parley",
-    targets: stack.gateways.map((gateway) => gateway.wsUrl("").replace(/\?$/, "")),
+    targets: stack.gateways.map((gateway) => gateway.wsEndpoint),
     processes: stack.gateways.map((gateway) => gateway.service),
     stop: () => stack.stop(),
   };

@@ -19,7 +19,7 @@ describe("k6 smoke", () => {
     const result = await runK6(
       "chat",
       {
-        TARGETS: stack.gateways.map((gateway) => gateway.wsUrl("").replace(/\?$/, "")).join(","),
+        TARGETS: stack.gateways.map((gateway) => gateway.wsEndpoint).join(","),
         CONNECTIONS: String(CONNECTIONS),
         DURATION_S: "15",
       },
@@ -35,5 +35,46 @@ describe("k6 smoke", () => {
     expect(metrics.chat_delivery_latency?.["p(95)"]).toBeLessThan(250);
     expect(metrics.chat_gaps?.count).toBe(0);
     expect(metrics.chat_errors?.count).toBe(0);
+  }, 180_000);
+});
+
+/** The reconnect storm, small: a gateway killed mid-run and all its clients back on the other at once. */
+describe("k6 reconnect storm", () => {
+  let stack: Stack;
+
+  beforeAll(async () => {
+    stack = await Stack.start({ gateways: 2 });
+  });
+  afterAll(() => stack?.stop());
+
+  it("brings every client of a killed gateway back with a complete replay, no gap and no duplicate", async () => {
+    const victim = stack.gateways[0];
+    // Connections open over 5 s, settle 2 s, send for 15 s: the kill lands 5 s into the sends.
+    const kill = setTimeout(() => victim?.service.kill("SIGKILL"), 12_000);
+    try {
+      const result = await runK6(
+        "chat",
+        {
+          TARGETS: stack.gateways.map((gateway) => gateway.wsEndpoint).join(","),
+          CONNECTIONS: String(CONNECTIONS),
+          DURATION_S: "15",
+          RECONNECT: "1",
+          // Messages sent around the kill arrive with the replay, late by design.
+          P95_MS: "60000",
+          P99_MS: "60000",
+          ACK_P99_MS: "60000",
+        },
+        `${OUT}-storm`,
+      );
+      expect(result.code, result.output).toBe(0);
+      const { metrics } = result.summary;
+      expect(metrics.chat_reconnects?.count).toBeGreaterThanOrEqual(CONNECTIONS / 2);
+      expect(metrics.chat_recovered?.value).toBe(1);
+      expect(metrics.chat_gaps?.count).toBe(0);
+      expect(metrics.chat_duplicates?.count).toBe(0);
+      expect(metrics.chat_errors?.count).toBe(0);
+    } finally {
+      clearTimeout(kill);
+    }
   }, 180_000);
 });

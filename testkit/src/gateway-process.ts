@@ -24,8 +24,13 @@ export class GatewayProcess {
     return `http://127.0.0.1:${this.port}`;
   }
 
+  /** The WebSocket endpoint, without a query. */
+  get wsEndpoint(): string {
+    return `ws://127.0.0.1:${this.port}/ws`;
+  }
+
   wsUrl(query: string): string {
-    return `ws://127.0.0.1:${this.port}/ws?${query}`;
+    return `${this.wsEndpoint}?${query}`;
   }
 
   /** A dev-auth client connected as `user`. */
