@@ -1,4 +1,4 @@
-import { type Logger, ParleyError } from "@parley/protocol/runtime";
+import { type Logger, ParleyError, retry } from "@parley/protocol/runtime";
 import {
   type EachBatchPayload,
   Kafka,
@@ -113,7 +113,7 @@ export class KafkaLog implements Log {
       const numPartitions = this.#options.partitions ?? DEFAULT_PARTITIONS;
       // One topic per call: kafkajs reports "already exists" as success only when every topic of the call exists.
       for (const topic of [this.#options.topic, this.#options.deadLetterTopic]) {
-        await admin.createTopics({ topics: [{ topic, numPartitions }], waitForLeaders: true });
+        await whileSettling(() => admin.createTopics({ topics: [{ topic, numPartitions }], waitForLeaders: true }));
       }
     } finally {
       await admin.disconnect();
@@ -164,7 +164,7 @@ export class KafkaLog implements Log {
     const topic = this.#options.topic;
     try {
       await consumer.connect();
-      await consumer.subscribe({ topics: [topic], fromBeginning: true });
+      await whileSettling(() => consumer.subscribe({ topics: [topic], fromBeginning: true }));
       await consumer.run({
         autoCommit: false,
         eachBatchAutoResolve: false,
@@ -327,4 +327,21 @@ function kafkaLogCreator(logger: Logger | undefined): logCreator {
       if (level === logLevel.ERROR || level === logLevel.WARN) logger.warn(fields, message);
       else logger.debug(fields, message);
     };
+}
+
+/**
+ * Runs `operation`, again for a while as long as it fails with errors kafkajs marks retriable. A broker that has just
+ * started, or a topic just created (by this process or another), answers metadata requests with "This server does
+ * not host this topic-partition" for a moment; without this a service starting next to a fresh broker exits.
+ */
+function whileSettling<T>(operation: () => Promise<T>): Promise<T> {
+  return retry(
+    () =>
+      operation().catch((error: unknown) => {
+        if ((error as { retriable?: unknown }).retriable === true) throw error;
+        const reason = error instanceof Error ? error.message : String(error);
+        throw new ParleyError(`kafka refused the request: ${reason}`, { retriable: false, cause: error });
+      }),
+    { attempts: 10, initialMs: 200, maxMs: 3_000 },
+  );
 }
