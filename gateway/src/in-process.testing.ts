@@ -1,3 +1,8 @@
+import { createLogger } from "@parley/protocol/runtime";
+import { Registry } from "prom-client";
+import { DevAuthenticator } from "./auth/dev-auth.js";
+import { Gateway, type GatewayOptions } from "./gateway.js";
+import { createGatewayMetrics } from "./metrics.js";
 import type { SendStatus, Socket } from "./server.js";
 import type { SessionLimits } from "./session.js";
 
@@ -15,7 +20,7 @@ export class RecordingSocket implements Socket {
 }
 
 /** Limits loose enough that no in-process test runs into them. */
-export const TEST_LIMITS: SessionLimits = {
+const TEST_LIMITS: SessionLimits = {
   framesPerSecond: 100,
   frameBurst: 100,
   shedEphemeralBytes: 1 << 20,
@@ -24,3 +29,20 @@ export const TEST_LIMITS: SessionLimits = {
   typingIntervalMs: 1000,
   appendTimeoutMs: 5000,
 };
+
+/**
+ * A Gateway driven in-process (feed it sockets with `open`): dev auth, loose limits, fresh metrics and a silent
+ * logger unless `options` says otherwise.
+ */
+export function inProcessGateway(
+  options: Pick<GatewayOptions, "bus" | "log" | "store"> & Partial<GatewayOptions>,
+): Gateway {
+  return new Gateway({
+    auth: new DevAuthenticator(),
+    limits: TEST_LIMITS,
+    maxHistoryLimit: 100,
+    metrics: createGatewayMetrics(new Registry()),
+    logger: createLogger("parley-test", "silent"),
+    ...options,
+  });
+}

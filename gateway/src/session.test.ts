@@ -1,30 +1,17 @@
 import { MemoryLog } from "@parley/persister/log";
 import type { ChatMessage } from "@parley/protocol";
-import { createLogger } from "@parley/protocol/runtime";
 import { waitFor } from "@parley/testkit";
-import { Registry } from "prom-client";
 import { describe, expect, it } from "vitest";
-import { DevAuthenticator } from "./auth/dev-auth.js";
 import { messageEvent } from "./bus/bus-event.js";
 import { MemoryBus } from "./bus/memory-bus.js";
-import { Gateway } from "./gateway.js";
-import { RecordingSocket, TEST_LIMITS } from "./in-process.testing.js";
-import { createGatewayMetrics } from "./metrics.js";
+import type { Gateway } from "./gateway.js";
+import { inProcessGateway, RecordingSocket } from "./in-process.testing.js";
 
 describe("ClientSession", () => {
   it("delivers a message the join's replay carried only once, even when the subscription brings it after the join", async () => {
     const log = new MemoryLog();
     const bus = new MemoryBus({ listener: (event) => gateway.deliver(event) });
-    const gateway: Gateway = new Gateway({
-      auth: new DevAuthenticator(),
-      bus,
-      log,
-      store: { history: async () => [] },
-      limits: TEST_LIMITS,
-      maxHistoryLimit: 100,
-      metrics: createGatewayMetrics(new Registry()),
-      logger: createLogger("parley-test", "silent"),
-    });
+    const gateway: Gateway = inProcessGateway({ bus, log, store: { history: async () => [] } });
     const writerSocket = new RecordingSocket();
     const writer = gateway.open(writerSocket, { user: "ann" });
     writer.text(JSON.stringify({ t: "join", room: "lobby" }));

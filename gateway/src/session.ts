@@ -139,11 +139,11 @@ export class ClientSession implements SocketSession, RoomMember {
       return;
     }
     if (event.t === "msg") {
-      if (event.message.seq <= state.delivered) return;
-      state.delivered = event.message.seq;
+      const { room, seq, from } = event.message;
+      if (seq <= state.delivered) return;
+      state.delivered = seq;
+      if (from === this.user) this.#awaitPersisted(room, seq);
     }
-    if (event.t === "msg" && event.message.from === this.user)
-      this.#awaitPersisted(event.message.room, event.message.seq);
     if (event.t === "persisted") {
       const own = this.#unpersisted.get(event.room);
       if (own === undefined) return;

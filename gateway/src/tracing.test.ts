@@ -12,10 +12,9 @@ import { createLogger, startTracing, type Tracing } from "@parley/protocol/runti
 import { waitFor } from "@parley/testkit";
 import { Registry } from "prom-client";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { DevAuthenticator } from "./auth/dev-auth.js";
 import { MemoryBus } from "./bus/memory-bus.js";
-import { Gateway } from "./gateway.js";
-import { RecordingSocket, TEST_LIMITS } from "./in-process.testing.js";
+import type { Gateway } from "./gateway.js";
+import { inProcessGateway, RecordingSocket } from "./in-process.testing.js";
 import { instrumentAppend, instrumentBus } from "./instrumented.js";
 import { createGatewayMetrics } from "./metrics.js";
 
@@ -43,13 +42,10 @@ describe("tracing", () => {
     const persister = new Persister({ log, store, group: "test", logger });
     await persister.start();
     const bus = instrumentBus(new MemoryBus({ listener: (event) => gateway.deliver(event) }), metrics, "memory");
-    const gateway: Gateway = new Gateway({
-      auth: new DevAuthenticator(),
+    const gateway: Gateway = inProcessGateway({
       bus,
       log: instrumentAppend(log, metrics, "memory"),
       store,
-      limits: TEST_LIMITS,
-      maxHistoryLimit: 100,
       metrics,
       logger,
     });
