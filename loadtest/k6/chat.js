@@ -9,7 +9,7 @@
 // messages again with the same cids; the replay must be complete and the view stay gap-free.
 import { setTimeout } from "k6/timers";
 import { WebSocket } from "k6/websockets";
-import { config, delivered, field, finishing, member, metrics, schedule, spread } from "./lib.js";
+import { config, delivered, field, finishing, lost, member, metrics, schedule, spread } from "./lib.js";
 
 export { options } from "./lib.js";
 
@@ -110,10 +110,7 @@ function open(n) {
         setTimeout(() => {
           if (!done) ws = dial();
         }, Math.random() * 1000);
-      } else if (!finishing()) {
-        metrics.errors.add(1, { code: String(code) });
-        console.warn(`${user}: connection lost (${code})`);
-      }
+      } else if (!finishing()) lost(user, code);
     };
     socket.onerror = () => end("socket");
     socket.onclose = (event) => end(event.code);

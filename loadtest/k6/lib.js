@@ -149,6 +149,12 @@ export function field(frame, key) {
   return frame.slice(from, end);
 }
 
+/** Records a connection the server closed or lost before the end of the test. */
+export function lost(user, code) {
+  metrics.errors.add(1, { code: String(code) });
+  console.warn(`${user}: connection lost (${code})`);
+}
+
 /** Records a delivered message whose body is the sender's `Date.now()`. */
 export function delivered(body) {
   metrics.received.add(1);

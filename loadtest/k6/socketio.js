@@ -4,7 +4,7 @@
 //
 //   k6 run -e TARGETS=ws://127.0.0.1:3000,ws://127.0.0.1:3001 -e CONNECTIONS=300 loadtest/k6/socketio.js
 import { WebSocket } from "k6/websockets";
-import { config, delivered, field, finishing, member, metrics, schedule, spread } from "./lib.js";
+import { config, delivered, field, finishing, lost, member, metrics, schedule, spread } from "./lib.js";
 
 export { options } from "./lib.js";
 
@@ -58,10 +58,7 @@ function open(n) {
     if (ended || done) return;
     ended = true;
     if (!opened) metrics.connectSuccess.add(false);
-    else if (!finishing()) {
-      metrics.errors.add(1, { code: String(code) });
-      console.warn(`${user}: connection lost (${code})`);
-    }
+    else if (!finishing()) lost(user, code);
   };
   ws.onerror = () => end("socket");
   ws.onclose = (event) => end(event.code);
