@@ -32,13 +32,32 @@ it("announces its users again, in one frame, after Redis lost a room's presence"
     await bus.subscribe(room);
     await bus.joinPresence(room, "ann");
     await bus.joinPresence(room, "ben");
-    const keys = roomKeys(prefix, room);
-    await redis.del(keys.presence, keys.presenceUsers);
+    await redis.del(...(await redis.keys(`${prefix}:{${room}}:presence*`)));
     await waitFor(
       () => events.some((event) => event.t === "presence" && JSON.stringify(event.joined) === '["ann","ben"]'),
       "one presence frame with both users",
     );
     expect(await bus.presence(room)).toEqual({ count: 2, users: ["ann", "ben"] });
+  } finally {
+    await bus.close();
+    redis.disconnect();
+  }
+});
+
+it("keeps one presence entry per process and room, gone with the process's last user there", async () => {
+  const prefix = uniqueName("parley");
+  const room = uniqueName("room");
+  const bus = new RedisBus({ url: serviceEnv().redisUrl, prefix, listener: () => {} });
+  const redis = new Redis(serviceEnv().redisUrl);
+  const keys = roomKeys(prefix, room);
+  try {
+    await bus.connect();
+    for (const user of ["ann", "ben", "cat"]) await bus.joinPresence(room, user);
+    expect(await redis.zcard(keys.presenceProcesses)).toBe(1);
+    for (const user of ["ann", "ben"]) await bus.leavePresence(room, user);
+    expect(await redis.zcard(keys.presenceProcesses)).toBe(1);
+    await bus.leavePresence(room, "cat");
+    expect(await redis.keys(`${prefix}:{${room}}:presence*`)).toEqual([]);
   } finally {
     await bus.close();
     redis.disconnect();

@@ -12,9 +12,11 @@ export function roomKeys(prefix: string, room: string) {
     recent: `${tag}:recent`,
     /** Remembers `(from, cid)` for idempotent retries. */
     dedupe: (from: string, cid: string) => `${tag}:cid:${from}:${cid}`,
-    /** Sorted set of `user|gateway` entries scored by expiry (ms): who is in the room, on which gateway. */
-    presence: `${tag}:presence`,
-    /** Hash user -> number of live `presence` entries, so joins and leaves across gateways are counted once. */
+    /** Sorted set of the gateway processes with members in the room, scored by when their entry expires (ms). */
+    presenceProcesses: `${tag}:presence-processes`,
+    /** Set of the users present in the room through one gateway process. */
+    presenceOf: (process: string) => `${tag}:presence:${process}`,
+    /** Hash user -> number of processes that have them, so joins and leaves across gateways are counted once. */
     presenceUsers: `${tag}:presence-users`,
     /** Sharded pub/sub channel carrying the room's frames (messages, typing, presence, watermarks). */
     channel: `${tag}:events`,

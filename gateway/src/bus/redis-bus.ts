@@ -70,46 +70,67 @@ end
 `;
 
 /**
- * KEYS: presence zset, presence-users hash. ARGV: expiry ms, process id, channel, room, list limit, then users. Adds
- * or refreshes this process's entry (user|process) for each user; announces, in one frame, the users no process
- * had yet. One call joins a user, or refreshes all of this process's users of a room.
+ * Presence keys of a room: a sorted set of the gateway processes with members there, scored by expiry (ms); per
+ * process, the set of users it has there; and a hash user -> number of processes that have them. A process's upkeep
+ * is one call per room that renews its own entry, whatever its number of users. The per-process sets all carry the
+ * room's hash tag, so the scripts that reach a dead process's set by name stay in the room's slot on Redis Cluster.
+ *
+ * Join. KEYS: processes, this process's users, users hash. ARGV: expiry ms, process id, channel, room, list limit,
+ * then users. Renews the entry and adds the users; announces, in one frame, the users no process had yet. One call
+ * joins a user, or puts back all of a process's users of a room after Redis lost them.
  */
 const PRESENCE_JOIN_SCRIPT = `${PRESENCE_FRAME_LUA}
+redis.call('ZADD', KEYS[1], ARGV[1], ARGV[2])
 local joined = {}
 for i = 6, #ARGV do
   local user = ARGV[i]
-  if redis.call('ZADD', KEYS[1], ARGV[1], user .. '|' .. ARGV[2]) == 1 and redis.call('HINCRBY', KEYS[2], user, 1) == 1 then
+  if redis.call('SADD', KEYS[2], user) == 1 and redis.call('HINCRBY', KEYS[3], user, 1) == 1 then
     table.insert(joined, user)
   end
 end
 if #joined == 0 then return 0 end
-redis.call('SPUBLISH', ARGV[3], presence_frame(ARGV[4], 'joined', joined, redis.call('HLEN', KEYS[2]), ARGV[5]))
+redis.call('SPUBLISH', ARGV[3], presence_frame(ARGV[4], 'joined', joined, redis.call('HLEN', KEYS[3]), ARGV[5]))
 return #joined
 `;
 
-/** KEYS as for join. ARGV: member, user, channel, room, list limit. Announces the user gone when no process has them. */
+/**
+ * KEYS as for join. ARGV: process id, user, channel, room, list limit. Drops the process's entry with its last user;
+ * announces the user gone when no process has them.
+ */
 const PRESENCE_LEAVE_SCRIPT = `${PRESENCE_FRAME_LUA}
-if redis.call('ZREM', KEYS[1], ARGV[1]) == 0 then return 0 end
-if redis.call('HINCRBY', KEYS[2], ARGV[2], -1) > 0 then return 0 end
-redis.call('HDEL', KEYS[2], ARGV[2])
-redis.call('SPUBLISH', ARGV[3], presence_frame(ARGV[4], 'left', {ARGV[2]}, redis.call('HLEN', KEYS[2]), ARGV[5]))
+if redis.call('SREM', KEYS[2], ARGV[2]) == 0 then return 0 end
+if redis.call('EXISTS', KEYS[2]) == 0 then redis.call('ZREM', KEYS[1], ARGV[1]) end
+if redis.call('HINCRBY', KEYS[3], ARGV[2], -1) > 0 then return 0 end
+redis.call('HDEL', KEYS[3], ARGV[2])
+redis.call('SPUBLISH', ARGV[3], presence_frame(ARGV[4], 'left', {ARGV[2]}, redis.call('HLEN', KEYS[3]), ARGV[5]))
 return 1
 `;
 
-/** KEYS as for join. ARGV: now ms, channel, room, list limit. Drops entries of processes that died without leaving. */
-const PRESENCE_SWEEP_SCRIPT = `${PRESENCE_FRAME_LUA}
+/**
+ * KEYS as for join. ARGV: now ms, expiry ms, process id, channel, room, list limit, the name of a process's users
+ * set without the process id. Renews this process's entry, then drops the processes that died without leaving and
+ * announces, in one frame, the users nobody has any more. Answers 1 when Redis had lost this process's users, which
+ * the caller then joins again.
+ */
+const PRESENCE_REFRESH_SCRIPT = `${PRESENCE_FRAME_LUA}
+local lost = redis.call('ZADD', KEYS[1], ARGV[2], ARGV[3]) == 1 or redis.call('EXISTS', KEYS[2]) == 0
 local left = {}
-for _, member in ipairs(redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1])) do
-  redis.call('ZREM', KEYS[1], member)
-  local user = string.match(member, '^(.*)|')
-  if redis.call('HINCRBY', KEYS[2], user, -1) <= 0 then
-    redis.call('HDEL', KEYS[2], user)
-    table.insert(left, user)
+for _, process in ipairs(redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1])) do
+  redis.call('ZREM', KEYS[1], process)
+  local users = ARGV[7] .. process
+  for _, user in ipairs(redis.call('SMEMBERS', users)) do
+    if redis.call('HINCRBY', KEYS[3], user, -1) <= 0 then
+      redis.call('HDEL', KEYS[3], user)
+      table.insert(left, user)
+    end
   end
+  redis.call('DEL', users)
 end
-if #left == 0 then return 0 end
-redis.call('SPUBLISH', ARGV[2], presence_frame(ARGV[3], 'left', left, redis.call('HLEN', KEYS[2]), ARGV[4]))
-return #left
+if #left > 0 then
+  redis.call('SPUBLISH', ARGV[4], presence_frame(ARGV[5], 'left', left, redis.call('HLEN', KEYS[3]), ARGV[6]))
+end
+if lost then return 1 end
+return 0
 `;
 
 interface Script {
@@ -125,7 +146,7 @@ const SCRIPTS = {
   publish: script(PUBLISH_SCRIPT),
   presenceJoin: script(PRESENCE_JOIN_SCRIPT),
   presenceLeave: script(PRESENCE_LEAVE_SCRIPT),
-  presenceSweep: script(PRESENCE_SWEEP_SCRIPT),
+  presenceRefresh: script(PRESENCE_REFRESH_SCRIPT),
 };
 
 export class RedisBus implements Bus {
@@ -249,11 +270,13 @@ export class RedisBus implements Bus {
     users?.delete(user);
     if (users?.size === 0) this.#present.delete(room);
     const keys = roomKeys(this.#prefix, room);
-    await this.#eval(
-      SCRIPTS.presenceLeave,
-      [keys.presence, keys.presenceUsers],
-      [`${user}|${this.#processId}`, user, keys.channel, room, String(this.#presenceListLimit)],
-    );
+    await this.#eval(SCRIPTS.presenceLeave, this.#presenceKeys(room), [
+      this.#processId,
+      user,
+      keys.channel,
+      room,
+      String(this.#presenceListLimit),
+    ]);
   }
 
   async presence(room: string): Promise<Presence> {
@@ -264,17 +287,25 @@ export class RedisBus implements Bus {
     return { count: users.length, users };
   }
 
-  /** Refreshes this process's entries and sweeps those of dead processes, in every room it has members in. */
+  /**
+   * Renews this process's entry and sweeps those of dead processes in every room it has members in: one call per room,
+   * plus one to put its users back in a room where Redis lost them.
+   */
   async #maintainPresence(): Promise<void> {
     for (const [room, users] of this.#present) {
       const keys = roomKeys(this.#prefix, room);
       try {
-        await this.#joinPresence(room, [...users]);
-        await this.#eval(
-          SCRIPTS.presenceSweep,
-          [keys.presence, keys.presenceUsers],
-          [String(Date.now()), keys.channel, room, String(this.#presenceListLimit)],
-        );
+        const now = Date.now();
+        const lost = await this.#eval(SCRIPTS.presenceRefresh, this.#presenceKeys(room), [
+          String(now),
+          String(now + this.#presenceTtlMs),
+          this.#processId,
+          keys.channel,
+          room,
+          String(this.#presenceListLimit),
+          keys.presenceOf(""),
+        ]);
+        if (lost === 1 && users.size > 0) await this.#joinPresence(room, [...users]);
       } catch {
         // Redis is unavailable: the next round tries again, and readiness reports the outage.
       }
@@ -283,18 +314,20 @@ export class RedisBus implements Bus {
 
   async #joinPresence(room: string, users: readonly string[]): Promise<void> {
     const keys = roomKeys(this.#prefix, room);
-    await this.#eval(
-      SCRIPTS.presenceJoin,
-      [keys.presence, keys.presenceUsers],
-      [
-        String(Date.now() + this.#presenceTtlMs),
-        this.#processId,
-        keys.channel,
-        room,
-        String(this.#presenceListLimit),
-        ...users,
-      ],
-    );
+    await this.#eval(SCRIPTS.presenceJoin, this.#presenceKeys(room), [
+      String(Date.now() + this.#presenceTtlMs),
+      this.#processId,
+      keys.channel,
+      room,
+      String(this.#presenceListLimit),
+      ...users,
+    ]);
+  }
+
+  /** The keys every presence script takes: the room's processes, this process's users there, the users hash. */
+  #presenceKeys(room: string): string[] {
+    const keys = roomKeys(this.#prefix, room);
+    return [keys.presenceProcesses, keys.presenceOf(this.#processId), keys.presenceUsers];
   }
 
   async close(): Promise<void> {
