@@ -8,7 +8,7 @@ import { authenticateRequest, errorResponse, historyRoute } from "./http-api.js"
 import { LocalRooms } from "./local-rooms.js";
 import type { GatewayMetrics } from "./metrics.js";
 import type { HttpRequest, HttpResponse, Socket, SocketHandler, SocketSession, UpgradeDecision } from "./server.js";
-import { ClientSession, type SessionLimits } from "./session.js";
+import { ClientSession, type SessionContext, type SessionLimits } from "./session.js";
 
 export interface DrainOptions {
   /** Connections closed per batch. */
@@ -38,14 +38,34 @@ export interface GatewayOptions {
 export class Gateway implements SocketHandler<{ user: string }> {
   readonly #sessions = new Set<ClientSession>();
   readonly #rooms: LocalRooms;
+  /** What every session works with: one object for all of them. */
+  readonly #context: SessionContext;
   #draining = false;
   /** Whether the latest Log append failed: the Log counts as down until one succeeds again. */
   #logFailing = false;
 
   constructor(private readonly options: GatewayOptions) {
+    const { metrics } = options;
     this.#rooms = new LocalRooms(options.bus, (room, error) =>
       options.logger.warn({ err: error, room }, "leaving the room on the bus failed"),
     );
+    this.#context = {
+      bus: options.bus,
+      log: options.log,
+      store: options.store,
+      rooms: this.#rooms,
+      limits: options.limits,
+      metrics,
+      logger: options.logger,
+      appended: (ok) => {
+        this.#logFailing = !ok;
+      },
+      ended: (session) => {
+        this.#sessions.delete(session);
+        metrics.connections.set(this.#sessions.size);
+        metrics.subscribedRooms.set(this.#rooms.size);
+      },
+    };
   }
 
   /** The Bus listener: hands an event to this gateway's members of its room. */
@@ -81,33 +101,12 @@ export class Gateway implements SocketHandler<{ user: string }> {
 
   open(socket: Socket, { user }: { user: string }): SocketSession {
     const { metrics } = this.options;
-    const session = new ClientSession(socket, user, {
-      bus: this.options.bus,
-      log: this.options.log,
-      store: this.options.store,
-      rooms: this.#rooms,
-      limits: this.options.limits,
-      metrics,
-      logger: this.options.logger,
-      appended: (ok) => {
-        this.#logFailing = !ok;
-      },
-    });
+    const session = new ClientSession(socket, user, this.#context);
     this.#sessions.add(session);
     metrics.connects.inc();
     metrics.connections.set(this.#sessions.size);
     if (this.#draining) session.close(CloseCode.ServiceRestart, "gateway is restarting");
-    return {
-      text: (frame) => session.text(frame),
-      binary: () => session.binary(),
-      oversized: () => session.oversized(),
-      closed: (code) => {
-        session.closed(code);
-        this.#sessions.delete(session);
-        metrics.connections.set(this.#sessions.size);
-        metrics.subscribedRooms.set(this.#rooms.size);
-      },
-    };
+    return session;
   }
 
   async http(request: HttpRequest): Promise<HttpResponse> {

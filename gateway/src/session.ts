@@ -48,6 +48,8 @@ export interface SessionContext {
   readonly logger: Logger;
   /** Told whether each Log append succeeded (readiness follows the Log's health). */
   readonly appended: (ok: boolean) => void;
+  /** Told once a session's connection has closed. */
+  readonly ended: (session: ClientSession) => void;
 }
 
 const TRACER = tracer("parley-gateway");
@@ -57,25 +59,30 @@ interface Joining {
   readonly held: BusEvent[];
 }
 
-/**
- * A joined room, with the highest seq delivered in it. Messages at or below it are not delivered again: the Bus's
- * reads and its pub/sub use separate connections, so a message sequenced before the join read `latest` (and so
- * carried by the replay) can arrive on the subscription after the join is complete.
- */
+/** A joined room: all a connection keeps per room, so an idle joined connection stays small. */
 interface Joined {
-  delivered: number;
-}
-
-/** One client connection: decodes its frames, enforces its limits and delivers its rooms' events in order. */
-export class ClientSession implements SocketSession, RoomMember {
-  readonly #rooms = new Map<string, Joining | Joined>();
-  readonly #lastTyping = new Map<string, number>();
   /**
-   * Per room, the highest seq of this user's own messages (sent here or seen from their other connections) that no
-   * watermark sent to this client covers yet. Only such clients are sent watermarks: they are what marks an own
+   * The highest seq delivered. Messages at or below it are not delivered again: the Bus's reads and its pub/sub use
+   * separate connections, so a message sequenced before the join read `latest` (and so carried by the replay) can
+   * arrive on the subscription after the join is complete.
+   */
+  delivered: number;
+  /**
+   * The highest seq of this user's own messages (sent here or seen from their other connections) that no watermark
+   * sent to this client covers yet, 0 if none. Only such clients are sent watermarks: they are what marks an own
    * message stored, and a passive member would otherwise get one frame a second per busy room for nothing.
    */
-  readonly #unpersisted = new Map<string, number>();
+  unpersisted: number;
+  /** When this client last sent a typing event here (`performance.now()`). */
+  lastTyping: number;
+}
+
+/**
+ * One client connection: decodes its frames, enforces its limits and delivers its rooms' events in order. It is the
+ * socket's session itself and shares its context with every other session, so an idle connection costs little.
+ */
+export class ClientSession implements SocketSession, RoomMember {
+  readonly #rooms = new Map<string, Joining | Joined>();
   readonly #bucket: TokenBucket;
   #closed = false;
 
@@ -125,6 +132,7 @@ export class ClientSession implements SocketSession, RoomMember {
     this.context.metrics.disconnects.inc({ code: String(code) });
     for (const room of this.#rooms.keys()) this.context.rooms.leave(room, this);
     this.#rooms.clear();
+    this.context.ended(this);
   }
 
   close(code: CloseCode, reason: string): void {
@@ -142,12 +150,11 @@ export class ClientSession implements SocketSession, RoomMember {
       const { room, seq, from } = event.message;
       if (seq <= state.delivered) return;
       state.delivered = seq;
-      if (from === this.user) this.#awaitPersisted(room, seq);
+      if (from === this.user) this.#awaitPersisted(state, seq);
     }
     if (event.t === "persisted") {
-      const own = this.#unpersisted.get(event.room);
-      if (own === undefined) return;
-      if (event.upTo >= own) this.#unpersisted.delete(event.room);
+      if (state.unpersisted === 0) return;
+      if (event.upTo >= state.unpersisted) state.unpersisted = 0;
     }
     if (event.t === "typing" || event.t === "presence") {
       if (event.t === "typing" && event.user === this.user) return;
@@ -218,7 +225,7 @@ export class ClientSession implements SocketSession, RoomMember {
       const { count, users } = present;
       this.#send({ t: "presence", room, ...(users ? { joined: [...users] } : {}), count });
       // Held messages at or below `latest` were covered by the replay (or predate the join).
-      this.#rooms.set(room, { delivered: latest });
+      this.#rooms.set(room, { delivered: latest, unpersisted: 0, lastTyping: Number.NEGATIVE_INFINITY });
       for (const event of joining.held) this.deliver(event);
     } catch (error) {
       if (fresh && this.#rooms.get(room) === joining) {
@@ -231,13 +238,12 @@ export class ClientSession implements SocketSession, RoomMember {
 
   #leave(room: string): void {
     if (this.#rooms.delete(room)) this.context.rooms.leave(room, this);
-    this.#unpersisted.delete(room);
     this.context.metrics.subscribedRooms.set(this.context.rooms.size);
     this.#send({ t: "left", room });
   }
 
   async #publish(room: string, cid: string, body: string): Promise<void> {
-    if (!this.#joined(room)) return this.#error(ErrorCode.NotJoined, `join ${room} first`, cid);
+    if (!this.#joinedState(room)) return this.#error(ErrorCode.NotJoined, `join ${room} first`, cid);
     const started = performance.now();
     let published: Published;
     try {
@@ -268,25 +274,27 @@ export class ClientSession implements SocketSession, RoomMember {
     }
     this.context.appended(true);
     this.context.metrics.ackLatency.observe((performance.now() - started) / 1000);
-    this.#awaitPersisted(room, message.seq);
+    this.#awaitPersisted(this.#joinedState(room), message.seq);
     this.#send({ t: "ack", room, cid, seq: message.seq, id: message.id });
   }
 
   async #typing(room: string): Promise<void> {
-    if (!this.#joined(room)) return this.#error(ErrorCode.NotJoined, `join ${room} first`);
+    const state = this.#joinedState(room);
+    if (!state) return this.#error(ErrorCode.NotJoined, `join ${room} first`);
     const now = performance.now();
-    if (now - (this.#lastTyping.get(room) ?? Number.NEGATIVE_INFINITY) < this.context.limits.typingIntervalMs) return;
-    this.#lastTyping.set(room, now);
+    if (now - state.lastTyping < this.context.limits.typingIntervalMs) return;
+    state.lastTyping = now;
     await this.context.bus.publishTyping(room, this.user);
   }
 
-  #joined(room: string): boolean {
+  #joinedState(room: string): Joined | undefined {
     const state = this.#rooms.get(room);
-    return state !== undefined && "delivered" in state;
+    return state !== undefined && "delivered" in state ? state : undefined;
   }
 
-  #awaitPersisted(room: string, seq: number): void {
-    if (seq > (this.#unpersisted.get(room) ?? 0)) this.#unpersisted.set(room, seq);
+  /** Notes `seq`, one of this user's messages in a joined room, as to be marked stored by a watermark. */
+  #awaitPersisted(state: Joined | undefined, seq: number): void {
+    if (state && seq > state.unpersisted) state.unpersisted = seq;
   }
 
   #error(code: ErrorCode, message: string, cid?: string): void {

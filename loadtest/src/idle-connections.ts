@@ -4,10 +4,13 @@
  *   npm run build && npm run bench:idle -w loadtest            # BENCH_CONNECTIONS=19000 by default
  *
  * Starts one gateway process as deployed (Redis bus, Kafka log, PostgreSQL store: `Stack` on the local services),
- * opens WARMUP connections so the heap and uWS have grown to a working size, records the RSS, opens the rest from
- * several client processes (each under the 20,000 open-file limit, each from its own 127.0.0.x source address so
- * ephemeral ports never run out), lets every connection join a room of 100, and records the RSS again, and once
- * more a minute later. Each reading also has V8's live heap, reserved heap and external memory from /metrics.
+ * opens WARMUP connections so the heap and uWS have grown to a working size, lets the gateway sit idle, records the
+ * RSS, opens the rest from several client processes (each under the 20,000 open-file limit, each from its own
+ * 127.0.0.x source address so ephemeral ports never run out), lets every connection join a room of 100, and records
+ * the RSS right after the burst and again once the gateway has been idle as long as before. Both baseline and final
+ * reading come after the same idle time, so V8 has had the same chance to give back heap it grew for a burst (its
+ * memory reducer waits for a low allocation rate). Each reading also has V8's live heap, reserved heap and external
+ * memory from /metrics.
  */
 import { fork } from "node:child_process";
 import { once } from "node:events";
@@ -22,7 +25,7 @@ const warmup = Number(process.env.BENCH_WARMUP ?? 1_000);
 /** Whether each connection joins a room (BENCH_JOIN=0: bare connections). */
 const join = process.env.BENCH_JOIN ?? "1";
 const settleMs = Number(process.env.BENCH_SETTLE_MS ?? 5_000);
-const lateMs = Number(process.env.BENCH_LATE_MS ?? 60_000);
+const idleMs = Number(process.env.BENCH_IDLE_MS ?? 120_000);
 const CLIENT = fileURLToPath(new URL("./idle-client.js", import.meta.url));
 
 /** The gateway's RSS and, from its /metrics, where V8 has it: live heap, heap reserved, and memory outside the heap. */
@@ -42,6 +45,7 @@ const gateway = stack.gateways[0];
 if (!gateway) throw new Error("no gateway");
 const pid = gateway.service.child.pid ?? 0;
 const settle = () => new Promise((resolve) => setTimeout(resolve, settleMs));
+const idle = () => new Promise((resolve) => setTimeout(resolve, idleMs));
 
 const clients: ReturnType<typeof fork>[] = [];
 async function open(first: number, count: number): Promise<void> {
@@ -59,15 +63,14 @@ async function open(first: number, count: number): Promise<void> {
 
 const metricsPort = Number(gateway.service.readyLog.metricsPort);
 await open(0, warmup);
-await settle();
+await idle();
 const before = await memory(pid, metricsPort);
 for (let first = warmup; first < connections; first += perClient) {
   await open(first, Math.min(perClient, connections - first));
 }
 await settle();
 const after = await memory(pid, metricsPort);
-// Later again: V8 gives back heap it grew during the connect burst only once the process has been idle a while.
-await new Promise((resolve) => setTimeout(resolve, lateMs));
+await idle();
 const late = await memory(pid, metricsPort);
 const added = connections - warmup;
 const perConnection = (reading: typeof before) => ({
@@ -82,9 +85,10 @@ console.log(
     warmup,
     join: join === "1",
     rssAtWarmupMiB: Number((before.rss / 2 ** 20).toFixed(1)),
-    rssAfterMiB: Number((after.rss / 2 ** 20).toFixed(1)),
-    bytesPerConnection: perConnection(after),
-    [`bytesPerConnectionAfter${lateMs / 1000}s`]: perConnection(late),
+    rssAfterBurstMiB: Number((after.rss / 2 ** 20).toFixed(1)),
+    rssIdleMiB: Number((late.rss / 2 ** 20).toFixed(1)),
+    bytesPerConnectionAfterBurst: perConnection(after),
+    [`bytesPerConnectionIdle${idleMs / 1000}s`]: perConnection(late),
   }),
 );
 for (const child of clients) child.kill();
