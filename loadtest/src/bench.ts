@@ -23,6 +23,7 @@
 import { mkdir, readFile, writeFile } from "node:fs/promises";
 import { fileURLToPath } from "node:url";
 import { serviceEnv, uniqueName } from "@parley/testkit";
+import { type Scrape, scrape } from "@parley/testkit/metrics";
 import { ServiceProcess } from "@parley/testkit/process";
 import { Stack } from "@parley/testkit/stack";
 import { renderCharts } from "./charts.js";
@@ -74,12 +75,32 @@ export interface Point {
   readonly serverCpuMicrosPerDelivery: number;
   /** Whether k6's thresholds passed. */
   readonly passed: boolean;
+  /** Parley only: the gateways' own timing of the run's sends, from their /metrics. */
+  readonly server?: {
+    /** Send frame received -> ack sent. */
+    readonly ack: ServerLatency;
+    /** Sequencing: the Bus's publish script in Redis. */
+    readonly publish: ServerLatency;
+    /** The Kafka append (acks from all in-sync replicas). */
+    readonly append: ServerLatency;
+  };
+}
+
+/** A gateway latency histogram over one run, all gateways together. */
+interface ServerLatency {
+  readonly count: number;
+  /** Share of observations within 50 ms. */
+  readonly within50ms: number;
+  /** Upper bound of the bucket holding the 99th percentile, ms. */
+  readonly p99AtMostMs: number;
 }
 
 interface System {
   readonly name: Point["system"];
   readonly targets: string[];
   readonly processes: ServiceProcess[];
+  /** Where each gateway serves /metrics (none for the baseline). */
+  readonly metricsPorts: number[];
   stop(): Promise<void>;
 }
 
@@ -93,6 +114,7 @@ async function startParley(): Promise<System> {
     name: "parley",
     targets: stack.gateways.map((gateway) => gateway.wsEndpoint),
     processes: stack.gateways.map((gateway) => gateway.service),
+    metricsPorts: stack.gateways.map((gateway) => Number(gateway.service.readyLog.metricsPort)),
     stop: () => stack.stop(),
   };
 }
@@ -112,6 +134,7 @@ async function startSocketIo(): Promise<System> {
     name: "socketio",
     targets: processes.map((server) => `ws://127.0.0.1:${String(server.readyLog.port)}`),
     processes,
+    metricsPorts: [],
     stop: async () => {
       await Promise.all(processes.map((server) => server.stop()));
     },
@@ -130,6 +153,39 @@ async function serversCpu(system: System): Promise<number> {
   const each = await Promise.all(system.processes.map((server) => cpuSeconds(server.child.pid)));
   return each.reduce((sum, seconds) => sum + seconds, 0);
 }
+
+/** How a histogram of the gateways moved between two scrapes of each. */
+function histogramDelta(
+  before: readonly Scrape[],
+  after: readonly Scrape[],
+  name: string,
+  labels: Record<string, string> = {},
+): ServerLatency {
+  const bucket = `${name}_bucket`;
+  const sum = (scrapes: readonly Scrape[], le: string) =>
+    scrapes.reduce((total, scrape) => total + scrape.value(bucket, { ...labels, le }), 0);
+  const delta = (le: string) => sum(after, le) - sum(before, le);
+  const bounds = [
+    ...new Set(
+      after.flatMap((scrape) =>
+        scrape.samples.flatMap((sample) =>
+          sample.name === bucket && Object.entries(labels).every(([key, value]) => sample.labels[key] === value)
+            ? [sample.labels.le ?? "+Inf"]
+            : [],
+        ),
+      ),
+    ),
+  ];
+  const count = delta("+Inf");
+  const p99 = bounds.find((le) => delta(le) >= 0.99 * count) ?? "+Inf";
+  return {
+    count,
+    within50ms: count === 0 ? Number.NaN : delta("0.05") / count,
+    p99AtMostMs: p99 === "+Inf" ? Number.POSITIVE_INFINITY : Number(p99) * 1000,
+  };
+}
+
+const scrapeAll = (system: System) => Promise.all(system.metricsPorts.map((port) => scrape(port)));
 
 const points: Point[] = [];
 
@@ -155,6 +211,7 @@ async function measure(
   const run = `${system.name}-${scenario}-${sends}`;
   const sendIntervalMs = Math.round((senders / sends) * 1000);
   const cpuBefore = await serversCpu(system);
+  const metricsBefore = await scrapeAll(system);
   const steadyStart = (settings.rampS + SETTLE_S) * 1000;
   const steady: Promise<number>[] = [];
   const timers = [
@@ -184,6 +241,9 @@ async function measure(
     for (const timer of timers) clearTimeout(timer);
   }
   const [steadyFrom = 0, steadyTo = 0] = await Promise.all(steady);
+  const metricsAfter = await scrapeAll(system);
+  const server = (name: string, labels?: Record<string, string>) =>
+    histogramDelta(metricsBefore, metricsAfter, name, labels);
   const metric = (name: string) => result.summary.metrics[name] ?? {};
   const latency = metric("chat_delivery_latency");
   const deliveries = metric("chat_messages_received").count ?? 0;
@@ -212,6 +272,15 @@ async function measure(
       (((steadyTo - steadyFrom) * 1e6) / (deliveries * ((settings.durationS - 1) / settings.durationS))).toFixed(1),
     ),
     passed: result.code === 0,
+    ...(system.name === "parley"
+      ? {
+          server: {
+            ack: server("parley_gateway_ack_latency_seconds"),
+            publish: server("parley_gateway_bus_call_duration_seconds", { op: "publish" }),
+            append: server("parley_gateway_log_append_duration_seconds"),
+          },
+        }
+      : {}),
   };
   if (result.code !== 0 && result.code !== 99) throw new Error(`k6 failed (exit ${result.code}):\n${result.output}`);
   points.push(point);
@@ -292,6 +361,7 @@ if (fanout.length > 0) {
   await renderCharts(fanout, chartsDir, title);
 }
 console.log(table(points));
+console.log(`\n${serverTable(points)}`);
 console.log(`\nk6 reports and results.json: ${outDir}`);
 const failed = mustPass.filter((point) => !point.passed);
 if (failed.length > 0) {
@@ -308,6 +378,23 @@ function table(rows: readonly Point[]): string {
     const { p50, p95, p99 } = row.latency;
     lines.push(
       `| ${row.run} | ${row.offeredSends} | ${row.deliveriesPerSecond.toLocaleString("en")} | ${p50.toFixed(0)} / ${p95.toFixed(0)} / ${p99.toFixed(0)} | ${row.ackP99.toFixed(0)} | ${row.serverCpuMicrosPerDelivery} | ${(row.connectSuccess * 100).toFixed(1)} % | ${row.errors} | ${row.gaps} / ${row.duplicates} | ${row.passed ? "pass" : "fail"} |`,
+    );
+  }
+  return lines.join("\n");
+}
+
+/** The gateways' own view of each Parley run: how much of send -> ack the sequencing and the Kafka append took. */
+function serverTable(rows: readonly Point[]): string {
+  const cell = ({ within50ms, p99AtMostMs }: ServerLatency) =>
+    `${(within50ms * 100).toFixed(1)} % / ≤ ${p99AtMostMs} ms`;
+  const lines = [
+    "| run | sends timed | ack: within 50 ms / p99 | publish (Redis) | append (Kafka) |",
+    "|---|---|---|---|---|",
+  ];
+  for (const { run, server } of rows) {
+    if (!server) continue;
+    lines.push(
+      `| ${run} | ${server.ack.count} | ${cell(server.ack)} | ${cell(server.publish)} | ${cell(server.append)} |`,
     );
   }
   return lines.join("\n");
