@@ -58,8 +58,13 @@ const ACKS_ALL = -1;
 /** Records and bytes in one produce request; bytes stay under the broker's default 1 MiB batch limit. */
 const MAX_SEND_RECORDS = 1_000;
 const MAX_SEND_BYTES = 512 * 1024;
-/** An idle fetch returns after this long, so a consumer notices `close()` and rebalances quickly. */
-const FETCH_MAX_WAIT_MS = 250;
+/**
+ * A fetch returns once FETCH_MIN_BYTES are there or after FETCH_MAX_WAIT_MS. At moderate rates records so reach the
+ * handler in batches of up to 100 ms rather than a few at a time, each batch costing a database transaction and an
+ * offset commit; and an idle fetch returns soon enough for a consumer to notice `close()` and rebalance quickly.
+ */
+const FETCH_MIN_BYTES = 1024 * 1024;
+const FETCH_MAX_WAIT_MS = 100;
 /**
  * How the consumer retries a batch whose handler threw (and its own failed requests): redelivery backs off from
  * `initialRetryTime` to `maxRetryTime` (at most a third of the session timeout, so the heartbeat sent with each
@@ -148,6 +153,7 @@ export class KafkaLog implements Log {
       sessionTimeout,
       rebalanceTimeout: this.#options.rebalanceTimeoutMs ?? DEFAULT_REBALANCE_TIMEOUT_MS,
       heartbeatInterval: heartbeatIntervalMs,
+      minBytes: FETCH_MIN_BYTES,
       maxWaitTimeInMs: FETCH_MAX_WAIT_MS,
       allowAutoTopicCreation: false,
       retry: { ...CONSUMER_RETRY, maxRetryTime: Math.min(CONSUMER_RETRY.maxRetryTime, Math.floor(sessionTimeout / 3)) },
