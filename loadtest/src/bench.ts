@@ -154,13 +154,22 @@ async function serversCpu(system: System): Promise<number> {
   return each.reduce((sum, seconds) => sum + seconds, 0);
 }
 
-/** How a histogram of the gateways moved between two scrapes of each. */
+/**
+ * How a histogram of the gateways moved between two scrapes of each, over the gateways that answered both (one
+ * killed during the run has taken its counts with it).
+ */
 function histogramDelta(
-  before: readonly Scrape[],
-  after: readonly Scrape[],
+  scrapedBefore: readonly (Scrape | undefined)[],
+  scrapedAfter: readonly (Scrape | undefined)[],
   name: string,
   labels: Record<string, string> = {},
 ): ServerLatency {
+  const answered = scrapedBefore.flatMap((scrape, index) => {
+    const later = scrapedAfter[index];
+    return scrape && later ? [[scrape, later] as const] : [];
+  });
+  const before = answered.map(([scrape]) => scrape);
+  const after = answered.map(([, scrape]) => scrape);
   const bucket = `${name}_bucket`;
   const sum = (scrapes: readonly Scrape[], le: string) =>
     scrapes.reduce((total, scrape) => total + scrape.value(bucket, { ...labels, le }), 0);
@@ -185,7 +194,8 @@ function histogramDelta(
   };
 }
 
-const scrapeAll = (system: System) => Promise.all(system.metricsPorts.map((port) => scrape(port)));
+const scrapeAll = (system: System) =>
+  Promise.all(system.metricsPorts.map((port) => scrape(port).catch(() => undefined)));
 
 const points: Point[] = [];
 
