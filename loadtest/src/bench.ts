@@ -69,9 +69,12 @@ export interface Point {
   readonly duplicates: number;
   readonly retries: number;
   readonly reconnects: number;
-  /** CPU seconds the servers (gateways or Socket.IO servers) used during the run, all together. */
+  /**
+   * CPU seconds the servers (gateways or Socket.IO servers) used during the run, all together; NaN when one died
+   * during the run (the reconnect storm kills one), as its CPU time went with it.
+   */
   readonly serverCpuSeconds: number;
-  /** Server CPU per delivery in the steady phase (no connects or joins), microseconds. */
+  /** Server CPU per delivery in the steady phase (no connects or joins), microseconds; NaN as above. */
   readonly serverCpuMicrosPerDelivery: number;
   /** Whether k6's thresholds passed. */
   readonly passed: boolean;
@@ -251,6 +254,9 @@ async function measure(
     for (const timer of timers) clearTimeout(timer);
   }
   const [steadyFrom = 0, steadyTo = 0] = await Promise.all(steady);
+  const serverDied = system.processes.some(
+    (server) => server.child.exitCode !== null || server.child.signalCode !== null,
+  );
   const metricsAfter = await scrapeAll(system);
   const server = (name: string, labels?: Record<string, string>) =>
     histogramDelta(metricsBefore, metricsAfter, name, labels);
@@ -277,10 +283,12 @@ async function measure(
     duplicates: metric("chat_duplicates").count ?? 0,
     retries: metric("chat_retries").count ?? 0,
     reconnects: metric("chat_reconnects").count ?? 0,
-    serverCpuSeconds: Number(((await serversCpu(system)) - cpuBefore).toFixed(1)),
-    serverCpuMicrosPerDelivery: Number(
-      (((steadyTo - steadyFrom) * 1e6) / (deliveries * ((settings.durationS - 1) / settings.durationS))).toFixed(1),
-    ),
+    serverCpuSeconds: serverDied ? Number.NaN : Number(((await serversCpu(system)) - cpuBefore).toFixed(1)),
+    serverCpuMicrosPerDelivery: serverDied
+      ? Number.NaN
+      : Number(
+          (((steadyTo - steadyFrom) * 1e6) / (deliveries * ((settings.durationS - 1) / settings.durationS))).toFixed(1),
+        ),
     passed: result.code === 0,
     ...(system.name === "parley"
       ? {
@@ -387,7 +395,7 @@ function table(rows: readonly Point[]): string {
   for (const row of rows) {
     const { p50, p95, p99 } = row.latency;
     lines.push(
-      `| ${row.run} | ${row.offeredSends} | ${row.deliveriesPerSecond.toLocaleString("en")} | ${p50.toFixed(0)} / ${p95.toFixed(0)} / ${p99.toFixed(0)} | ${row.ackP99.toFixed(0)} | ${row.serverCpuMicrosPerDelivery} | ${(row.connectSuccess * 100).toFixed(1)} % | ${row.errors} | ${row.gaps} / ${row.duplicates} | ${row.passed ? "pass" : "fail"} |`,
+      `| ${row.run} | ${row.offeredSends} | ${row.deliveriesPerSecond.toLocaleString("en")} | ${p50.toFixed(0)} / ${p95.toFixed(0)} / ${p99.toFixed(0)} | ${row.ackP99.toFixed(0)} | ${Number.isNaN(row.serverCpuMicrosPerDelivery) ? "n/a" : row.serverCpuMicrosPerDelivery} | ${(row.connectSuccess * 100).toFixed(1)} % | ${row.errors} | ${row.gaps} / ${row.duplicates} | ${row.passed ? "pass" : "fail"} |`,
     );
   }
   return lines.join("\n");
