@@ -147,7 +147,7 @@ export class ClientSession implements SocketSession, RoomMember {
       return;
     }
     if (event.t === "msg") {
-      const { room, seq, from } = event.message;
+      const { seq, from } = event.message;
       if (seq <= state.delivered) return;
       state.delivered = seq;
       if (from === this.user) this.#awaitPersisted(state, seq);

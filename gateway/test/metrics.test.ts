@@ -95,7 +95,7 @@ describe("metrics", () => {
     // The persister stored each message once and caught up: no lag on any partition, no watermark waiting.
     const persisted = await waitFor(async () => {
       const metrics = await scrapePersister();
-      const lags = metrics.samples.filter((sample) => sample.name === "parley_persister_consumer_lag_records");
+      const lags = metrics.select("parley_persister_consumer_lag_records");
       return metrics.value("parley_persister_rows_inserted_total") === count &&
         lags.length > 0 &&
         lags.every((sample) => sample.value === 0) &&

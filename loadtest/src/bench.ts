@@ -180,15 +180,7 @@ function histogramDelta(
     scrapes.reduce((total, scrape) => total + scrape.value(bucket, { ...labels, le }), 0);
   const delta = (le: string) => sum(after, le) - sum(before, le);
   const bounds = [
-    ...new Set(
-      after.flatMap((scrape) =>
-        scrape.samples.flatMap((sample) =>
-          sample.name === bucket && Object.entries(labels).every(([key, value]) => sample.labels[key] === value)
-            ? [sample.labels.le ?? "+Inf"]
-            : [],
-        ),
-      ),
-    ),
+    ...new Set(after.flatMap((scrape) => scrape.select(bucket, labels).map((sample) => sample.labels.le ?? "+Inf"))),
   ];
   const count = delta("+Inf");
   const p99 = bounds.find((le) => delta(le) >= 0.99 * count) ?? "+Inf";

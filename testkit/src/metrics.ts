@@ -32,18 +32,21 @@ export class Scrape {
     return new Scrape(samples, families);
   }
 
+  /** The samples named `name` whose labels include `labels`. */
+  select(name: string, labels: Record<string, string> = {}): Sample[] {
+    return this.samples.filter(
+      (sample) => sample.name === name && Object.entries(labels).every(([k, v]) => sample.labels[k] === v),
+    );
+  }
+
   /** Sum of the samples named `name` whose labels include `labels`. */
   value(name: string, labels: Record<string, string> = {}): number {
-    return this.samples
-      .filter((sample) => sample.name === name && Object.entries(labels).every(([k, v]) => sample.labels[k] === v))
-      .reduce((sum, sample) => sum + sample.value, 0);
+    return this.select(name, labels).reduce((sum, sample) => sum + sample.value, 0);
   }
 
   /** Whether any sample is named `name` with `labels`. */
   has(name: string, labels: Record<string, string> = {}): boolean {
-    return this.samples.some(
-      (sample) => sample.name === name && Object.entries(labels).every(([k, v]) => sample.labels[k] === v),
-    );
+    return this.select(name, labels).length > 0;
   }
 
   /** Every series name a query may use: each family, with `_bucket`, `_sum` and `_count` for histograms. */

@@ -270,7 +270,7 @@ export class RedisBus implements Bus {
     users?.delete(user);
     if (users?.size === 0) this.#present.delete(room);
     const keys = roomKeys(this.#prefix, room);
-    await this.#eval(SCRIPTS.presenceLeave, this.#presenceKeys(room), [
+    await this.#eval(SCRIPTS.presenceLeave, this.#presenceKeys(keys), [
       this.#processId,
       user,
       keys.channel,
@@ -296,7 +296,7 @@ export class RedisBus implements Bus {
       const keys = roomKeys(this.#prefix, room);
       try {
         const now = Date.now();
-        const lost = await this.#eval(SCRIPTS.presenceRefresh, this.#presenceKeys(room), [
+        const lost = await this.#eval(SCRIPTS.presenceRefresh, this.#presenceKeys(keys), [
           String(now),
           String(now + this.#presenceTtlMs),
           this.#processId,
@@ -314,7 +314,7 @@ export class RedisBus implements Bus {
 
   async #joinPresence(room: string, users: readonly string[]): Promise<void> {
     const keys = roomKeys(this.#prefix, room);
-    await this.#eval(SCRIPTS.presenceJoin, this.#presenceKeys(room), [
+    await this.#eval(SCRIPTS.presenceJoin, this.#presenceKeys(keys), [
       String(Date.now() + this.#presenceTtlMs),
       this.#processId,
       keys.channel,
@@ -325,8 +325,7 @@ export class RedisBus implements Bus {
   }
 
   /** The keys every presence script takes: the room's processes, this process's users there, the users hash. */
-  #presenceKeys(room: string): string[] {
-    const keys = roomKeys(this.#prefix, room);
+  #presenceKeys(keys: ReturnType<typeof roomKeys>): string[] {
     return [keys.presenceProcesses, keys.presenceOf(this.#processId), keys.presenceUsers];
   }
 
