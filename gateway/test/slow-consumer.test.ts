@@ -2,6 +2,7 @@ import { readFile } from "node:fs/promises";
 import type { Socket } from "node:net";
 import { CloseCode } from "@parley/protocol";
 import { uniqueName, waitFor } from "@parley/testkit";
+import { scrape } from "@parley/testkit/metrics";
 import { Stack } from "@parley/testkit/stack";
 import type { TestClient } from "@parley/testkit/ws-client";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -10,6 +11,11 @@ const SLOW_CONSUMER_BYTES = 256 * 1024;
 const STALLED_READERS = 20;
 /** Messages per flood; at 4000 characters each, ~24 MB, far beyond what the kernel buffers for a stalled socket. */
 const FLOOD = 6000;
+/**
+ * Messages sent before waiting for the healthy reader to have them: ~200 KB, below the slow-consumer limit, so
+ * the healthy reader stays within it however slowly this process or the machine runs.
+ */
+const BATCH = 50;
 /**
  * RSS the gateway may gain from the stalled readers, measured against the same flood without them. Capped, their
  * buffers cost ~5 MB, but the heap's growth under a flood varies by tens of MB between runs (up to ~90 MB seen);
@@ -54,10 +60,18 @@ describe("slow consumers", () => {
     await Promise.all([writer.join(room), healthy.join(room)]);
     async function flood(round: number) {
       const before = healthy.messages(room).length;
-      for (let index = 0; index < FLOOD; index++) writer.send({ t: "send", room, cid: `${round}-${index}`, body });
-      await waitFor(() => healthy.messages(room).length === before + FLOOD, "the flood at the healthy reader", {
-        timeoutMs: 120_000,
-      });
+      for (let sent = 0; sent < FLOOD; ) {
+        for (const end = sent + BATCH; sent < end; sent++)
+          writer.send({ t: "send", room, cid: `${round}-${sent}`, body });
+        await waitFor(() => {
+          const arrived = healthy.messages(room).length - before;
+          if (arrived >= sent) return true;
+          const errors = writer.frames.filter((frame) => frame.t === "error").length;
+          throw new Error(
+            `${arrived} of ${sent}; close code ${healthy.closeCode}; ${errors} error frames at the writer`,
+          );
+        }, `message ${sent} of flood ${round} at the healthy reader`);
+      }
     }
 
     await flood(1); // the same load without stalled readers, so the heap has grown to it already
@@ -66,12 +80,22 @@ describe("slow consumers", () => {
     const stalled = await Promise.all(Array.from({ length: STALLED_READERS }, (_, i) => gateway.connect(`slow${i}`)));
     await Promise.all(stalled.map((client) => client.join(room)));
     for (const client of stalled) socketOf(client).pause();
+    // They resume once the gateway has given up on all of them: a reader stalled much longer would see uWS drop
+    // its closing socket (1006) before the 4008 close frame behind what was queued.
+    const metricsPort = Number(gateway.service.readyLog.metricsPort);
+    const resumed = waitFor(
+      async () => (await scrape(metricsPort)).value("parley_gateway_slow_consumer_closes_total") >= STALLED_READERS,
+      "a slow-consumer close for every stalled reader",
+      { timeoutMs: 120_000 },
+    ).then(() => {
+      for (const client of stalled) socketOf(client).resume();
+    });
     await flood(2);
     const growth = (await rssOf(pid)) - baseline;
+    await resumed;
     expect(growth).toBeLessThan(RSS_BOUND_BYTES);
     expect(healthy.closeCode).toBeUndefined();
 
-    for (const client of stalled) socketOf(client).resume();
     for (const client of stalled) {
       expect(await client.closed()).toBe(CloseCode.SlowConsumer);
       expect(client.messages(room).length).toBeLessThan(FLOOD);
