@@ -1,20 +1,23 @@
 #!/usr/bin/env bash
-# Real Redis, PostgreSQL and Apache Kafka (KRaft) for Parley's tests and local runs, as plain processes
-# on loopback: no Docker engine on our machines. Installs what is missing (Debian packages, as root;
-# Kafka's jars from Maven Central), keeps data and logs under .parley/ at the repo root, and is
-# idempotent: `up` with everything running only checks that each service answers.
+# Real Redis (standalone and a Redis Cluster), PostgreSQL and Apache Kafka (KRaft) for Parley's tests and
+# local runs, as plain processes on loopback: no Docker engine on our machines. Installs what is missing
+# (Debian packages, as root; Kafka's jars from Maven Central), keeps data and logs under .parley/ at the
+# repo root, and is idempotent: `up` with everything running only checks that each service answers.
 #
-#   scripts/services.sh up|start [redis|postgres|kafka ...]   start (default: all), wait until ready, print env
+#   scripts/services.sh up|start [svc ...]                     start (default: all), wait until ready, print env
 #   scripts/services.sh down|stop [svc ...]                    stop cleanly, wait for the process to exit
 #   scripts/services.sh restart [svc ...]                      down then up (a restarted Redis is empty)
 #   scripts/services.sh status                                 running/stopped, address and pid of each
 #   scripts/services.sh env                                    eval-able exports: eval "$(scripts/services.sh env)"
 #
+# svc is redis, redis-cluster (3 masters, no replicas; rebuilt empty whenever started), postgres or kafka.
+#
 # Progress goes to stderr and the env lines to stdout, so `eval "$(scripts/services.sh up)"` works.
 set -euo pipefail
 
-readonly SERVICES=(redis postgres kafka)
+readonly SERVICES=(redis redis-cluster postgres kafka)
 readonly REDIS_PORT=16379
+readonly REDIS_CLUSTER_PORTS=(16380 16381 16382) # each node's cluster bus is on port + 10000
 readonly PG_PORT=15432
 readonly KAFKA_PORT=19092
 readonly KAFKA_CONTROLLER_PORT=19093
@@ -26,6 +29,7 @@ ROOT=$(cd -- "$SCRIPTS_DIR/.." && pwd -P)
 readonly SCRIPTS_DIR ROOT
 readonly PARLEY="$ROOT/.parley"
 readonly REDIS_DIR="$PARLEY/redis"
+readonly REDIS_CLUSTER_DIR="$PARLEY/redis-cluster"
 readonly KAFKA_DIR="$PARLEY/kafka"
 readonly KAFKA_POM="$SCRIPTS_DIR/kafka/pom.xml"
 readonly KAFKA_LOG4J="$SCRIPTS_DIR/kafka/log4j2.xml"
@@ -145,12 +149,17 @@ redis_pid() {
 
 redis_ping() { [[ $(redis-cli -h "$HOST" -p "$REDIS_PORT" ping 2>/dev/null) == PONG ]]; }
 
+# redis_ensure_installed SERVICE: redis and redis-cluster share Debian's redis-server package.
+redis_ensure_installed() {
+  if ! command -v redis-server >/dev/null || ! command -v redis-cli >/dev/null; then
+    apt_install "$1" redis-server
+  fi
+}
+
 redis_up() {
   local start pid deadline
   start=$(now_ms)
-  if ! command -v redis-server >/dev/null || ! command -v redis-cli >/dev/null; then
-    apt_install redis redis-server
-  fi
+  redis_ensure_installed redis
   mkdir -p "$REDIS_DIR"
   pid=$(redis_pid)
   if [[ -n $pid ]] && redis_ping; then
@@ -187,6 +196,144 @@ redis_down() {
   terminate redis "$pid" 30 "$REDIS_LOG"
   rm -f -- "$REDIS_PID"
   say "redis: stopped (was pid $pid)"
+}
+
+# ---------------------------------------------------------------------------------------------------
+# Redis Cluster: three masters without replicas, each in .parley/redis-cluster/<port>/ (data, nodes.conf,
+# pid file, log). No persistence either, so it is not restarted but rebuilt: see redis_cluster_up.
+
+# redis_cluster_pid PORT: the pid of our node on PORT, if it runs.
+redis_cluster_pid() {
+  local pid
+  pid=$(read_pidfile "$REDIS_CLUSTER_DIR/$1/redis.pid")
+  if pid_matches "$pid" redis-server ":$1" "[cluster]"; then printf '%s' "$pid"; fi
+}
+
+# The pids of the running nodes, space-separated.
+redis_cluster_pids() {
+  local port pid pids=()
+  for port in "${REDIS_CLUSTER_PORTS[@]}"; do
+    pid=$(redis_cluster_pid "$port")
+    if [[ -n $pid ]]; then pids+=("$pid"); fi
+  done
+  printf '%s' "${pids[*]}"
+}
+
+redis_cluster_addresses() { # redis_cluster_addresses [PREFIX] -> "PREFIX127.0.0.1:16380,PREFIX127.0.0.1:16381,..."
+  local prefix=${1:-} port list=() IFS=,
+  for port in "${REDIS_CLUSTER_PORTS[@]}"; do list+=("$prefix$HOST:$port"); done
+  printf '%s' "${list[*]}"
+}
+
+redis_cluster_ping() { [[ $(redis-cli -h "$HOST" -p "$1" ping 2>/dev/null) == PONG ]]; }
+
+# redis_cluster_state PORT: the node's cluster_state (ok, fail), empty when it does not answer.
+redis_cluster_state() {
+  redis-cli -h "$HOST" -p "$1" cluster info 2>/dev/null | sed -n 's/^cluster_state:\([a-z]*\).*/\1/p' || true
+}
+
+# True when the node on PORT reports cluster_state:ok (every slot is served).
+redis_cluster_state_ok() { [[ $(redis_cluster_state "$1") == ok ]]; }
+
+# True when every node runs and reports cluster_state:ok.
+redis_cluster_ok() {
+  local port
+  for port in "${REDIS_CLUSTER_PORTS[@]}"; do
+    if [[ -z $(redis_cluster_pid "$port") ]] || ! redis_cluster_state_ok "$port"; then return 1; fi
+  done
+}
+
+# Fails fast when the node on PORT wrote its pid file and has exited since (bad argument, port taken).
+redis_cluster_check_alive() {
+  local port=$1 pid
+  pid=$(read_pidfile "$REDIS_CLUSTER_DIR/$port/redis.pid")
+  if [[ -n $pid ]] && ! alive "$pid"; then
+    fail redis-cluster "the node on port $port exited" "$REDIS_CLUSTER_DIR/$port/redis.log"
+  fi
+}
+
+# Stops the nodes of ours that run and removes the pid files; REDIS_CLUSTER_STOPPED lists the pids.
+REDIS_CLUSTER_STOPPED=()
+redis_cluster_stop_nodes() {
+  local port pid dir
+  REDIS_CLUSTER_STOPPED=()
+  for port in "${REDIS_CLUSTER_PORTS[@]}"; do
+    dir="$REDIS_CLUSTER_DIR/$port"
+    pid=$(redis_cluster_pid "$port")
+    if [[ -n $pid ]]; then
+      terminate redis-cluster "$pid" 30 "$dir/redis.log"
+      REDIS_CLUSTER_STOPPED+=("$pid")
+    fi
+    rm -f -- "$dir/redis.pid"
+  done
+}
+
+redis_cluster_up() {
+  local start port taken dir deadline nodes=() create_log="$REDIS_CLUSTER_DIR/create.log"
+  start=$(now_ms)
+  redis_ensure_installed redis-cluster
+  if redis_cluster_ok; then
+    say "redis-cluster: running (pids $(redis_cluster_pids))"
+    return
+  fi
+  redis_cluster_stop_nodes
+  if ((${#REDIS_CLUSTER_STOPPED[@]} > 0)); then
+    say "redis-cluster: a node was down or the cluster not ok: stopped pids ${REDIS_CLUSTER_STOPPED[*]} to rebuild it"
+  fi
+  for port in "${REDIS_CLUSTER_PORTS[@]}"; do
+    for taken in "$port" "$((port + 10000))"; do
+      port_open "$taken" &&
+        fail redis-cluster "port $taken is taken by another process (another checkout's services? stop them first)"
+    done
+  done
+  # Without persistence a stopped cluster has lost its data, and reviving the old nodes.conf files (a
+  # cluster half created, or missing a node) is more fragile than starting over: rebuild from scratch.
+  rm -rf -- "$REDIS_CLUSTER_DIR"
+  for port in "${REDIS_CLUSTER_PORTS[@]}"; do
+    dir="$REDIS_CLUSTER_DIR/$port"
+    mkdir -p "$dir"
+    # Errors from before Redis opens its logfile (bad arguments) land in the same file.
+    # shellcheck disable=SC2094
+    redis-server --bind "$HOST" --port "$port" --protected-mode yes \
+      --save "" --appendonly no --cluster-enabled yes --cluster-config-file nodes.conf \
+      --cluster-node-timeout 5000 --dir "$dir" \
+      --daemonize yes --pidfile "$dir/redis.pid" --logfile "$dir/redis.log" </dev/null >>"$dir/redis.log" 2>&1 9>&- ||
+      fail redis-cluster "redis-server failed to start on port $port" "$dir/redis.log"
+    nodes+=("$HOST:$port")
+  done
+  deadline=$(($(date +%s) + 30))
+  for port in "${REDIS_CLUSTER_PORTS[@]}"; do
+    until redis_cluster_ping "$port"; do
+      redis_cluster_check_alive "$port"
+      (($(date +%s) < deadline)) ||
+        fail redis-cluster "not answering PING on $HOST:$port after 30 s" "$REDIS_CLUSTER_DIR/$port/redis.log"
+      sleep 0.05
+    done
+  done
+  # TERM=dumb: redis-cli colours its --cluster output on colour terminals, even into a file.
+  TERM=dumb redis-cli --cluster create "${nodes[@]}" --cluster-replicas 0 --cluster-yes \
+    </dev/null >>"$create_log" 2>&1 9>&- ||
+    fail redis-cluster "redis-cli --cluster create failed" "$create_log"
+  deadline=$(($(date +%s) + 30))
+  for port in "${REDIS_CLUSTER_PORTS[@]}"; do
+    until redis_cluster_state_ok "$port"; do
+      redis_cluster_check_alive "$port"
+      (($(date +%s) < deadline)) ||
+        fail redis-cluster "$HOST:$port not reporting cluster_state:ok 30 s after creating the cluster" \
+          "$REDIS_CLUSTER_DIR/$port/redis.log"
+      sleep 0.1
+    done
+  done
+  say "redis-cluster: ready on $(redis_cluster_addresses) (pids $(redis_cluster_pids)) in $(elapsed "$start")"
+}
+
+redis_cluster_down() {
+  redis_cluster_stop_nodes
+  if ((${#REDIS_CLUSTER_STOPPED[@]} > 0)); then
+    say "redis-cluster: stopped (was pids ${REDIS_CLUSTER_STOPPED[*]})"
+  else
+    say "redis-cluster: stopped"
+  fi
 }
 
 # ---------------------------------------------------------------------------------------------------
@@ -552,11 +699,13 @@ kafka_down() {
 # Commands
 
 redis_url() { printf 'redis://%s:%s' "$HOST" "$REDIS_PORT"; }
+redis_cluster_urls() { redis_cluster_addresses redis://; }
 database_url() { printf 'postgres://parley:parley@%s:%s/parley' "$HOST" "$PG_PORT"; }
 kafka_brokers() { printf '%s:%s' "$HOST" "$KAFKA_PORT"; }
 
 print_env() {
   printf 'export REDIS_URL=%s\n' "$(redis_url)"
+  printf 'export REDIS_CLUSTER_URLS=%s\n' "$(redis_cluster_urls)"
   printf 'export DATABASE_URL=%s\n' "$(database_url)"
   printf 'export KAFKA_BROKERS=%s\n' "$(kafka_brokers)"
 }
@@ -573,7 +722,7 @@ select_services() {
   (($# > 0)) || set -- "${SERVICES[@]}"
   for name in "$@"; do
     case $name in
-      redis | postgres | kafka) WANTED+=("$name") ;;
+      redis | redis-cluster | postgres | kafka) WANTED+=("$name") ;;
       *)
         say "services.sh: unknown service '$name' (expected: ${SERVICES[*]})"
         exit 2
@@ -590,6 +739,7 @@ cmd_up() {
   for svc in "${WANTED[@]}"; do
     case $svc in
       redis) redis_up ;;
+      redis-cluster) redis_cluster_up ;;
       postgres) postgres_up ;;
       kafka) ;;
     esac
@@ -604,6 +754,7 @@ cmd_down() {
   for svc in "${WANTED[@]}"; do
     case $svc in
       redis) redis_down ;;
+      redis-cluster) redis_cluster_down ;;
       postgres) postgres_down ;;
       kafka) kafka_down ;;
     esac
@@ -611,9 +762,17 @@ cmd_down() {
 }
 
 cmd_status() {
-  local pid
+  local pid port
   pid=$(redis_pid)
   status_line redis "$REDIS_PORT" "$pid"
+  for port in "${REDIS_CLUSTER_PORTS[@]}"; do
+    pid=$(redis_cluster_pid "$port")
+    if [[ -n $pid ]]; then
+      status_line redis-cluster "$port" "$pid" "(cluster_state:$(redis_cluster_state "$port"))"
+    else
+      status_line redis-cluster "$port" ""
+    fi
+  done
   pg_find_bin || true
   if [[ -e $PARLEY/postgres ]]; then pg_resolve_home; fi
   pid=$(pg_pid)
@@ -625,9 +784,9 @@ cmd_status() {
 status_line() {
   local name=$1 port=$2 pid=$3 extra=${4:-}
   if [[ -n $pid ]]; then
-    printf '%-9s running  %s:%-5s  pid %-7s %s\n' "$name" "$HOST" "$port" "$pid" "$extra"
+    printf '%-13s running  %s:%-5s  pid %-7s %s\n' "$name" "$HOST" "$port" "$pid" "$extra"
   else
-    printf '%-9s stopped  %s:%-5s  %-11s %s\n' "$name" "$HOST" "$port" "-" "$extra"
+    printf '%-13s stopped  %s:%-5s  %-11s %s\n' "$name" "$HOST" "$port" "-" "$extra"
   fi
 }
 

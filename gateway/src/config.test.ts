@@ -1,6 +1,7 @@
 import { ConfigError } from "@parley/protocol/runtime";
+import { documentedVariables } from "@parley/testkit/readme";
 import { describe, expect, it } from "vitest";
-import { loadGatewayConfig } from "./config.js";
+import { loadGatewayConfig, variables } from "./config.js";
 
 function load(env: Record<string, string>) {
   const warnings: string[] = [];
@@ -35,7 +36,12 @@ describe("gateway configuration", () => {
       PARLEY_JWT_JWKS_URL: "https://idp/jwks.json",
       PARLEY_JWT_ISSUER: "idp",
     });
-    expect(config.bus).toEqual({ kind: "redis", url: "redis://r:6379", prefix: "parley", reseedMargin: 10_000 });
+    expect(config.bus).toEqual({
+      kind: "redis",
+      target: { urls: ["redis://r:6379"], cluster: false },
+      prefix: "parley",
+      reseedMargin: 10_000,
+    });
     expect(config.log).toMatchObject({ kind: "kafka", brokers: ["k1:9092", "k2:9092"], topic: "parley.messages" });
     expect(config.auth).toEqual({
       kind: "jwt",
@@ -45,11 +51,22 @@ describe("gateway configuration", () => {
     });
   });
 
+  it("takes the seed nodes of a Redis Cluster as a comma-separated PARLEY_REDIS_URL", () => {
+    const { config } = load({
+      PARLEY_BUS: "redis",
+      PARLEY_REDIS_URL: "redis://a:6379, redis://b:6379,",
+      PARLEY_REDIS_CLUSTER: "true",
+    });
+    expect(config.bus).toMatchObject({ target: { urls: ["redis://a:6379", "redis://b:6379"], cluster: true } });
+  });
+
   it.each([
     [{ PARLEY_PORT: "eighty" }, "PARLEY_PORT"],
     [{ PARLEY_PORT: "70000" }, "PARLEY_PORT"],
     [{ PARLEY_BUS: "zeromq" }, "PARLEY_BUS"],
     [{ PARLEY_BUS: "redis" }, "PARLEY_REDIS_URL"],
+    [{ PARLEY_BUS: "redis", PARLEY_REDIS_URL: "redis://a:6379,redis://b:6379" }, "PARLEY_REDIS_URL"],
+    [{ PARLEY_BUS: "redis", PARLEY_REDIS_URL: "redis://a:6379", PARLEY_REDIS_CLUSTER: "yes" }, "PARLEY_REDIS_CLUSTER"],
     [{ PARLEY_LOG: "kafka" }, "PARLEY_KAFKA_BROKERS"],
     [{ PARLEY_STORE: "postgres" }, "PARLEY_DATABASE_URL"],
     [{ PARLEY_AUTH: "jwt" }, "PARLEY_JWT_SECRET"],
@@ -68,6 +85,10 @@ describe("gateway configuration", () => {
       sampleRatio: 1,
     });
     expect(load({ PARLEY_OTEL_SAMPLE_RATIO: "0.1" }).config.tracing).toEqual({ kind: "off" });
+  });
+
+  it("has every variable in the README's table", () => {
+    expect(documentedVariables("Gateway").sort()).toEqual(Object.keys(variables).sort());
   });
 
   it("warns about unknown PARLEY_ variables and ignores others", () => {

@@ -5,6 +5,8 @@ import {
   LOG_LEVELS,
   type LogLevel,
   parseEnv,
+  type RedisTarget,
+  redisTarget,
   TRACING_VARIABLES,
   type TracingConfig,
   tracingConfig,
@@ -14,13 +16,14 @@ import type { DrainOptions } from "./gateway.js";
 import type { SessionLimits } from "./session.js";
 
 /** Every variable the gateway reads, with its default. The README's configuration table mirrors this. */
-const variables = {
+export const variables = {
   PARLEY_HOST: env.string("0.0.0.0"),
   PARLEY_PORT: env.port(8080),
   PARLEY_METRICS_PORT: env.port(9464),
   PARLEY_LOG_LEVEL: env.oneOf(LOG_LEVELS, "info"),
   PARLEY_BUS: env.oneOf(["memory", "redis"], "memory"),
   PARLEY_REDIS_URL: env.optionalString(),
+  PARLEY_REDIS_CLUSTER: env.bool(false),
   PARLEY_REDIS_PREFIX: env.string("parley"),
   PARLEY_RESEED_MARGIN: env.int(10_000),
   PARLEY_LOG: env.oneOf(["memory", "kafka"], "memory"),
@@ -61,7 +64,7 @@ const variables = {
 
 export type BusConfig =
   | { readonly kind: "memory" }
-  | { readonly kind: "redis"; readonly url: string; readonly prefix: string; readonly reseedMargin: number };
+  | { readonly kind: "redis"; readonly target: RedisTarget; readonly prefix: string; readonly reseedMargin: number };
 export type LogConfig =
   | { readonly kind: "memory" }
   | {
@@ -120,7 +123,10 @@ export function loadGatewayConfig(source: Env, warn: (message: string) => void):
     v.PARLEY_BUS === "redis"
       ? {
           kind: "redis",
-          url: required("PARLEY_REDIS_URL", v.PARLEY_REDIS_URL, "PARLEY_BUS=redis"),
+          target: redisTarget(
+            required("PARLEY_REDIS_URL", v.PARLEY_REDIS_URL, "PARLEY_BUS=redis"),
+            v.PARLEY_REDIS_CLUSTER,
+          ),
           prefix: v.PARLEY_REDIS_PREFIX,
           reseedMargin: v.PARLEY_RESEED_MARGIN,
         }

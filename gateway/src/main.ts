@@ -37,7 +37,7 @@ async function createBus(config: BusConfig, options: BusOptions, logger: Logger)
     case "redis": {
       const bus = new RedisBus({
         ...options,
-        url: config.url,
+        target: config.target,
         prefix: config.prefix,
         reseedMargin: config.reseedMargin,
         onInvalidPayload: (payload) => logger.error({ bytes: payload.length }, "undecodable payload on the bus"),

@@ -1,4 +1,5 @@
 import { roomKeys } from "@parley/protocol";
+import { redisTarget } from "@parley/protocol/runtime";
 import { serviceEnv, uniqueName, waitFor } from "@parley/testkit";
 import { Redis } from "ioredis";
 import { expect, it } from "vitest";
@@ -6,22 +7,29 @@ import { busContract } from "../src/bus/bus.contract.js";
 import type { BusEvent } from "../src/bus/bus.js";
 import { DEFAULT_RESEED_MARGIN, RedisBus } from "../src/bus/redis-bus.js";
 
-busContract("redis", {
-  distributed: true,
-  reseedMargin: DEFAULT_RESEED_MARGIN,
-  create: async (options) => {
-    const bus = new RedisBus({ ...options, url: serviceEnv().redisUrl });
-    await bus.connect();
-    return bus;
-  },
-});
+const standalone = () => redisTarget(serviceEnv().redisUrl, false);
+
+for (const [name, target] of [
+  ["redis", standalone],
+  ["redis cluster", () => redisTarget(serviceEnv().redisClusterUrls, true)],
+] as const) {
+  busContract(name, {
+    distributed: true,
+    reseedMargin: DEFAULT_RESEED_MARGIN,
+    create: async (options) => {
+      const bus = new RedisBus({ ...options, target: target() });
+      await bus.connect();
+      return bus;
+    },
+  });
+}
 
 it("announces its users again, in one frame, after Redis lost a room's presence", async () => {
   const prefix = uniqueName("parley");
   const room = uniqueName("room");
   const events: BusEvent[] = [];
   const bus = new RedisBus({
-    url: serviceEnv().redisUrl,
+    target: standalone(),
     prefix,
     listener: (event) => events.push(event),
     presenceTtlSeconds: 1,
@@ -47,7 +55,7 @@ it("announces its users again, in one frame, after Redis lost a room's presence"
 it("keeps one presence entry per process and room, gone with the process's last user there", async () => {
   const prefix = uniqueName("parley");
   const room = uniqueName("room");
-  const bus = new RedisBus({ url: serviceEnv().redisUrl, prefix, listener: () => {} });
+  const bus = new RedisBus({ target: standalone(), prefix, listener: () => {} });
   const redis = new Redis(serviceEnv().redisUrl);
   const keys = roomKeys(prefix, room);
   try {

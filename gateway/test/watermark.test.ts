@@ -1,5 +1,6 @@
 import { randomUUID } from "node:crypto";
 import { roomKeys } from "@parley/protocol";
+import { redisTarget } from "@parley/protocol/runtime";
 import { serviceEnv, uniqueName, waitFor } from "@parley/testkit";
 import { withClient } from "@parley/testkit/database";
 import { Stack } from "@parley/testkit/stack";
@@ -19,7 +20,7 @@ describe("persisted watermark", () => {
   beforeAll(async () => {
     stack = await Stack.start({ gateways: 1, gapTimeoutMs: 1_500 });
     // Stands in for a gateway that sequences a message and dies before appending it to the log.
-    bus = new RedisBus({ url: serviceEnv().redisUrl, prefix: prefix(), listener: () => {} });
+    bus = new RedisBus({ target: redisTarget(serviceEnv().redisUrl, false), prefix: prefix(), listener: () => {} });
     await bus.connect();
     redis = new Redis(serviceEnv().redisUrl);
     client = await (stack.gateways[0] as NonNullable<(typeof stack.gateways)[0]>).connect("wendy");

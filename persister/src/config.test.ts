@@ -1,6 +1,7 @@
 import { ConfigError } from "@parley/protocol/runtime";
+import { documentedVariables } from "@parley/testkit/readme";
 import { describe, expect, it } from "vitest";
-import { loadMigrateConfig, loadPersisterConfig } from "./config.js";
+import { loadMigrateConfig, loadPersisterConfig, variables } from "./config.js";
 
 const required = { PARLEY_DATABASE_URL: "postgres://u:p@db:5432/parley", PARLEY_KAFKA_BROKERS: "k1:9092, k2:9092," };
 
@@ -36,7 +37,16 @@ describe("loadPersisterConfig", () => {
 
   it("announces watermarks through Redis when PARLEY_REDIS_URL is set", () => {
     const config = loadPersisterConfig({ ...required, PARLEY_REDIS_URL: "redis://r:6379" }, () => {});
-    expect(config.redis).toEqual({ url: "redis://r:6379", prefix: "parley" });
+    expect(config.redis).toEqual({ target: { urls: ["redis://r:6379"], cluster: false }, prefix: "parley" });
+    const cluster = loadPersisterConfig(
+      { ...required, PARLEY_REDIS_URL: "redis://a:6379,redis://b:6379", PARLEY_REDIS_CLUSTER: "true" },
+      () => {},
+    );
+    expect(cluster.redis?.target).toEqual({ urls: ["redis://a:6379", "redis://b:6379"], cluster: true });
+  });
+
+  it("has every variable in the README's table", () => {
+    expect(documentedVariables("Persister").sort()).toEqual(Object.keys(variables).sort());
   });
 
   it("reads every variable and freezes the result", () => {

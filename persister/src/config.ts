@@ -5,6 +5,8 @@ import {
   LOG_LEVELS,
   type LogLevel,
   parseEnv,
+  type RedisTarget,
+  redisTarget,
   TRACING_VARIABLES,
   type TracingConfig,
   tracingConfig,
@@ -17,7 +19,7 @@ const database = {
 const logLevel = { PARLEY_LOG_LEVEL: env.oneOf(LOG_LEVELS, "info") };
 
 /** Every variable the persister reads, with its default. The README's configuration table mirrors this. */
-const variables = {
+export const variables = {
   ...database,
   ...logLevel,
   PARLEY_KAFKA_BROKERS: env.list([]),
@@ -31,6 +33,7 @@ const variables = {
   PARLEY_KAFKA_CONCURRENCY: env.int(2, { min: 1 }),
   PARLEY_METRICS_PORT: env.port(9465),
   PARLEY_REDIS_URL: env.optionalString(),
+  PARLEY_REDIS_CLUSTER: env.bool(false),
   PARLEY_REDIS_PREFIX: env.string("parley"),
   PARLEY_GAP_TIMEOUT_MS: env.int(30_000, { min: 100 }),
   ...TRACING_VARIABLES,
@@ -65,7 +68,7 @@ export interface PersisterConfig {
   /** Consumer group shared by every persister replica. */
   readonly group: string;
   /** The gateways' Redis: watermarks are announced there and gaps repaired from its recent buffers. */
-  readonly redis?: { readonly url: string; readonly prefix: string };
+  readonly redis?: { readonly target: RedisTarget; readonly prefix: string };
   /** How long a missing seq may stay missing before it is repaired or recorded lost. */
   readonly gapTimeoutMs: number;
 }
@@ -112,7 +115,12 @@ export function loadPersisterConfig(source: Env, warn: (message: string) => void
     gapTimeoutMs: v.PARLEY_GAP_TIMEOUT_MS,
     ...(v.PARLEY_REDIS_URL === undefined
       ? {}
-      : { redis: Object.freeze({ url: v.PARLEY_REDIS_URL, prefix: v.PARLEY_REDIS_PREFIX }) }),
+      : {
+          redis: Object.freeze({
+            target: redisTarget(v.PARLEY_REDIS_URL, v.PARLEY_REDIS_CLUSTER),
+            prefix: v.PARLEY_REDIS_PREFIX,
+          }),
+        }),
   });
 }
 

@@ -1,10 +1,10 @@
 import { type ChatMessage, decodeServerFrame, encodeServerFrame, roomKeys } from "@parley/protocol";
-import { Redis } from "ioredis";
+import { type RedisClient, type RedisTarget, redisClient } from "@parley/protocol/runtime";
 import type { RoomFeed } from "./watermark.js";
 
 export interface RedisFeedOptions {
   /** The gateways' Redis. */
-  readonly url: string;
+  readonly target: RedisTarget;
   /** The gateways' key prefix (`PARLEY_REDIS_PREFIX`). */
   readonly prefix: string;
 }
@@ -14,15 +14,11 @@ export interface RedisFeedOptions {
  * frames on the room's channel, with the key layout the gateways' bus uses (`roomKeys`).
  */
 export class RedisFeed implements RoomFeed {
-  readonly #redis: Redis;
+  readonly #redis: RedisClient;
   readonly #prefix: string;
 
-  constructor({ url, prefix }: RedisFeedOptions) {
-    this.#redis = new Redis(url, {
-      maxRetriesPerRequest: 1,
-      commandTimeout: 5_000,
-      connectionName: "parley-persister",
-    });
+  constructor({ target, prefix }: RedisFeedOptions) {
+    this.#redis = redisClient(target, "parley-persister");
     this.#prefix = prefix;
   }
 

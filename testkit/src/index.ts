@@ -41,16 +41,23 @@ export async function waitFor<T>(
 /** Addresses of the local real services, exported by `scripts/services.sh env` (the test command sets them). */
 export interface ServiceEnv {
   readonly redisUrl: string;
+  /** The seed nodes of the local Redis Cluster, comma-separated as `PARLEY_REDIS_URL` takes them. */
+  readonly redisClusterUrls: string;
   readonly kafkaBrokers: string[];
   readonly databaseUrl: string;
 }
 
 export function serviceEnv(): ServiceEnv {
-  const { REDIS_URL, KAFKA_BROKERS, DATABASE_URL } = process.env;
-  if (!REDIS_URL || !KAFKA_BROKERS || !DATABASE_URL) {
+  const { REDIS_URL, REDIS_CLUSTER_URLS, KAFKA_BROKERS, DATABASE_URL } = process.env;
+  if (!REDIS_URL || !REDIS_CLUSTER_URLS || !KAFKA_BROKERS || !DATABASE_URL) {
     throw new Error(
-      "REDIS_URL, KAFKA_BROKERS and DATABASE_URL are unset: run tests through `npm test`, which starts the services",
+      "REDIS_URL, REDIS_CLUSTER_URLS, KAFKA_BROKERS and DATABASE_URL are unset: run tests through `npm test`, which starts the services",
     );
   }
-  return { redisUrl: REDIS_URL, kafkaBrokers: KAFKA_BROKERS.split(","), databaseUrl: DATABASE_URL };
+  return {
+    redisUrl: REDIS_URL,
+    redisClusterUrls: REDIS_CLUSTER_URLS,
+    kafkaBrokers: KAFKA_BROKERS.split(","),
+    databaseUrl: DATABASE_URL,
+  };
 }

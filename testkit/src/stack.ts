@@ -35,6 +35,7 @@ export class Stack {
     gatewayEnv = {},
     gapTimeoutMs = 30_000,
     otelEndpoint,
+    redisCluster = false,
   }: {
     gateways?: number;
     gatewayEnv?: Record<string, string>;
@@ -42,6 +43,8 @@ export class Stack {
     gapTimeoutMs?: number;
     /** The persister's PARLEY_OTEL_ENDPOINT (gateways take theirs from `gatewayEnv`). */
     otelEndpoint?: string;
+    /** Gateways and persister on the local Redis Cluster instead of the standalone Redis. */
+    redisCluster?: boolean;
   } = {}) {
     const services = serviceEnv();
     const database = await freshDatabase("stack");
@@ -52,7 +55,8 @@ export class Stack {
       PARLEY_KAFKA_TOPIC: topic,
       PARLEY_KAFKA_DLQ_TOPIC: `${topic}.dlq`,
       PARLEY_KAFKA_PARTITIONS: "4",
-      PARLEY_REDIS_URL: services.redisUrl,
+      PARLEY_REDIS_URL: redisCluster ? services.redisClusterUrls : services.redisUrl,
+      PARLEY_REDIS_CLUSTER: String(redisCluster),
       PARLEY_REDIS_PREFIX: uniqueName("parley"),
       PARLEY_GAP_TIMEOUT_MS: String(gapTimeoutMs),
     };

@@ -1,6 +1,6 @@
 import { createHash, randomUUID } from "node:crypto";
 import { type ChatMessage, roomKeys } from "@parley/protocol";
-import { Redis } from "ioredis";
+import { type RedisClient, type RedisTarget, redisClient } from "@parley/protocol/runtime";
 import {
   type Bus,
   type BusListener,
@@ -16,8 +16,8 @@ import {
 import { decodeBusEvent, epochEvent, persistedEvent, typingEvent } from "./bus-event.js";
 
 export interface RedisBusOptions extends BusOptions {
-  /** `redis://host:port/db` of a standalone Redis (or a Cluster node reachable for sharded pub/sub). */
-  readonly url: string;
+  /** The standalone Redis or the Redis Cluster. */
+  readonly target: RedisTarget;
   /** Prefix of every key and channel, so several deployments can share one Redis. @default "parley" */
   readonly prefix?: string;
   /** Called when a payload from Redis cannot be decoded (it is dropped). */
@@ -150,8 +150,8 @@ const SCRIPTS = {
 };
 
 export class RedisBus implements Bus {
-  readonly #commands: Redis;
-  readonly #subscriber: Redis;
+  readonly #commands: RedisClient;
+  readonly #subscriber: RedisClient;
   readonly #listener: BusListener;
   readonly #prefix: string;
   readonly #recentLimit: number;
@@ -169,9 +169,8 @@ export class RedisBus implements Bus {
   readonly #presenceTimer: NodeJS.Timeout;
 
   constructor(options: RedisBusOptions) {
-    const clientOptions = { maxRetriesPerRequest: 1, commandTimeout: 5_000, lazyConnect: true } as const;
-    this.#commands = new Redis(options.url, { ...clientOptions, connectionName: "parley-bus" });
-    this.#subscriber = new Redis(options.url, { ...clientOptions, connectionName: "parley-bus-sub" });
+    this.#commands = redisClient(options.target, "parley-bus");
+    this.#subscriber = redisClient(options.target, "parley-bus-sub", { sharded: true });
     this.#listener = options.listener;
     this.#prefix = options.prefix ?? "parley";
     this.#recentLimit = options.recentLimit ?? DEFAULT_RECENT_LIMIT;

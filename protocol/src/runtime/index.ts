@@ -1,5 +1,6 @@
 export * from "./config.js";
 export * from "./logger.js";
 export * from "./metrics-server.js";
+export * from "./redis.js";
 export * from "./retry.js";
 export * from "./tracing.js";

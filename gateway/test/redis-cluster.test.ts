@@ -1,0 +1,73 @@
+import { serviceEnv, uniqueName, waitFor } from "@parley/testkit";
+import { Stack } from "@parley/testkit/stack";
+import type { TestClient } from "@parley/testkit/ws-client";
+import { Redis } from "ioredis";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+
+/**
+ * The distributed deployment on a Redis Cluster of three masters: rooms land on different nodes, and each still
+ * gets gap-free seqs, acks, presence and the persister's watermark through its own slot.
+ */
+describe("on Redis Cluster", () => {
+  let stack: Stack;
+  const clients: TestClient[] = [];
+
+  beforeAll(async () => {
+    stack = await Stack.start({
+      gateways: 2,
+      redisCluster: true,
+      gatewayEnv: { PARLEY_RATE_PER_SECOND: "100000", PARLEY_RATE_BURST: "100000" },
+    });
+  });
+  afterAll(async () => {
+    for (const client of clients) client.close();
+    await stack?.stop();
+  });
+
+  it("lets clients on two gateways chat in rooms spread over the nodes, and tells them what is stored", async () => {
+    const [first, second] = stack.gateways;
+    if (!first || !second) throw new Error("two gateways expected");
+    const alice = await first.connect("alice");
+    const bob = await second.connect("bob");
+    clients.push(alice, bob);
+    // With three masters, each holds some of 24 rooms but for a chance of 3 × (2/3)^24 ≈ 0.02 %.
+    const rooms = Array.from({ length: 24 }, () => uniqueName("room"));
+    for (const room of rooms) {
+      await alice.join(room);
+      await bob.join(room);
+    }
+    await waitFor(
+      () => rooms.every((room) => alice.frames.some((f) => f.t === "presence" && f.room === room && f.count === 2)),
+      "bob present in every room, as alice sees it",
+    );
+    for (const room of rooms) {
+      for (let index = 0; index < 5; index++) {
+        (index % 2 ? bob : alice).send({ t: "send", room, cid: `${room}-${index}`, body: `message ${index}` });
+      }
+    }
+    for (const client of [alice, bob]) {
+      for (const room of rooms) {
+        await waitFor(() => client.messages(room).length === 5, `5 messages in ${room}`);
+        expect(client.messages(room).map((message) => message.seq)).toEqual([1, 2, 3, 4, 5]);
+      }
+    }
+    await waitFor(
+      () => alice.frames.filter((frame) => frame.t === "ack").length === rooms.length * 3,
+      "an ack for each of alice's sends",
+    );
+    for (const room of rooms) {
+      await alice.next("persisted", (frame) => frame.room === room && frame.upTo === 5, { timeoutMs: 30_000 });
+    }
+    expect(await stack.rows()).toHaveLength(rooms.length * 5);
+
+    // Every node holds some of the rooms' keys: the rooms were spread over the whole Cluster.
+    for (const url of serviceEnv().redisClusterUrls.split(",")) {
+      const node = new Redis(url);
+      try {
+        expect(await node.keys(`${stack.env.PARLEY_REDIS_PREFIX}:*`), url).not.toEqual([]);
+      } finally {
+        node.disconnect();
+      }
+    }
+  });
+});
