@@ -382,6 +382,19 @@ describe("charts/parley", () => {
     },
   );
 
+  it.each(SCENARIOS)("%s: the persister reaches the gateways' Redis, as they do, to announce watermarks", (file) => {
+    const r = render(file);
+    const [gateway, persister] = (["gateway", "persister"] as const).map((service) => {
+      const container = containers(mustFind(r, "Deployment", `-${service}`))[0];
+      const url = arr(container, "env").find((e) => str(e, "name") === "PARLEY_REDIS_URL");
+      const { PARLEY_REDIS_PREFIX, PARLEY_REDIS_CLUSTER } = obj(mustFind(r, "ConfigMap", `-${service}`), "data");
+      return { url: url && obj(url, "valueFrom", "secretKeyRef"), PARLEY_REDIS_PREFIX, PARLEY_REDIS_CLUSTER };
+    });
+    expect(persister).toEqual(gateway);
+    expect(gateway?.url).toMatchObject({ key: "redis-url" });
+    expect(gateway?.PARLEY_REDIS_CLUSTER).toBe(String(obj(r.values, "redis").cluster));
+  });
+
   it.each(SCENARIOS)("%s: alerts, dashboards and the ServiceMonitor use metrics that exist", (file) => {
     const r = render(file);
     const metrics = exportedMetrics();
