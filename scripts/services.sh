@@ -310,10 +310,11 @@ redis_cluster_up() {
       sleep 0.05
     done
   done
-  # TERM=dumb: redis-cli colours its --cluster output on colour terminals, even into a file.
-  TERM=dumb redis-cli --cluster create "${nodes[@]}" --cluster-replicas 0 --cluster-yes \
+  # TERM=dumb: redis-cli colours its --cluster output on colour terminals, even into a file. Its wait for
+  # the nodes to meet has no limit of its own.
+  TERM=dumb timeout 60 redis-cli --cluster create "${nodes[@]}" --cluster-replicas 0 --cluster-yes \
     </dev/null >>"$create_log" 2>&1 9>&- ||
-    fail redis-cluster "redis-cli --cluster create failed" "$create_log"
+    fail redis-cluster "redis-cli --cluster create failed or took over 60 s" "$create_log"
   deadline=$(($(date +%s) + 30))
   for port in "${REDIS_CLUSTER_PORTS[@]}"; do
     until redis_cluster_state_ok "$port"; do
