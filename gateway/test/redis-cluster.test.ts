@@ -1,4 +1,5 @@
 import { serviceEnv, uniqueName, waitFor } from "@parley/testkit";
+import { serviceCtl } from "@parley/testkit/services";
 import { Stack } from "@parley/testkit/stack";
 import type { TestClient } from "@parley/testkit/ws-client";
 import { Redis } from "ioredis";
@@ -69,5 +70,32 @@ describe("on Redis Cluster", () => {
         node.disconnect();
       }
     }
+  });
+
+  it("answers sends with `unavailable` at once while the Cluster is down, and takes them again once it is back", async () => {
+    const gateway = stack.gateways[0];
+    if (!gateway) throw new Error("a gateway expected");
+    const carol = await gateway.connect("carol");
+    clients.push(carol);
+    const room = uniqueName("room");
+    await carol.join(room);
+    await carol.sendUntilAcked(room, "before", "before the outage");
+
+    await serviceCtl("stop", "redis-cluster");
+    try {
+      const started = Date.now();
+      carol.send({ t: "send", room, cid: "during", body: "while the Cluster is down" });
+      const answer = await carol.next("error", (frame) => frame.cid === "during");
+      expect(answer.code).toBe("unavailable");
+      // Within the client's 5 s command timeout, not held until the Cluster is back.
+      expect(Date.now() - started).toBeLessThan(5_000);
+    } finally {
+      await serviceCtl("start", "redis-cluster"); // rebuilt empty, as after losing every node
+    }
+
+    // The same cid succeeds once the gateway has found the new Cluster; the room's seq continues above the Store's.
+    const ack = await carol.sendUntilAcked(room, "during", "while the Cluster is down");
+    expect(ack.seq).toBeGreaterThan(1);
+    await waitFor(() => carol.messages(room).some((message) => message.cid === "during"), "the message delivered");
   });
 });

@@ -19,6 +19,10 @@ export class RedisFeed implements RoomFeed {
 
   constructor({ target, prefix }: RedisFeedOptions) {
     this.#redis = redisClient(target, "parley-persister");
+    // Connecting now, not on the first announcement, which a Cluster client fails while it is still connecting. A
+    // failure needs no handling here: the client keeps reconnecting, and announcements fail (and are logged) until
+    // it is back.
+    this.#redis.connect().catch(() => {});
     this.#prefix = prefix;
   }
 

@@ -5,9 +5,9 @@ import { fileURLToPath } from "node:url";
 const servicesScript = fileURLToPath(new URL("../../scripts/services.sh", import.meta.url));
 
 /** A local real service that tests may take down and bring back. */
-export type ServiceName = "redis" | "postgres" | "kafka";
+export type ServiceName = "redis" | "redis-cluster" | "postgres" | "kafka";
 
-/** What to do to it: `start` waits until the service answers; `restart` gives an empty Redis. */
+/** What to do to it: `start` waits until the service answers; `restart` gives an empty Redis (or Redis Cluster). */
 export type ServiceAction = "start" | "stop" | "restart";
 
 /**

@@ -29,8 +29,9 @@ export function redisTarget(urlList: string, cluster: boolean): RedisTarget {
 
 /**
  * A client for `target` that connects on `connect()` or its first command. A command fails after 5 s or one retry
- * rather than queueing through an outage, so callers see Redis being down. A Cluster client follows slot moves
- * itself; `sharded` makes it keep one subscriber per shard, for SSUBSCRIBE.
+ * rather than queueing through an outage, so callers see Redis being down: the Cluster client, which would hold
+ * commands without a time limit while it has no node, fails them at once instead. It follows slot moves itself;
+ * `sharded` makes it keep one subscriber per shard, for SSUBSCRIBE.
  */
 export function redisClient(target: RedisTarget, connectionName: string, { sharded = false } = {}): RedisClient {
   const options = { maxRetriesPerRequest: 1, commandTimeout: 5_000, lazyConnect: true, connectionName } as const;
@@ -39,6 +40,7 @@ export function redisClient(target: RedisTarget, connectionName: string, { shard
   const seed = new URL(target.urls[0]);
   return new Cluster([...target.urls], {
     lazyConnect: true,
+    enableOfflineQueue: false,
     shardedSubscribers: sharded,
     redisOptions: {
       ...options,
