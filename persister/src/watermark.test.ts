@@ -60,6 +60,23 @@ describe("WatermarkTracker", () => {
     expect(await store.watermark(room)).toBe(3);
   });
 
+  it("announces again, without another batch, a watermark the feed failed to take", async () => {
+    const { feed: working, announced } = recordingFeed();
+    let failures = 2;
+    const feed: RoomFeed = {
+      ...working,
+      publishPersisted: async (room, upTo) => {
+        if (failures-- > 0) throw new Error("Redis is down");
+        await working.publishPersisted(room, upTo);
+      },
+    };
+    const room = uniqueName("room");
+    await persist(tracker(feed), [testMessage(room, 1), testMessage(room, 2)]);
+    await waitFor(() => announced.length > 0, "the watermark announced");
+    expect(announced).toEqual([{ room, upTo: 2 }]);
+    expect(failures).toBe(-1);
+  });
+
   it("holds the watermark below a gap until the missing seq is stored", async () => {
     const { feed, announced } = recordingFeed();
     const room = uniqueName("room");

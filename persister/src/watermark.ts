@@ -28,6 +28,8 @@ export interface WatermarkOptions {
 
 interface RoomState {
   upTo: number;
+  /** The highest watermark the feed took; below `upTo` after a failed announcement, which the timer retries. */
+  announced: number;
   /** Stored seqs above `upTo` (a gap keeps them from counting yet). */
   readonly pending: Set<number>;
   lost: LostRange[];
@@ -45,7 +47,7 @@ export const LOST_NEVER_LOGGED =
 /**
  * The per-room persisted watermark: the highest seq below which every message is stored in the Store or recorded
  * lost. It advances after each batch commit, is saved so a restarted persister resumes from it, and is announced
- * to the room's members. A gap (a seq assigned but never appended, e.g. its gateway died in between) is repaired
+ * to the room's members (again on the timer, until the feed takes it, if announcing failed). A gap (a seq assigned but never appended, e.g. its gateway died in between) is repaired
  * from the recent buffer after `gapTimeoutMs` when the message is still there, and recorded lost otherwise, so it
  * never stalls the watermark.
  *
@@ -62,7 +64,7 @@ export class WatermarkTracker {
 
   constructor(private readonly options: WatermarkOptions) {
     this.#gapTimeoutMs = options.gapTimeoutMs ?? DEFAULT_GAP_TIMEOUT_MS;
-    this.#timer = setInterval(() => this.#checkGaps(), Math.max(100, Math.min(1_000, this.#gapTimeoutMs / 2)));
+    this.#timer = setInterval(() => this.#tick(), Math.max(100, Math.min(1_000, this.#gapTimeoutMs / 2)));
     this.#timer.unref();
   }
 
@@ -127,6 +129,7 @@ export class WatermarkTracker {
     const upTo = await store.watermark(room);
     const state: RoomState = {
       upTo,
+      announced: upTo,
       pending: new Set(),
       lost: await store.lostRanges(room, upTo),
       gapSince: undefined,
@@ -158,15 +161,27 @@ export class WatermarkTracker {
     state.gapSince = state.pending.size === 0 ? undefined : (state.gapSince ?? Date.now());
     if (state.upTo === before) return;
     await this.options.store.saveWatermark(room, state.upTo);
+    await this.#announce(room, state, "warn");
+  }
+
+  /**
+   * Tells the room's members the watermark. A failure is logged (at `level`) and left to the timer: the room's
+   * last batch may be long past, and only a watermark covering their own messages marks them stored for its members.
+   */
+  async #announce(room: string, state: RoomState, level: "warn" | "debug"): Promise<void> {
+    const { feed, logger } = this.options;
+    if (!feed || state.announced >= state.upTo) return;
+    const upTo = state.upTo;
     try {
-      await this.options.feed?.publishPersisted(room, state.upTo);
+      await feed.publishPersisted(room, upTo);
+      state.announced = Math.max(state.announced, upTo);
     } catch (error) {
-      // The next advance announces a higher watermark anyway; members can also ask with the history API.
-      this.options.logger.warn({ err: error, room }, "announcing the watermark failed");
+      logger[level]({ err: error, room }, "announcing the watermark failed");
     }
   }
 
-  #checkGaps(): void {
+  /** Each tick: repairs gaps older than the gap timeout and retries watermarks whose announcement failed. */
+  #tick(): void {
     const now = Date.now();
     for (const [room, statePromise] of this.#rooms) {
       void statePromise.then(
@@ -174,6 +189,8 @@ export class WatermarkTracker {
           if (state.gapSince !== undefined && now - state.gapSince >= this.#gapTimeoutMs) {
             state.gapSince = now; // one repair at a time per gap
             this.#enqueue(room, (current) => this.#repair(room, current));
+          } else if (this.options.feed && state.announced < state.upTo && !this.#queues.has(room)) {
+            this.#enqueue(room, (current) => this.#announce(room, current, "debug"));
           }
         },
         () => {},
