@@ -1,3 +1,4 @@
+import { randomUUID } from "node:crypto";
 import { roomKeys } from "@parley/protocol";
 import { redisTarget } from "@parley/protocol/runtime";
 import { serviceEnv, uniqueName, waitFor } from "@parley/testkit";
@@ -46,6 +47,35 @@ it("announces its users again, in one frame, after Redis lost a room's presence"
       "one presence frame with both users",
     );
     expect(await bus.presence(room)).toEqual({ count: 2, users: ["ann", "ben"] });
+  } finally {
+    await bus.close();
+    redis.disconnect();
+  }
+});
+
+it("never reuses a seq when Redis's counter went back below what it had assigned (a failover to a lagging replica)", async () => {
+  const prefix = uniqueName("parley");
+  const room = uniqueName("room");
+  const events: BusEvent[] = [];
+  const bus = new RedisBus({ target: standalone(), prefix, listener: (event) => events.push(event) });
+  const redis = new Redis(serviceEnv().redisUrl);
+  const keys = roomKeys(prefix, room);
+  const send = (cid: string) => bus.publish({ room, from: "ann", cid, body: cid, id: randomUUID(), ts: Date.now() });
+  try {
+    await bus.connect();
+    await bus.subscribe(room);
+    for (const cid of ["a", "b", "c"]) await send(cid);
+    // What a replica that missed the last two writes holds after its promotion.
+    await redis.set(keys.seq, "1");
+    await redis.ltrim(keys.recent, 0, 0);
+    await redis.del(keys.dedupe("ann", "b"), keys.dedupe("ann", "c"));
+
+    const { message } = await send("d");
+    expect(message.seq).toBe(3 + DEFAULT_RESEED_MARGIN + 1);
+    await waitFor(
+      () => events.some((event) => event.t === "epoch" && event.seq === 3 + DEFAULT_RESEED_MARGIN),
+      "an epoch frame",
+    );
   } finally {
     await bus.close();
     redis.disconnect();

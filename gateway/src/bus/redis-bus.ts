@@ -40,15 +40,21 @@ export const DEFAULT_RESEED_MARGIN = 10_000;
  * single round trip. Every key and the channel of a room share the hash tag `{room}`, so the script and sharded
  * pub/sub also run on Redis Cluster. Redis delivers a channel's messages in publish order, and publishes happen in
  * seq order inside the script, so subscribers see seq order. When the room has no counter (new room, or Redis lost
- * its data) the script answers 2 and is run again with the seed as a floor, so a seq is never handed out twice;
- * when the floor is above 0 it also publishes an epoch frame, so subscribers know to re-sync.
+ * its data), or a counter below the highest seq this process has seen there (a failover to a replica that missed the
+ * latest writes), the script answers 2 and is run again with a floor above both the Store's and that seq; it raises
+ * the counter to the floor, never lowers it, so a seq is never handed out twice, and when the floor is above 0 it
+ * also publishes an epoch frame, so subscribers know to re-sync.
  */
 const PUBLISH_SCRIPT = `
 local existing = redis.call('GET', KEYS[3])
 if existing then return {0, existing} end
+local current = tonumber(redis.call('GET', KEYS[1]) or '-1')
 if ARGV[6] ~= '' then
-  if redis.call('SET', KEYS[1], ARGV[6], 'NX') and ARGV[7] ~= '' then redis.call('SPUBLISH', ARGV[5], ARGV[7]) end
-elseif redis.call('EXISTS', KEYS[1]) == 0 then return {2} end
+  if current < tonumber(ARGV[6]) then
+    redis.call('SET', KEYS[1], ARGV[6])
+    if ARGV[7] ~= '' then redis.call('SPUBLISH', ARGV[5], ARGV[7]) end
+  end
+elseif current < 0 or current < tonumber(ARGV[8]) then return {2} end
 local seq = redis.call('INCR', KEYS[1])
 local payload = ARGV[1] .. seq .. ARGV[2]
 redis.call('SET', KEYS[3], payload, 'EX', ARGV[4])
@@ -159,6 +165,11 @@ export class RedisBus implements Bus {
   readonly #onInvalidPayload: (payload: string) => void;
   readonly #seed: (room: string) => Promise<number>;
   readonly #reseedMargin: number;
+  /**
+   * Per subscribed room, the highest seq this process has seen assigned (its publishes, its subscription's messages
+   * and epochs): a counter below it means Redis lost writes this process saw.
+   */
+  readonly #seen = new Map<string, number>();
   /** Per room, the last subscribe/unsubscribe in flight, so they apply in call order. */
   readonly #pending = new Map<string, Promise<unknown>>();
   /** This process's presence entries, refreshed until left; the process id keeps entries of processes apart. */
@@ -184,6 +195,8 @@ export class RedisBus implements Bus {
     this.#presenceTimer.unref();
     this.#subscriber.on("smessage", (_channel: string, payload: string) => {
       const event = decodeBusEvent(payload);
+      if (event?.t === "msg") this.#see(event.message.room, event.message.seq);
+      if (event?.t === "epoch") this.#see(event.room, event.seq);
       if (event) this.#listener(event);
       else this.#onInvalidPayload(payload);
     });
@@ -201,16 +214,21 @@ export class RedisBus implements Bus {
     const names = roomKeys(this.#prefix, room);
     const keys = [names.seq, names.recent, names.dedupe(from, cid)];
     const args = [prefix, suffix, String(this.#recentLimit), String(this.#dedupeTtlSeconds), names.channel];
-    let reply = await this.#eval(SCRIPTS.publish, keys, [...args, "", ""]);
+    // Taken once: concurrent publishes that find the counter missing or behind then agree on the floor, and the
+    // seqs they are assigned from it do not raise it again.
+    const seen = this.#seen.get(room) ?? 0;
+    let reply = await this.#eval(SCRIPTS.publish, keys, [...args, "", "", String(seen)]);
     if (Array.isArray(reply) && reply[0] === 2) {
-      const floor = await this.#floor(room);
-      reply = await this.#eval(SCRIPTS.publish, keys, [...args, String(floor), this.#epochFrame(room, floor)]);
+      const floor = await this.#floor(room, seen);
+      const retry = [String(floor), this.#epochFrame(room, floor), String(seen)];
+      reply = await this.#eval(SCRIPTS.publish, keys, [...args, ...retry]);
     }
     if (!Array.isArray(reply) || (reply[0] !== 0 && reply[0] !== 1) || typeof reply[1] !== "string") {
       throw new Error("unexpected reply from the publish script");
     }
     const event = decodeBusEvent(reply[1]);
     if (event?.t !== "msg") throw new Error("the publish script returned an undecodable message");
+    this.#see(room, event.message.seq);
     return { message: event.message, duplicate: reply[0] === 0 };
   }
 
@@ -227,14 +245,17 @@ export class RedisBus implements Bus {
   }
 
   unsubscribe(room: string): Promise<void> {
-    return this.#inOrder(room, () => this.#subscriber.sunsubscribe(this.#channel(room)));
+    return this.#inOrder(room, async () => {
+      await this.#subscriber.sunsubscribe(this.#channel(room));
+      this.#seen.delete(room);
+    });
   }
 
   async latest(room: string): Promise<number> {
     const { seq: key, channel } = roomKeys(this.#prefix, room);
     const value = await this.#commands.get(key);
     if (value !== null) return Number(value);
-    const floor = await this.#floor(room);
+    const floor = await this.#floor(room, this.#seen.get(room) ?? 0);
     const epoch = this.#epochFrame(room, floor);
     if ((await this.#commands.set(key, String(floor), "NX")) && epoch) await this.#commands.spublish(channel, epoch);
     return Number(await this.#commands.get(key));
@@ -339,10 +360,17 @@ export class RedisBus implements Bus {
     return floor === 0 ? "" : epochEvent(room, floor).frame;
   }
 
-  /** Where a room without a counter continues: above every seq that may have been handed out before. */
-  async #floor(room: string): Promise<number> {
-    const stored = await this.#seed(room);
-    return stored === 0 ? 0 : stored + this.#reseedMargin;
+  /**
+   * Where a room without a counter, or with one behind `seen` (the highest seq this process saw there), continues:
+   * above every seq that may have been handed out before.
+   */
+  async #floor(room: string, seen: number): Promise<number> {
+    const highest = Math.max(await this.#seed(room), seen);
+    return highest === 0 ? 0 : highest + this.#reseedMargin;
+  }
+
+  #see(room: string, seq: number): void {
+    if (seq > (this.#seen.get(room) ?? 0)) this.#seen.set(room, seq);
   }
 
   async #eval({ source, sha }: Script, keys: string[], args: string[]): Promise<unknown> {
