@@ -66,6 +66,7 @@ describe("gateway configuration", () => {
     [{ PARLEY_BUS: "zeromq" }, "PARLEY_BUS"],
     [{ PARLEY_BUS: "redis" }, "PARLEY_REDIS_URL"],
     [{ PARLEY_BUS: "redis", PARLEY_REDIS_URL: "redis://a:6379,redis://b:6379" }, "PARLEY_REDIS_URL"],
+    [{ PARLEY_BUS: "redis", PARLEY_REDIS_URL: "a:6379,b:6379", PARLEY_REDIS_CLUSTER: "true" }, "PARLEY_REDIS_URL"],
     [{ PARLEY_BUS: "redis", PARLEY_REDIS_URL: "redis://a:6379", PARLEY_REDIS_CLUSTER: "yes" }, "PARLEY_REDIS_CLUSTER"],
     [{ PARLEY_LOG: "kafka" }, "PARLEY_KAFKA_BROKERS"],
     [{ PARLEY_STORE: "postgres" }, "PARLEY_DATABASE_URL"],

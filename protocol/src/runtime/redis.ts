@@ -24,6 +24,12 @@ export function redisTarget(urlList: string, cluster: boolean): RedisTarget {
       "invalid configuration:\n  PARLEY_REDIS_URL: expected one URL (a comma-separated list of Cluster nodes only with PARLEY_REDIS_CLUSTER=true)",
     );
   }
+  const bad = [first, ...rest].find((url) => !/^rediss?:\/\/[^\s/]+/.test(url));
+  if (bad !== undefined) {
+    throw new ConfigError(
+      `invalid configuration:\n  PARLEY_REDIS_URL: expected redis:// or rediss:// URLs, got ${bad}`,
+    );
+  }
   return Object.freeze({ urls: Object.freeze([first, ...rest] as const), cluster });
 }
 
