@@ -1,7 +1,7 @@
 import {
-  ConfigError,
   type Env,
   env,
+  invalidConfig,
   LOG_LEVELS,
   type LogLevel,
   parseEnv,
@@ -112,7 +112,7 @@ export interface GatewayConfig {
 }
 
 function required(name: string, value: string | undefined, because: string): string {
-  if (value === undefined) throw new ConfigError(`invalid configuration:\n  ${name}: required when ${because}`);
+  if (value === undefined) throw invalidConfig(name, `required when ${because}`);
   return value;
 }
 
@@ -156,9 +156,7 @@ export function loadGatewayConfig(source: Env, warn: (message: string) => void):
   let auth: AuthConfig = { kind: "dev" };
   if (v.PARLEY_AUTH === "jwt") {
     if ((v.PARLEY_JWT_SECRET === undefined) === (v.PARLEY_JWT_JWKS_URL === undefined)) {
-      throw new ConfigError(
-        "invalid configuration:\n  PARLEY_JWT_SECRET, PARLEY_JWT_JWKS_URL: PARLEY_AUTH=jwt needs exactly one of them",
-      );
+      throw invalidConfig("PARLEY_JWT_SECRET, PARLEY_JWT_JWKS_URL", "PARLEY_AUTH=jwt needs exactly one of them");
     }
     auth = {
       kind: "jwt",

@@ -1,7 +1,7 @@
 import {
-  ConfigError,
   type Env,
   env,
+  invalidConfig,
   LOG_LEVELS,
   type LogLevel,
   parseEnv,
@@ -79,12 +79,8 @@ export interface MigrateConfig {
   readonly database: DatabaseConfig;
 }
 
-function invalid(name: string, problem: string): ConfigError {
-  return new ConfigError(`invalid configuration:\n  ${name}: ${problem}`);
-}
-
 function required<T>(name: string, value: T | undefined): T {
-  if (value === undefined) throw invalid(name, "required");
+  if (value === undefined) throw invalidConfig(name, "required");
   return value;
 }
 
@@ -92,9 +88,9 @@ function required<T>(name: string, value: T | undefined): T {
 export function loadPersisterConfig(source: Env, warn: (message: string) => void): PersisterConfig {
   const v = parseEnv(variables, source, warn);
   const connectionString = required("PARLEY_DATABASE_URL", v.PARLEY_DATABASE_URL);
-  if (v.PARLEY_KAFKA_BROKERS.length === 0) throw invalid("PARLEY_KAFKA_BROKERS", "required");
+  if (v.PARLEY_KAFKA_BROKERS.length === 0) throw invalidConfig("PARLEY_KAFKA_BROKERS", "required");
   if (v.PARLEY_KAFKA_HEARTBEAT_INTERVAL_MS >= v.PARLEY_KAFKA_SESSION_TIMEOUT_MS) {
-    throw invalid("PARLEY_KAFKA_HEARTBEAT_INTERVAL_MS", "must be below PARLEY_KAFKA_SESSION_TIMEOUT_MS");
+    throw invalidConfig("PARLEY_KAFKA_HEARTBEAT_INTERVAL_MS", "must be below PARLEY_KAFKA_SESSION_TIMEOUT_MS");
   }
   return Object.freeze({
     logLevel: v.PARLEY_LOG_LEVEL,

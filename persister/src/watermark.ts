@@ -46,10 +46,10 @@ export const LOST_NEVER_LOGGED =
 
 /**
  * The per-room persisted watermark: the highest seq below which every message is stored in the Store or recorded
- * lost. It advances after each batch commit, is saved so a restarted persister resumes from it, and is announced
- * to the room's members (again on the timer, until the feed takes it, if announcing failed). A gap (a seq assigned but never appended, e.g. its gateway died in between) is repaired
- * from the recent buffer after `gapTimeoutMs` when the message is still there, and recorded lost otherwise, so it
- * never stalls the watermark.
+ * lost. It advances after each batch commit, is saved so a restarted persister resumes from it, and is announced to
+ * the room's members (again on the timer, until the feed takes it, if announcing failed). A gap (a seq assigned but
+ * never appended, e.g. its gateway died in between) is repaired from the recent buffer after `gapTimeoutMs` when the
+ * message is still there, and recorded lost otherwise, so it never stalls the watermark.
  *
  * Correct with one tracker per room at a time, which the log gives: a room's records share a partition, and a
  * partition has one consumer in the group. Work for one room is serialised; rooms proceed independently.

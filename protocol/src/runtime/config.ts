@@ -10,6 +10,11 @@ export class ConfigError extends Error {
   override readonly name = "ConfigError";
 }
 
+/** The error for one invalid variable (or set of variables, comma-separated), in {@link parseEnv}'s format. */
+export function invalidConfig(name: string, problem: string): ConfigError {
+  return new ConfigError(`invalid configuration:\n  ${name}: ${problem}`);
+}
+
 /**
  * Parses the variables `shape` names out of `env` and freezes the result. Variables with the `PARLEY_` prefix that
  * `shape` does not know are reported through `warn` (a typo there would otherwise silently fall back to a default).

@@ -1,5 +1,5 @@
 import { Cluster, Redis } from "ioredis";
-import { ConfigError } from "./config.js";
+import { invalidConfig } from "./config.js";
 
 /** Where the services find Redis: one standalone server, or seed nodes of a Redis Cluster. */
 export interface RedisTarget {
@@ -20,15 +20,14 @@ export function redisTarget(urlList: string, cluster: boolean): RedisTarget {
     .map((url) => url.trim())
     .filter((url) => url.length > 0);
   if (first === undefined || (!cluster && rest.length > 0)) {
-    throw new ConfigError(
-      "invalid configuration:\n  PARLEY_REDIS_URL: expected one URL (a comma-separated list of Cluster nodes only with PARLEY_REDIS_CLUSTER=true)",
+    throw invalidConfig(
+      "PARLEY_REDIS_URL",
+      "expected one URL (a comma-separated list of Cluster nodes only with PARLEY_REDIS_CLUSTER=true)",
     );
   }
   const bad = [first, ...rest].find((url) => !/^rediss?:\/\/[^\s/]+/.test(url));
   if (bad !== undefined) {
-    throw new ConfigError(
-      `invalid configuration:\n  PARLEY_REDIS_URL: expected redis:// or rediss:// URLs, got ${bad}`,
-    );
+    throw invalidConfig("PARLEY_REDIS_URL", `expected redis:// or rediss:// URLs, got ${bad}`);
   }
   return Object.freeze({ urls: Object.freeze([first, ...rest] as const), cluster });
 }
