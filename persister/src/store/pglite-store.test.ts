@@ -7,8 +7,10 @@ import { storeContract, testMessage } from "./store.contract.js";
 
 storeContract("pglite", { create: () => createPgliteStore() });
 
-it("keeps messages in its data directory across a reopen", async () => {
-  const dataDir = await mkdtemp(join(tmpdir(), "parley-pglite-"));
+it("keeps messages in its data directory across a reopen, creating the directory with its parents", async () => {
+  const parent = await mkdtemp(join(tmpdir(), "parley-pglite-"));
+  // The default PARLEY_DATA_DIR (.parley/data) is two levels that a fresh clone does not have.
+  const dataDir = join(parent, "not-yet", "data");
   try {
     const first = await createPgliteStore({ dataDir });
     await first.migrate();
@@ -21,6 +23,6 @@ it("keeps messages in its data directory across a reopen", async () => {
     expect(await second.history({ room: "room", limit: 10 })).toEqual([message]);
     await second.close();
   } finally {
-    await rm(dataDir, { recursive: true, force: true });
+    await rm(parent, { recursive: true, force: true });
   }
 }, 60_000);
