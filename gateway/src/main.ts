@@ -27,7 +27,7 @@ import {
 import { Gateway } from "./gateway.js";
 import { instrumentAppend, instrumentBus } from "./instrumented.js";
 import { createGatewayMetrics } from "./metrics.js";
-import { startServer } from "./server.js";
+import { loadedUwsBinary, startServer } from "./server.js";
 import { loadStaticFiles } from "./static-files.js";
 
 async function createBus(config: BusConfig, options: BusOptions, logger: Logger): Promise<Bus> {
@@ -157,9 +157,20 @@ async function start(config: GatewayConfig, logger: Logger): Promise<void> {
       bus: config.bus.kind,
       log: config.log.kind,
       store: config.store.kind,
+      node: process.version,
+      uws: loadedUwsBinary(),
     },
     `Parley gateway listening on http://localhost:${server.port}`,
   );
+  // The one line for a person at a terminal (`npm start`); the JSON line above is for log collectors.
+  if (staticFiles) {
+    const wildcard = config.host === "0.0.0.0" || config.host === "::";
+    const host = wildcard ? "localhost" : config.host.includes(":") ? `[${config.host}]` : config.host;
+    process.stdout.write(
+      `\nParley is running: open http://${host}:${server.port} to chat; ` +
+        `metrics at http://${host}:${metricsServer.port}/metrics. Ctrl+C stops it.\n\n`,
+    );
+  }
 
   let stopping = false;
   const shutdown = async (signal: string) => {

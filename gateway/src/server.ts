@@ -7,6 +7,17 @@
 
 import uWS from "uWebSockets.js";
 import { STATUS_CODES } from "node:http";
+import { createRequire } from "node:module";
+import { basename } from "node:path";
+
+/**
+ * The file name of the native uWebSockets.js binary this process loaded (one per platform, arch and Node ABI, e.g.
+ * `uws_linux_x64_137.node`), for the start-up log: it tells which upstream build runs in an image.
+ */
+export function loadedUwsBinary(): string | undefined {
+  const loaded = Object.keys(createRequire(import.meta.url).cache).find((path) => /[/\\]uws_[^/\\]+\.node$/.test(path));
+  return loaded === undefined ? undefined : basename(loaded);
+}
 
 /** An HTTP request, copied out of uWS so it stays valid across awaits. */
 export interface HttpRequest {
