@@ -4,7 +4,7 @@ import { CloseCode, ErrorCode } from "@parley/protocol";
 import type { Logger } from "@parley/protocol/runtime";
 import type { Authenticator } from "./auth/auth.js";
 import type { Bus, BusEvent } from "./bus/bus.js";
-import { authenticateRequest, errorResponse, historyRoute } from "./http-api.js";
+import { authenticateRequest, errorResponse, historyRoute, methodNotAllowed } from "./http-api.js";
 import { LocalRooms } from "./local-rooms.js";
 import type { GatewayMetrics } from "./metrics.js";
 import type { HttpRequest, HttpResponse, Socket, SocketHandler, SocketSession, UpgradeDecision } from "./server.js";
@@ -109,19 +109,33 @@ export class Gateway implements SocketHandler<{ user: string }> {
     return session;
   }
 
+  /**
+   * Health, the history API and (embedded mode) the web client. Unknown paths get a JSON 404 and known ones a 405 for
+   * a method they do not take; only a browser's page load falls back to the app (see `loadStaticFiles`).
+   */
   async http(request: HttpRequest): Promise<HttpResponse> {
     switch (request.path) {
       case "/healthz":
-        return { status: 200, body: "ok" };
-      case "/readyz":
+      case "/readyz": {
+        if (request.method !== "GET" && request.method !== "HEAD") return methodNotAllowed(["GET", "HEAD"]);
+        if (request.path === "/healthz") return { status: 200, body: "ok" };
         return this.isReady() ? { status: 200, body: "ready" } : { status: 503, body: "not ready" };
+      }
+      case "/ws": {
+        // uWS hands the WebSocket route everything that is not an upgrade.
+        const response = errorResponse(426, ErrorCode.BadRequest, "this path takes WebSocket upgrades only");
+        return { ...response, headers: { ...response.headers, upgrade: "websocket" } };
+      }
+      case "/metrics":
+        return errorResponse(404, ErrorCode.NotFound, "metrics are served on the metrics port, not this one");
     }
     const history = await historyRoute(request, {
       auth: this.options.auth,
       store: this.options.store,
       maxLimit: this.options.maxHistoryLimit,
     });
-    return history ?? this.options.fallback?.(request) ?? errorResponse(404, ErrorCode.BadRequest, "no such route");
+    const found = history ?? (request.path.startsWith("/api/") ? undefined : this.options.fallback?.(request));
+    return found ?? errorResponse(404, ErrorCode.NotFound, `no such path: ${request.path}`);
   }
 
   /**

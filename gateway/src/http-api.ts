@@ -24,6 +24,12 @@ export function errorResponse(status: number, code: ErrorCode, message: string):
   return jsonResponse(status, { code, message });
 }
 
+/** 405 with the `Allow` header listing what the path takes. */
+export function methodNotAllowed(allow: readonly string[]): HttpResponse {
+  const response = errorResponse(405, ErrorCode.MethodNotAllowed, `this path takes ${allow.join(", ")}`);
+  return { ...response, headers: { ...response.headers, allow: allow.join(", ") } };
+}
+
 /** Authenticates a request; a refusal comes back as the HTTP response to send. */
 export async function authenticateRequest(
   auth: Authenticator,
@@ -57,7 +63,7 @@ const wholeNumber = z
 export async function historyRoute(request: HttpRequest, options: HistoryOptions): Promise<HttpResponse | undefined> {
   const match = HISTORY_PATH.exec(request.path);
   if (!match) return undefined;
-  if (request.method !== "GET") return errorResponse(405, ErrorCode.BadRequest, "only GET is allowed");
+  if (request.method !== "GET") return methodNotAllowed(["GET"]);
   const authenticated = await authenticateRequest(options.auth, request);
   if ("refusal" in authenticated) return authenticated.refusal;
   let room: string;

@@ -1,5 +1,6 @@
 import { readdir, readFile } from "node:fs/promises";
 import { extname, join, relative, sep } from "node:path";
+import { methodNotAllowed } from "./http-api.js";
 import type { HttpRequest, HttpResponse } from "./server.js";
 
 const CONTENT_TYPES: Readonly<Record<string, string>> = {
@@ -28,9 +29,13 @@ const SECURITY_HEADERS = {
   "referrer-policy": "no-referrer",
 };
 
+/** Paths that are never pages of the app, even for a browser: a wrong URL there must not look like a working one. */
+const NOT_PAGES = /^\/(?:api(?:\/|$)|ws$|healthz$|readyz$|metrics$)/;
+
 /**
- * Serves a built single-page app from memory (read once at start: the client is small). Unknown paths without a
- * file extension get `index.html`, so client-side routes work on reload.
+ * Serves a built single-page app from memory (read once at start: the client is small). A browser navigation (GET
+ * or HEAD accepting `text/html`) to a path without a file gets `index.html`, so client-side routes work on reload;
+ * everything else that is not a file is left to the caller (undefined), which answers 404. Files take GET and HEAD.
  */
 export async function loadStaticFiles(dir: string): Promise<(request: HttpRequest) => HttpResponse | undefined> {
   const files = new Map<string, HttpResponse>();
@@ -48,9 +53,15 @@ export async function loadStaticFiles(dir: string): Promise<(request: HttpReques
   }
   const index = files.get("/index.html");
   return (request) => {
-    if (request.method !== "GET" && request.method !== "HEAD") return undefined;
     const file = files.get(request.path === "/" ? "/index.html" : request.path);
-    if (file) return file;
-    return extname(request.path) === "" ? index : undefined;
+    const page = file ?? (isNavigation(request) ? index : undefined);
+    if (page === undefined) return undefined;
+    return request.method === "GET" || request.method === "HEAD" ? page : methodNotAllowed(["GET", "HEAD"]);
   };
+}
+
+/** What a browser sends when it loads a page (address bar, link, reload), as opposed to a script's or a tool's fetch. */
+function isNavigation(request: HttpRequest): boolean {
+  if (NOT_PAGES.test(request.path) || extname(request.path) !== "") return false;
+  return (request.headers.get("accept") ?? "").includes("text/html");
 }

@@ -80,4 +80,31 @@ describe("embedded mode", () => {
     expect((await gateway.fetch("/healthz")).status).toBe(200);
     expect((await gateway.fetch("/readyz")).status).toBe(200);
   });
+
+  // A browser's page load; fetch() and curl send */* instead.
+  const page = { accept: "text/html,application/xhtml+xml,*/*;q=0.8" };
+  it.each([
+    ["GET", "/rooms/lobby", page, 200, "text/html"],
+    ["GET", "/rooms/lobby", {}, 404, "not_found"],
+    ["GET", "/api/nope", page, 404, "not_found"],
+    ["GET", "/api", page, 404, "not_found"],
+    ["GET", "/metrics", page, 404, "not_found"],
+    ["GET", "/ws", page, 426, "bad_request"],
+    ["GET", "/assets/missing.js", page, 404, "not_found"],
+    ["POST", "/", page, 405, "method_not_allowed"],
+    ["DELETE", "/healthz", {}, 405, "method_not_allowed"],
+    ["POST", "/api/rooms/lobby/messages?user=ann", {}, 405, "method_not_allowed"],
+    ["PUT", "/api/nope", {}, 404, "not_found"],
+  ])("answers %s %s (%o) with %i %s", async (method, path, headers, status, what) => {
+    gateway ??= await GatewayProcess.start(env());
+    const response = await gateway.fetch(path, { method, headers });
+    expect(response.status).toBe(status);
+    if (status === 200) {
+      expect(response.headers.get("content-type")).toContain(what);
+      return;
+    }
+    expect(response.headers.get("content-type")).toBe("application/json");
+    if (status === 405) expect(response.headers.get("allow")).toMatch(/^GET/);
+    expect(await response.json()).toMatchObject({ code: what, message: expect.any(String) });
+  });
 });

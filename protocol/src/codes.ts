@@ -17,6 +17,10 @@ export const ErrorCode = {
   TooLarge: "too_large",
   /** A backend (Bus or Log) failed; nothing was acked, retry with the same `cid`. */
   Unavailable: "unavailable",
+  /** HTTP only: no such path (under `/api/`, or not a page of the web client). */
+  NotFound: "not_found",
+  /** HTTP only: the path exists but not for this method; the `Allow` header lists the ones it takes. */
+  MethodNotAllowed: "method_not_allowed",
 } as const;
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
 
