@@ -216,6 +216,43 @@ describe("web client in a browser", () => {
     poster.close();
   });
 
+  it("reopens the room you were in after a reload, with its messages, and shows every message's time", async () => {
+    const room = uniqueName("reload");
+    const { page } = await person(0, uniqueName("rita"));
+    await openRoom(page, room);
+    await say(page, "first of a run");
+    await say(page, "second of a run");
+    await page
+      .locator(".message", { hasText: "second of a run" })
+      .locator(".delivery-label", { hasText: /^(Sent|Saved)$/ })
+      .waitFor();
+    expect(await page.locator(`[data-room="lobby"]`).count()).toBe(1);
+
+    // A grouped message's time is in the page for screen readers; unless its minute changed it shows on hover.
+    const second = page.locator(".message", { hasText: "second of a run" });
+    const opacity = () => second.locator(".meta").evaluate((meta) => meta.ownerDocument.defaultView?.getComputedStyle(meta).opacity);
+    expect(await second.getAttribute("class")).toContain("grouped");
+    expect(await second.locator("time").textContent()).toMatch(/\d/);
+    if (!(await second.getAttribute("class"))?.includes("timed")) expect(await opacity()).toBe("0");
+    await second.hover();
+    await expect.poll(opacity).toBe("1");
+    expect(await second.locator("time").isVisible()).toBe(true);
+
+    // The reload opens the same room, never claiming it empty while its messages are on the way.
+    await page.addInitScript(`
+      sessionStorage.setItem("sawEmpty", "no");
+      new MutationObserver(() => {
+        if (document.body?.textContent?.includes("No messages yet")) sessionStorage.setItem("sawEmpty", "yes");
+      }).observe(document, { subtree: true, childList: true, characterData: true });
+    `);
+    await page.reload();
+    expect(new URL(page.url()).hash).toBe(`#room=${room}`);
+    await page.getByRole("heading", { name: `#${room}` }).waitFor();
+    await page.locator(".message", { hasText: "second of a run" }).waitFor();
+    expect(await bodies(page)).toEqual(["first of a run", "second of a run"]);
+    expect(await page.evaluate('sessionStorage.getItem("sawEmpty")')).toBe("no");
+  });
+
   it("renders a conversation in light and dark themes (the README's screenshots)", async () => {
     // Fixed names look right in the pictures; the stack's own Redis prefix and database keep them apart.
     const gateway = stack.gateways[0];

@@ -25,6 +25,8 @@ export interface RoomSnapshot {
   readonly name: string;
   /** Joined on the current connection (false while connecting or reconnecting). */
   readonly joined: boolean;
+  /** No message is known yet but some may be on the way (the join, or the replay after it): not "no messages". */
+  readonly loading: boolean;
   readonly items: readonly ChatItem[];
   /** Messages from others after the last one read. */
   readonly unread: number;
@@ -71,6 +73,8 @@ export class RoomModel {
   /** Highest seq the user has seen; `undefined` until the room was first joined. */
   lastRead: number | undefined;
   joined = false;
+  /** `joined` announced messages beyond ours that have not arrived yet (the replay, or the history page instead). */
+  #replayDue = false;
   /** A `join` with `since` is out to fill a gap; further gaps wait for its answer. */
   recovering = false;
   hasOlder = false;
@@ -108,6 +112,7 @@ export class RoomModel {
       this.memberCount = undefined;
     }
     this.joined = true;
+    this.#replayDue = latest > this.lastSeq;
     this.recovering = false;
     if (recovered === false) {
       this.#rebase = true;
@@ -187,6 +192,7 @@ export class RoomModel {
     // Everything the history API returns is stored, and the store fills each room in seq order.
     if (highest !== undefined) this.onPersisted(highest);
     this.hasOlder = more && (this.oldestSeq ?? 0) > 1;
+    this.#replayDue = false;
     this.loadingOlder = false;
     this.historyError = undefined;
     this.changed();
@@ -285,6 +291,7 @@ export class RoomModel {
   }
 
   #insert(message: ChatMessage): void {
+    this.#replayDue = false;
     if (this.#messages.has(message.seq)) {
       this.#messages.set(message.seq, message);
       return;
@@ -338,6 +345,7 @@ export class RoomModel {
     return {
       name: this.name,
       joined: this.joined,
+      loading: this.#sortedSeqs.length === 0 && (!this.joined || this.#replayDue),
       items,
       unread,
       hasOlder: this.hasOlder,

@@ -1,6 +1,6 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { credentialsFromUrl, loadSession, saveSession, userOfToken } from "./session.js";
+import { credentialsFromUrl, loadSession, roomFromUrl, saveSession, urlWithRoom, userOfToken } from "./session.js";
 
 const jwt = (claims: unknown) =>
   `e30.${btoa(JSON.stringify(claims)).replace(/=+$/, "").replace(/\+/g, "-").replace(/\//g, "_")}.signature`;
@@ -30,6 +30,17 @@ describe("session", () => {
     });
     expect(credentialsFromUrl("https://chat.test/?token=junk")).toMatchObject({ problem: expect.any(String) });
     expect(credentialsFromUrl("https://chat.test/")).toEqual({});
+  });
+
+  it("keeps the open room in the address, beside other hash fields, for any room name", () => {
+    expect(roomFromUrl("https://chat.test/")).toBeUndefined();
+    expect(urlWithRoom("https://chat.test/?x=1", "design")).toBe("https://chat.test/?x=1#room=design");
+    expect(roomFromUrl(urlWithRoom("https://chat.test/#a=b", "dm:ann:ben"))).toBe("dm:ann:ben");
+    fc.assert(
+      fc.property(fc.string(), fc.string(), (before, room) => {
+        expect(roomFromUrl(urlWithRoom(`https://chat.test/#${encodeURIComponent(before)}`, room))).toBe(room);
+      }),
+    );
   });
 
   it("saves and loads a session, and ignores a corrupt one", () => {

@@ -46,6 +46,23 @@ export function credentialsFromUrl(href: string): { credentials?: Credentials; c
   return { credentials: { kind: "jwt", token, user }, cleanUrl };
 }
 
+/**
+ * The room the address names (`#room=<name>`): the page shows it after a reload, and a link can point at it. Checked
+ * against the room rules by whoever opens it.
+ */
+export function roomFromUrl(href: string): string | undefined {
+  return new URLSearchParams(new URL(href).hash.replace(/^#/, "")).get("room") ?? undefined;
+}
+
+/** `href` naming `room` in its hash (other hash fields kept), for `history.replaceState`. */
+export function urlWithRoom(href: string, room: string): string {
+  const url = new URL(href);
+  const hash = new URLSearchParams(url.hash.replace(/^#/, ""));
+  hash.set("room", room);
+  url.hash = hash.toString();
+  return url.toString();
+}
+
 export function loadSession(storage: StorageLike): Credentials | undefined {
   const text = storage.getItem(SESSION_KEY);
   if (text === null) return undefined;

@@ -7,7 +7,7 @@ import {
   type ConnectionState,
   type Credentials,
 } from "../client/chat-client.js";
-import { credentialsFromUrl, loadSession, saveSession } from "../client/session.js";
+import { credentialsFromUrl, loadSession, roomFromUrl, saveSession, urlWithRoom } from "../client/session.js";
 import { RoomView } from "./RoomView.js";
 import { Sidebar } from "./Sidebar.js";
 import { SignIn } from "./SignIn.js";
@@ -68,17 +68,19 @@ function Chat({
   theme: string;
   onToggleTheme: () => void;
 }) {
-  const client = useMemo(
-    () =>
-      new ChatClient({
-        credentials,
-        origin: window.location.origin,
-        openSocket: browserSocket,
-        fetch: (url, init) => window.fetch(url, init),
-        storage: localStorage,
-      }),
-    [credentials],
-  );
+  // The room the address names (a reload, or a link) is opened before the first render, so it shows at once.
+  const [named] = useState(() => roomFromUrl(window.location.href));
+  const client = useMemo(() => {
+    const created = new ChatClient({
+      credentials,
+      origin: window.location.origin,
+      openSocket: browserSocket,
+      fetch: (url, init) => window.fetch(url, init),
+      storage: localStorage,
+    });
+    if (named !== undefined) created.openRoom(named);
+    return created;
+  }, [credentials, named]);
   useEffect(() => {
     client.start();
     const online = () => client.reconnectNow();
@@ -89,12 +91,17 @@ function Chat({
     };
   }, [client]);
   const snapshot = useSyncExternalStore(client.subscribe, client.getSnapshot);
-  const [active, setActive] = useState<string | undefined>(() => snapshot.rooms[0]?.name);
+  const [active, setActive] = useState<string | undefined>(named);
   const [menuOpen, setMenuOpen] = useState(false);
   const room = snapshot.rooms.find((candidate) => candidate.name === active) ?? snapshot.rooms[0];
 
-  // Reading the active room while the page is visible marks it read.
+  // The address names the room on screen, so a reload reopens it.
   const roomName = room?.name;
+  useEffect(() => {
+    if (roomName !== undefined) window.history.replaceState(null, "", urlWithRoom(window.location.href, roomName));
+  }, [roomName]);
+
+  // Reading the active room while the page is visible marks it read.
   const newest = room?.items.at(-1)?.seq;
   useEffect(() => {
     if (roomName === undefined) return;

@@ -4,6 +4,7 @@ import type { ChatClient } from "../client/chat-client.js";
 import type { ChatItem, Delivery, RoomSnapshot } from "../client/room.js";
 import { roomLabel } from "./App.js";
 import { Composer } from "./Composer.js";
+import { timeline } from "./timeline.js";
 
 const DELIVERY_LABEL: Record<Delivery, string> = {
   sending: "Sending…",
@@ -14,6 +15,7 @@ const DELIVERY_LABEL: Record<Delivery, string> = {
 
 const timeFormat = new Intl.DateTimeFormat(undefined, { hour: "2-digit", minute: "2-digit" });
 const dayFormat = new Intl.DateTimeFormat(undefined, { weekday: "long", month: "long", day: "numeric" });
+const fullFormat = new Intl.DateTimeFormat(undefined, { dateStyle: "full", timeStyle: "medium" });
 
 export function RoomView({
   client,
@@ -129,8 +131,6 @@ function MessageList({ client, room }: { client: ChatClient; room: RoomSnapshot 
     if (element.scrollTop < 120) loadOlder();
   };
 
-  let previousDay = "";
-  let previousFrom = "";
   return (
     <div className="log-frame">
       <ol
@@ -150,6 +150,8 @@ function MessageList({ client, room }: { client: ChatClient; room: RoomSnapshot 
             </button>
           ) : room.items.length > 0 ? (
             <span className="muted small">Beginning of the conversation</span>
+          ) : room.loading ? (
+            <span className="muted small">Loading messages…</span>
           ) : (
             <span className="muted small">No messages yet. Say hello!</span>
           )}
@@ -159,23 +161,16 @@ function MessageList({ client, room }: { client: ChatClient; room: RoomSnapshot 
             </span>
           ) : null}
         </li>
-        {room.items.map((item) => {
-          const day = dayFormat.format(item.ts);
-          const newDay = day !== previousDay;
-          const grouped = !newDay && item.from === previousFrom;
-          previousDay = day;
-          previousFrom = item.from;
-          return (
-            <Fragment key={item.key}>
-              {newDay ? (
-                <li className="day" aria-hidden="true">
-                  <span>{day}</span>
-                </li>
-              ) : null}
-              <Message item={item} grouped={grouped} onRetry={() => client.retry(room.name, item.cid)} />
-            </Fragment>
-          );
-        })}
+        {timeline(room.items).map(({ item, newDay, grouped, timed }) => (
+          <Fragment key={item.key}>
+            {newDay ? (
+              <li className="day" aria-hidden="true">
+                <span>{dayFormat.format(item.ts)}</span>
+              </li>
+            ) : null}
+            <Message item={item} grouped={grouped} timed={timed} onRetry={() => client.retry(room.name, item.cid)} />
+          </Fragment>
+        ))}
       </ol>
       {newBelow ? (
         <button type="button" className="new-below" onClick={toNewest}>
@@ -186,18 +181,35 @@ function MessageList({ client, room }: { client: ChatClient; room: RoomSnapshot 
   );
 }
 
-function Message({ item, grouped, onRetry }: { item: ChatItem; grouped: boolean; onRetry: () => void }) {
+/**
+ * One message. A grouped one (same sender, same day as the one before) drops the name; it shows its time where the
+ * minute changes, and otherwise on hover or focus (a tap focuses it), beside the bubble.
+ */
+function Message({
+  item,
+  grouped,
+  timed,
+  onRetry,
+}: {
+  item: ChatItem;
+  grouped: boolean;
+  timed: boolean;
+  onRetry: () => void;
+}) {
   const time = new Date(item.ts);
   return (
     <li
-      className={`message${item.own ? " own" : ""}${grouped ? " grouped" : ""}`}
+      className={`message${item.own ? " own" : ""}${grouped ? " grouped" : ""}${timed ? " timed" : ""}`}
       data-seq={item.seq}
       data-cid={item.cid}
       data-delivery={item.delivery}
+      tabIndex={-1}
     >
       <div className="meta">
-        <span className="from">{item.own ? "You" : item.from}</span>
-        <time dateTime={time.toISOString()}>{timeFormat.format(time)}</time>
+        {grouped ? null : <span className="from">{item.own ? "You" : item.from}</span>}
+        <time dateTime={time.toISOString()} title={fullFormat.format(time)}>
+          {timeFormat.format(time)}
+        </time>
       </div>
       {/* Text only: React escapes it, so a body like <img onerror=…> is shown, never interpreted. */}
       <p className="body">{item.body}</p>
