@@ -4,7 +4,7 @@
  */
 import { existsSync, readdirSync, readFileSync } from "node:fs";
 import { beforeAll, describe, expect, it } from "vitest";
-import { arr, isObject, type JsonObject, num, obj, str } from "./json.js";
+import { arr, at, isObject, type JsonObject, num, obj, str } from "./json.js";
 import {
   CHART,
   helmTemplate,
@@ -516,7 +516,8 @@ describe("charts/parley", () => {
     expect(JSON.stringify(kind)).toContain("ingress-ready=true");
   });
 
-  it("skaffold.yaml builds the three images from existing Dockerfiles and deploys k8s/ then the chart", () => {
+  it("skaffold.yaml builds the three images and deploys k8s/dev (profile dev only), then the chart", () => {
+    // charts/test/skaffold.test.ts checks both files against skaffold's v4beta13 schema; this is what they deploy.
     const [config] = parseYaml(source("skaffold.yaml")).map((o) => obj(o));
     const artifacts = arr(config, "build", "artifacts").map((a) => obj(a));
     expect(artifacts.map((a) => a.image).sort()).toEqual(["parley-gateway", "parley-persister", "parley-web"]);
@@ -538,16 +539,59 @@ describe("charts/parley", () => {
     }
     const profiles = arr(config, "profiles").map((p) => obj(p));
     expect(profiles.map((p) => p.name)).toEqual(["dev", "cluster"]);
+    expect(arr(profiles[0], "activation")).toContainEqual({ command: "dev" });
     const valuesFiles = [
       ...arr(release, "valuesFiles"),
       ...profiles.flatMap((p) => (p.patches ? arr(p, "patches").flatMap((x) => arr(x, "value")) : [])),
     ].map(String);
     for (const file of valuesFiles) expect(SCENARIOS, `${file} is rendered and validated here`).toContain(file);
-    // The dev profile deploys the dev services first: skaffold deploys required configs before this one.
-    const [required] = arr(profiles[0], "requires").map((r) => obj(r));
-    const deps = obj(parseYaml(source(str(required, "path")))[0]);
-    const manifests = arr(deps, "manifests", "rawYaml").map((m) => `k8s/${String(m)}`);
-    expect(manifests.sort()).toEqual(["k8s/dev/kafka.yaml", "k8s/dev/postgres.yaml", "k8s/dev/redis.yaml"]);
+
+    // What gets deployed, in order, by skaffold's rules (docs-v2 design/config.md, "Configuration dependencies"):
+    // each required config before the one requiring it; in a required config, a profile of `activeProfiles` is on
+    // when its `activatedBy` names an active profile here (auto-activated or `-p`) or is empty, and so is a `-p`
+    // profile that config defines (--propagate-profiles); a profile's fields are laid over the config's; paths are
+    // relative to the required file.
+    const deployed = (named: string[], autoActivated: string[] = []) => {
+      const active = [...autoActivated, ...named];
+      const steps: string[] = [];
+      for (const dependency of arr(config, "requires").map((d) => obj(d))) {
+        const path = str(dependency, "path");
+        const required = obj(parseYaml(source(path))[0]);
+        const defined = arr(required, "profiles").map((p) => str(p, "name"));
+        const on = [
+          ...arr(dependency, "activeProfiles")
+            .map((p) => obj(p))
+            .filter((p) => !p.activatedBy || arr(p, "activatedBy").some((name) => active.includes(String(name))))
+            .map((p) => str(p, "name")),
+          ...named.filter((name) => defined.includes(name)),
+        ];
+        let rawYaml = at(required, ["manifests", "rawYaml"]);
+        let kubectl = at(required, ["deploy", "kubectl"]);
+        for (const profile of arr(required, "profiles").map((p) => obj(p))) {
+          if (!on.includes(str(profile, "name"))) continue;
+          rawYaml = at(profile, ["manifests", "rawYaml"]) ?? rawYaml;
+          kubectl = at(profile, ["deploy", "kubectl"]) ?? kubectl;
+        }
+        const manifests = rawYaml === undefined ? [] : arr(rawYaml).map(String);
+        if (manifests.length > 0) expect(kubectl, `${path} applies its manifests with kubectl`).toEqual({});
+        steps.push(...manifests.map((file) => `${path.replace(/[^/]*$/, "")}${file}`));
+      }
+      steps.push(`helm ${str(release, "name")} ${str(release, "chartPath")}`);
+      return steps;
+    };
+    const devServices = ["k8s/dev/redis.yaml", "k8s/dev/kafka.yaml", "k8s/dev/postgres.yaml"];
+    const devFiles = readdirSync(`${ROOT}k8s/dev`)
+      .filter((file) => file.endsWith(".yaml"))
+      .map((file) => `k8s/dev/${file}`);
+    expect([...devServices].sort()).toEqual(devFiles.sort());
+    // `skaffold dev` (profile dev auto-activated): the dev services, then the chart whose migration Job needs them.
+    expect(deployed([], ["dev"])).toEqual([...devServices, "helm parley charts/parley"]);
+    // `skaffold run -p cluster`: the chart alone, against the cluster's own Redis, Kafka and PostgreSQL.
+    expect(deployed(["cluster"])).toEqual(["helm parley charts/parley"]);
+    // With its profile off the required config has no manifests; skaffold's default, k8s/*.yaml, is for a single
+    // config only, and relative to k8s/skaffold.yaml it would be k8s/k8s/*.yaml, which must stay empty.
+    expect(existsSync(`${ROOT}k8s/k8s`)).toBe(false);
+
     for (const forward of arr(config, "portForward").map((f) => obj(f))) {
       const service = helmTemplate(["k8s/values-dev.yaml"]).includes(`name: ${String(forward.resourceName)}\n`);
       expect(service, `port-forward to ${String(forward.resourceName)}`).toBe(true);
