@@ -230,7 +230,8 @@ describe("web client in a browser", () => {
 
     // A grouped message's time is in the page for screen readers; unless its minute changed it shows on hover.
     const second = page.locator(".message", { hasText: "second of a run" });
-    const opacity = () => second.locator(".meta").evaluate((meta) => meta.ownerDocument.defaultView?.getComputedStyle(meta).opacity);
+    const opacity = () =>
+      second.locator(".meta").evaluate((meta) => meta.ownerDocument.defaultView?.getComputedStyle(meta).opacity);
     expect(await second.getAttribute("class")).toContain("grouped");
     expect(await second.locator("time").textContent()).toMatch(/\d/);
     if (!(await second.getAttribute("class"))?.includes("timed")) expect(await opacity()).toBe("0");
