@@ -12,15 +12,31 @@
 #
 # svc is redis, redis-cluster (3 masters, no replicas; rebuilt empty whenever started), postgres or kafka.
 #
-# Progress goes to stderr and the env lines to stdout, so `eval "$(scripts/services.sh up)"` works.
+# Ports, all on 127.0.0.1, each moved by PARLEY_SERVICES_PORT_OFFSET (a whole number, default 0), so that two
+# checkouts, or another program, can share a machine; `env` prints the moved addresses, which the tests read:
+#   redis 16379, redis-cluster 16380 16381 16382 and their cluster buses 26380 26381 26382,
+#   postgres 15432, kafka 19092 and its controller 19093.
+# Use the same offset for every command: while services started with one run, the others refuse another.
+#
+# Progress goes to stderr and the env lines to stdout, so `eval "$(scripts/services.sh up)"` works. A failed
+# `up` stops what it started (and nothing that ran before it) and names the service and its log.
 set -euo pipefail
 
 readonly SERVICES=(redis redis-cluster postgres kafka)
-readonly REDIS_PORT=16379
-readonly REDIS_CLUSTER_PORTS=(16380 16381 16382) # each node's cluster bus is on port + 10000
-readonly PG_PORT=15432
-readonly KAFKA_PORT=19092
-readonly KAFKA_CONTROLLER_PORT=19093
+OFFSET=${PARLEY_SERVICES_PORT_OFFSET:-0}
+# The lowest port is postgres's 15432, the highest the last cluster bus, 26382.
+if [[ ! $OFFSET =~ ^(0|-?[1-9][0-9]{0,4})$ ]] || ((OFFSET < 1024 - 15432 || OFFSET > 65535 - 26382)); then
+  printf 'services.sh: PARLEY_SERVICES_PORT_OFFSET=%s: expected a whole number from %d to %d, %s\n' \
+    "$OFFSET" $((1024 - 15432)) $((65535 - 26382)) "so that every port stays within 1024..65535" >&2
+  exit 2
+fi
+readonly OFFSET
+readonly REDIS_PORT=$((16379 + OFFSET))
+readonly REDIS_CLUSTER_PORTS=($((16380 + OFFSET)) $((16381 + OFFSET)) $((16382 + OFFSET)))
+readonly REDIS_CLUSTER_BUS=10000 # each node's cluster bus is on its port + 10000 (Redis's default, set explicitly)
+readonly PG_PORT=$((15432 + OFFSET))
+readonly KAFKA_PORT=$((19092 + OFFSET))
+readonly KAFKA_CONTROLLER_PORT=$((19093 + OFFSET))
 readonly HOST=127.0.0.1
 readonly KAFKA_READY_TIMEOUT=120
 
@@ -167,8 +183,7 @@ redis_up() {
     return
   fi
   if [[ -z $pid ]]; then
-    port_open "$REDIS_PORT" &&
-      fail redis "port $REDIS_PORT is taken by another process (another checkout's services? stop them first)"
+    LAUNCHED+=(redis)
     rm -f -- "$REDIS_PID"
     # Errors from before Redis opens its logfile (bad arguments) land in the same file.
     # shellcheck disable=SC2094
@@ -269,7 +284,7 @@ redis_cluster_stop_nodes() {
 }
 
 redis_cluster_up() {
-  local start port taken dir deadline nodes=() create_log="$REDIS_CLUSTER_DIR/create.log"
+  local start port dir deadline nodes=() create_log="$REDIS_CLUSTER_DIR/create.log"
   start=$(now_ms)
   redis_ensure_installed redis-cluster
   if redis_cluster_ok; then
@@ -280,12 +295,7 @@ redis_cluster_up() {
   if ((${#REDIS_CLUSTER_STOPPED[@]} > 0)); then
     say "redis-cluster: a node was down or the cluster not ok: stopped pids ${REDIS_CLUSTER_STOPPED[*]} to rebuild it"
   fi
-  for port in "${REDIS_CLUSTER_PORTS[@]}"; do
-    for taken in "$port" "$((port + 10000))"; do
-      port_open "$taken" &&
-        fail redis-cluster "port $taken is taken by another process (another checkout's services? stop them first)"
-    done
-  done
+  LAUNCHED+=(redis-cluster)
   # Without persistence a stopped cluster has lost its data, and reviving the old nodes.conf files (a
   # cluster half created, or missing a node) is more fragile than starting over: rebuild from scratch.
   rm -rf -- "$REDIS_CLUSTER_DIR"
@@ -296,7 +306,7 @@ redis_cluster_up() {
     # shellcheck disable=SC2094
     redis-server --bind "$HOST" --port "$port" --protected-mode yes \
       --save "" --appendonly no --cluster-enabled yes --cluster-config-file nodes.conf \
-      --cluster-node-timeout 5000 --dir "$dir" \
+      --cluster-port $((port + REDIS_CLUSTER_BUS)) --cluster-node-timeout 5000 --dir "$dir" \
       --daemonize yes --pidfile "$dir/redis.pid" --logfile "$dir/redis.log" </dev/null >>"$dir/redis.log" 2>&1 9>&- ||
       fail redis-cluster "redis-server failed to start on port $port" "$dir/redis.log"
     nodes+=("$HOST:$port")
@@ -463,8 +473,7 @@ postgres_up() {
     return
   fi
   if [[ -z $pid ]]; then
-    port_open "$PG_PORT" &&
-      fail postgres "port $PG_PORT is taken by another process (another checkout's services? stop them first)"
+    LAUNCHED+=(postgres)
     [[ -f $PG_HOME/data/PG_VERSION ]] || pg_init
     pg_write_conf
     # pg_ctl's own messages go to a root-owned file: postgres.log must be created by the server's user.
@@ -656,19 +665,15 @@ kafka_wait() {
 KAFKA_STARTED_AT=""
 KAFKA_LAUNCHED=false
 kafka_start() {
-  local port
   KAFKA_STARTED_AT=$(now_ms)
   mkdir -p "$KAFKA_DIR"
   [[ -z $(kafka_pid) ]] || return 0
-  for port in "$KAFKA_PORT" "$KAFKA_CONTROLLER_PORT"; do
-    port_open "$port" &&
-      fail kafka "port $port is taken by another process (another checkout's services? stop them first)"
-  done
   kafka_ensure_runtime
   kafka_write_conf
   kafka_format
-  kafka_launch
+  LAUNCHED+=(kafka)
   KAFKA_LAUNCHED=true
+  kafka_launch
 }
 
 kafka_up() {
@@ -732,19 +737,81 @@ select_services() {
   done
 }
 
+# Services started with another offset would be looked for on the wrong ports (and a second set started): refuse
+# another offset while any of them runs. No record means offset 0 (services started before there was one).
+readonly OFFSET_FILE="$PARLEY/port-offset"
+check_offset() {
+  local recorded=0
+  [[ ! -r $OFFSET_FILE ]] || recorded=$(<"$OFFSET_FILE")
+  if [[ $recorded != "$OFFSET" &&
+    $(PARLEY_SERVICES_PORT_OFFSET=$recorded "${BASH_SOURCE[0]}" status) == *" running "* ]]; then
+    say "services.sh: this checkout's services run with PARLEY_SERVICES_PORT_OFFSET=$recorded, not $OFFSET: use that," \
+      "or stop them first: PARLEY_SERVICES_PORT_OFFSET=$recorded scripts/services.sh down"
+    exit 1
+  fi
+}
+
+# check_port PORT WHAT: records PORT in TAKEN when another process listens on it.
+TAKEN=()
+check_port() { if port_open "$1"; then TAKEN+=("$1 ($2)"); fi; }
+
+# Fails, before anything starts, when a port that a wanted service needs is taken (ports held by our own
+# running services are not checked: `up` keeps those).
+check_ports() {
+  local svc port list
+  for svc in "${WANTED[@]}"; do
+    case $svc in
+      redis) [[ -n $(redis_pid) ]] || check_port "$REDIS_PORT" redis ;;
+      redis-cluster)
+        for port in "${REDIS_CLUSTER_PORTS[@]}"; do
+          if [[ -z $(redis_cluster_pid "$port") ]]; then
+            check_port "$port" redis-cluster
+            check_port $((port + REDIS_CLUSTER_BUS)) "redis-cluster bus of $port"
+          fi
+        done
+        ;;
+      postgres)
+        [[ ! -e $PARLEY/postgres ]] || pg_resolve_home
+        [[ -n $(pg_pid) ]] || check_port "$PG_PORT" postgres
+        ;;
+      kafka)
+        if [[ -z $(kafka_pid) ]]; then
+          check_port "$KAFKA_PORT" kafka
+          check_port "$KAFKA_CONTROLLER_PORT" "kafka controller"
+        fi
+        ;;
+    esac
+  done
+  ((${#TAKEN[@]} > 0)) || return 0
+  printf -v list '%s, ' "${TAKEN[@]}"
+  list=${list%, }
+  if ((${#TAKEN[@]} == 1)); then list="port $list is taken by another process"; else list="ports $list are taken"; fi
+  say "services.sh: $list: another checkout's services, or something else; stop that," \
+    "or move every port with PARLEY_SERVICES_PORT_OFFSET=<n> (e.g. $((OFFSET + 100))). Nothing was started."
+  exit 1
+}
+
+# What this `up` launched, in order: if it fails, it stops those (newest first) and nothing that ran before
+# it, and exits with the original status.
+LAUNCHED=()
+stop_launched() {
+  local status=$? i
+  ((status != 0 && ${#LAUNCHED[@]} > 0)) || return 0
+  say "services.sh: up failed: stopping what it started: ${LAUNCHED[*]}"
+  for ((i = ${#LAUNCHED[@]} - 1; i >= 0; i--)); do ("${LAUNCHED[i]/-/_}_down") || true; done
+}
+
 cmd_up() {
   local svc
   select_services "$@"
+  check_ports
+  printf '%s\n' "$OFFSET" >"$OFFSET_FILE"
+  trap stop_launched EXIT
+  trap 'exit 130' INT
+  trap 'exit 143' TERM
   # Kafka's JVM is the slowest to start: launch it first, wait for it last.
   for svc in "${WANTED[@]}"; do [[ $svc != kafka ]] || kafka_start; done
-  for svc in "${WANTED[@]}"; do
-    case $svc in
-      redis) redis_up ;;
-      redis-cluster) redis_cluster_up ;;
-      postgres) postgres_up ;;
-      kafka) ;;
-    esac
-  done
+  for svc in "${WANTED[@]}"; do [[ $svc == kafka ]] || "${svc/-/_}_up"; done
   for svc in "${WANTED[@]}"; do [[ $svc != kafka ]] || kafka_up; done
   print_env
 }
@@ -752,14 +819,7 @@ cmd_up() {
 cmd_down() {
   local svc
   select_services "$@"
-  for svc in "${WANTED[@]}"; do
-    case $svc in
-      redis) redis_down ;;
-      redis-cluster) redis_cluster_down ;;
-      postgres) postgres_down ;;
-      kafka) kafka_down ;;
-    esac
-  done
+  for svc in "${WANTED[@]}"; do "${svc/-/_}_down"; done
 }
 
 cmd_status() {
@@ -768,22 +828,20 @@ cmd_status() {
   status_line redis "$REDIS_PORT" "$pid"
   for port in "${REDIS_CLUSTER_PORTS[@]}"; do
     pid=$(redis_cluster_pid "$port")
-    if [[ -n $pid ]]; then
-      status_line redis-cluster "$port" "$pid" "(cluster_state:$(redis_cluster_state "$port"))"
-    else
-      status_line redis-cluster "$port" ""
-    fi
+    status_line redis-cluster "$port" "$pid" \
+      "bus $((port + REDIS_CLUSTER_BUS))${pid:+, cluster_state:$(redis_cluster_state "$port")}"
   done
   pg_find_bin || true
   if [[ -e $PARLEY/postgres ]]; then pg_resolve_home; fi
   pid=$(pg_pid)
   status_line postgres "$PG_PORT" "$pid"
   pid=$(kafka_pid)
-  status_line kafka "$KAFKA_PORT" "$pid" "(Kafka $(kafka_version))"
+  status_line kafka "$KAFKA_PORT" "$pid" "controller $KAFKA_CONTROLLER_PORT, Kafka $(kafka_version)"
+  if ((OFFSET != 0)); then printf 'every port moved by PARLEY_SERVICES_PORT_OFFSET=%s\n' "$OFFSET"; fi
 }
 
 status_line() {
-  local name=$1 port=$2 pid=$3 extra=${4:-}
+  local name=$1 port=$2 pid=$3 extra=${4:+(${4})}
   if [[ -n $pid ]]; then
     printf '%-13s running  %s:%-5s  pid %-7s %s\n' "$name" "$HOST" "$port" "$pid" "$extra"
   else
@@ -802,6 +860,9 @@ take_lock() {
 main() {
   local command=${1:-}
   (($# > 0)) && shift
+  case $command in
+    up | start | down | stop | restart | status | env) check_offset ;;
+  esac
   case $command in
     up | start)
       take_lock

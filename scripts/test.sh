@@ -8,6 +8,15 @@ cd "$root"
 echo "== services"
 scripts/services.sh up
 eval "$(scripts/services.sh env)"
+# Whatever the result, the run ends (after the summary line) by saying what it leaves running and how to stop it.
+# shellcheck disable=SC2317 # run by the EXIT trap
+services_left_running() {
+  local offset=${PARLEY_SERVICES_PORT_OFFSET:+PARLEY_SERVICES_PORT_OFFSET=$PARLEY_SERVICES_PORT_OFFSET }
+  echo "== services keep running, for the next run:"
+  scripts/services.sh status || true
+  echo "stop them with: ${offset}scripts/services.sh down (or: ${offset}npm run services -- down)"
+}
+trap services_left_running EXIT
 scripts/browser.sh ensure
 scripts/prometheus.sh ensure # promtool for the alert rule tests (charts/test/alerts.test.ts)
 
@@ -26,6 +35,7 @@ mkdir -p .parley
 status=0
 npx vitest run --reporter=default --reporter=json --outputFile.json=.parley/vitest-report.json "$@" || status=$?
 # One plain closing line that any CI can read.
+# shellcheck disable=SC2016 # JavaScript's template literal, not the shell's
 node -e '
   const r = JSON.parse(require("node:fs").readFileSync(".parley/vitest-report.json", "utf8"));
   console.log(`${r.numPassedTests} passed, ${r.numFailedTests} failed, ${r.numPendingTests + r.numTodoTests} skipped`);

@@ -92,8 +92,8 @@ describe("gateway configuration", () => {
     expect(documentedVariables("Gateway").sort()).toEqual(Object.keys(variables).sort());
   });
 
-  it("warns about unknown PARLEY_ variables and ignores others", () => {
-    const { warnings } = load({ PARLEY_PROT: "1", HOME: "/root" });
+  it("warns about unknown PARLEY_ variables and ignores others, and the local scripts' port offset", () => {
+    const { warnings } = load({ PARLEY_PROT: "1", PARLEY_SERVICES_PORT_OFFSET: "100", HOME: "/root" });
     expect(warnings).toEqual(["unknown configuration variable PARLEY_PROT is ignored"]);
   });
 });

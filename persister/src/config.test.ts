@@ -107,11 +107,10 @@ describe("loadPersisterConfig", () => {
     expect(() => loadPersisterConfig(heartbeat, () => {})).toThrow(/PARLEY_KAFKA_HEARTBEAT_INTERVAL_MS/);
   });
 
-  it("warns about unknown PARLEY_ variables", () => {
+  it("warns about unknown PARLEY_ variables, but not the local scripts' port offset", () => {
     const warnings: string[] = [];
-    loadPersisterConfig({ ...required, PARLEY_KAFKA_TOPICS: "typo", HOME: "/root" }, (message) =>
-      warnings.push(message),
-    );
+    const env = { ...required, PARLEY_KAFKA_TOPICS: "typo", PARLEY_SERVICES_PORT_OFFSET: "100", HOME: "/root" };
+    loadPersisterConfig(env, (message) => warnings.push(message));
     expect(warnings).toEqual([expect.stringContaining("PARLEY_KAFKA_TOPICS")]);
   });
 });

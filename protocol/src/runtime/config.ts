@@ -15,9 +15,13 @@ export function invalidConfig(name: string, problem: string): ConfigError {
   return new ConfigError(`invalid configuration:\n  ${name}: ${problem}`);
 }
 
+// Read by the local scripts, not the services: tests start services with this in their environment.
+const SCRIPT_VARIABLES: ReadonlySet<string> = new Set(["PARLEY_SERVICES_PORT_OFFSET"]);
+
 /**
  * Parses the variables `shape` names out of `env` and freezes the result. Variables with the `PARLEY_` prefix that
- * `shape` does not know are reported through `warn` (a typo there would otherwise silently fall back to a default).
+ * `shape` does not know are reported through `warn` (a typo there would otherwise silently fall back to a default),
+ * except those of the local scripts (`PARLEY_SERVICES_PORT_OFFSET`), which are ignored silently.
  */
 export function parseEnv<S extends Shape>(
   shape: S,
@@ -30,7 +34,9 @@ export function parseEnv<S extends Shape>(
     throw new ConfigError(`invalid configuration:\n  ${lines.join("\n  ")}`);
   }
   for (const name of Object.keys(env)) {
-    if (name.startsWith("PARLEY_") && !(name in shape)) warn(`unknown configuration variable ${name} is ignored`);
+    if (name.startsWith("PARLEY_") && !(name in shape) && !SCRIPT_VARIABLES.has(name)) {
+      warn(`unknown configuration variable ${name} is ignored`);
+    }
   }
   return Object.freeze(result.data);
 }
