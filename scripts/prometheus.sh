@@ -8,48 +8,26 @@
 #                                                 scraping the given HOST:PORT metrics endpoints, with Parley's
 #                                                 alerting rules loaded (rendered from the chart); foreground
 set -euo pipefail
-root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+readonly ROOT SCRIPT=prometheus.sh
+# shellcheck source=scripts/lib.sh
+. "$ROOT/scripts/lib.sh"
 readonly PROMTOOL="${PARLEY_PROMTOOL:-/usr/bin/promtool}"
 readonly PROMETHEUS="${PARLEY_PROMETHEUS:-/usr/bin/prometheus}"
-readonly LOG="$root/.parley/install.log"
-
-fail() {
-  echo "prometheus: $*" >&2
-  exit 1
-}
 
 ensure() {
-  if [[ -x "$PROMTOOL" && -x "$PROMETHEUS" ]]; then
-    return 0
-  fi
-  [[ "$(id -u)" == 0 ]] ||
-    fail "needs Debian's prometheus package ($PROMTOOL); install it (sudo apt-get install prometheus) and retry"
-  command -v apt-get >/dev/null || fail "needs the prometheus package but apt-get is not available on this machine"
-  mkdir -p "$(dirname "$LOG")"
-  echo "prometheus: installing Debian's prometheus package for promtool (log: $LOG)" >&2
-  local apt=(apt-get -q -o DPkg::Lock::Timeout=300)
-  DEBIAN_FRONTEND=noninteractive "${apt[@]}" update </dev/null >>"$LOG" 2>&1 || fail "apt-get update failed (see $LOG)"
-  # policy-rc.d 101: the package's own service is not started (no init system here, and we run our own).
-  local policy=/usr/sbin/policy-rc.d created=false
-  if [[ ! -e $policy ]]; then
-    printf '#!/bin/sh\nexit 101\n' >"$policy" && chmod +x "$policy" && created=true
-  fi
-  DEBIAN_FRONTEND=noninteractive "${apt[@]}" install -y --no-install-recommends prometheus \
-    </dev/null >>"$LOG" 2>&1 || {
-    [[ $created == true ]] && rm -f "$policy"
-    fail "apt-get install prometheus failed (see $LOG)"
-  }
-  [[ $created == true ]] && rm -f "$policy"
-  [[ -x "$PROMTOOL" ]] || fail "prometheus was installed but $PROMTOOL does not exist"
+  [[ -x "$PROMTOOL" && -x "$PROMETHEUS" ]] && return 0
+  apt_install prometheus prometheus
+  [[ -x "$PROMTOOL" ]] || fail prometheus "prometheus was installed but $PROMTOOL does not exist"
 }
 
 # run TARGET...: writes .parley/prometheus/prometheus.yml (targets: HOST:PORT is a gateway unless PORT is the
 # persister's default 9465; gateway=HOST:PORT and persister=HOST:PORT say it), renders the chart's alerting rules
 # for release "parley" in namespace "local" (helm from scripts/tools.sh), and runs Prometheus in the foreground.
 run_local() {
-  (($# > 0)) || fail "run needs at least one HOST:PORT metrics target (see the start-up log lines' metricsPort)"
+  (($# > 0)) || fail run "needs at least one HOST:PORT metrics target (see the start-up log lines' metricsPort)"
   ensure
-  local dir="${PARLEY_PROMETHEUS_DIR:-$root/.parley/prometheus}" port="${PARLEY_PROMETHEUS_PORT:-19090}" target gateways=() persisters=()
+  local dir="${PARLEY_PROMETHEUS_DIR:-$ROOT/.parley/prometheus}" port="${PARLEY_PROMETHEUS_PORT:-19090}" target gateways=() persisters=()
   mkdir -p "$dir/data"
   for target in "$@"; do
     case "$target" in
@@ -57,16 +35,16 @@ run_local() {
       persister=*) persisters+=("${target#persister=}") ;;
       *:9465) persisters+=("$target") ;;
       *:*) gateways+=("$target") ;;
-      *) fail "not a HOST:PORT target: $target" ;;
+      *) fail run "not a HOST:PORT target: $target" ;;
     esac
   done
   local rules=()
-  if helm_env="$("$root/scripts/tools.sh" 2>/dev/null)"; then
+  if helm_env="$("$ROOT/scripts/tools.sh" 2>/dev/null)"; then
     local helm yaml2json
     helm="$(sed -n 's/^export PARLEY_HELM=//p' <<<"$helm_env")"
     yaml2json="$(sed -n 's/^export PARLEY_YAML2JSON=//p' <<<"$helm_env")"
-    "$helm" template parley "$root/charts/parley" --namespace local \
-      --values "$root/charts/parley/ci/minimal-values.yaml" --show-only templates/prometheusrule.yaml |
+    "$helm" template parley "$ROOT/charts/parley" --namespace local \
+      --values "$ROOT/charts/parley/ci/minimal-values.yaml" --show-only templates/prometheusrule.yaml |
       "$yaml2json" | node -e '
         const [rule] = JSON.parse(require("node:fs").readFileSync(0, "utf8"));
         process.stdout.write(JSON.stringify({ groups: rule.spec.groups }));' >"$dir/rules.yaml"
@@ -89,7 +67,7 @@ run_local() {
       echo "    static_configs: [{ targets: [$(list "${persisters[@]}")], labels: { namespace: local } }]"
     fi
   } >"$dir/prometheus.yml"
-  "$PROMTOOL" check config "$dir/prometheus.yml" >&2 || fail "the generated $dir/prometheus.yml is invalid"
+  "$PROMTOOL" check config "$dir/prometheus.yml" >&2 || fail run "the generated $dir/prometheus.yml is invalid"
   echo "prometheus: http://127.0.0.1:$port (config: $dir/prometheus.yml)" >&2
   exec "$PROMETHEUS" --config.file="$dir/prometheus.yml" --storage.tsdb.path="$dir/data" \
     --web.listen-address="127.0.0.1:$port" --storage.tsdb.retention.time=1d

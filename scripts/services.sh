@@ -43,6 +43,9 @@ readonly KAFKA_READY_TIMEOUT=120
 SCRIPTS_DIR=$(cd -- "$(dirname -- "${BASH_SOURCE[0]}")" && pwd -P)
 ROOT=$(cd -- "$SCRIPTS_DIR/.." && pwd -P)
 readonly SCRIPTS_DIR ROOT
+readonly SCRIPT=services.sh
+# shellcheck source=scripts/lib.sh
+. "$SCRIPTS_DIR/lib.sh"
 readonly PARLEY="$ROOT/.parley"
 readonly REDIS_DIR="$PARLEY/redis"
 readonly REDIS_CLUSTER_DIR="$PARLEY/redis-cluster"
@@ -56,30 +59,6 @@ readonly IS_ROOT
 
 # ---------------------------------------------------------------------------------------------------
 # Helpers
-
-say() { printf '%s\n' "$*" >&2; }
-
-# fail SERVICE MESSAGE [LOGFILE]: names the service and the log, shows the log's tail, exits non-zero.
-fail() {
-  local service=$1 message=$2 log=${3:-}
-  say "services.sh: $service: $message"
-  if [[ -n $log ]]; then
-    say "services.sh: $service: log: $log"
-    if [[ -r $log ]]; then
-      say "----- last 40 lines of $log -----"
-      tail -n 40 -- "$log" >&2 || true
-      say "-----"
-    fi
-  fi
-  exit 1
-}
-
-now_ms() { date +%s%3N; }
-
-elapsed() { # elapsed START_MS -> "1.2 s"
-  local ms=$(($(now_ms) - $1))
-  printf '%d.%d s' $((ms / 1000)) $((ms % 1000 / 100))
-}
 
 # True when something accepts TCP connections on HOST:PORT.
 port_open() { (exec 3<>"/dev/tcp/$HOST/$1") 2>/dev/null; }
@@ -127,28 +106,6 @@ terminate() {
     kill -KILL "$pid" 2>/dev/null || true
     wait_gone "$pid" 10 || fail "$service" "process $pid would not exit" "$log"
   fi
-}
-
-APT_UPDATED=false
-# apt_install SERVICE PACKAGE...: non-interactive Debian install, root only.
-apt_install() {
-  local service=$1
-  shift
-  local log="$PARLEY/install.log"
-  if ! $IS_ROOT; then
-    fail "$service" "needs the Debian package(s) $* and this is not root; install them (sudo apt-get install $*) and retry"
-  fi
-  command -v apt-get >/dev/null || fail "$service" "needs $* but apt-get is not available on this machine"
-  say "$service: installing Debian package(s): $* (log: $log)"
-  local apt=(apt-get -q -o DPkg::Lock::Timeout=300)
-  if ! $APT_UPDATED; then
-    DEBIAN_FRONTEND=noninteractive "${apt[@]}" update </dev/null >>"$log" 2>&1 ||
-      fail "$service" "apt-get update failed" "$log"
-    APT_UPDATED=true
-  fi
-  DEBIAN_FRONTEND=noninteractive "${apt[@]}" install -y --no-install-recommends \
-    -o Dpkg::Options::=--force-confdef -o Dpkg::Options::=--force-confold "$@" </dev/null >>"$log" 2>&1 9>&- ||
-    fail "$service" "apt-get install $* failed" "$log"
 }
 
 # ---------------------------------------------------------------------------------------------------

@@ -30,7 +30,10 @@ readonly PROMETHEUS_OPERATOR_VERSION=v0.85.0
 readonly KEDA_VERSION=v2.21.0
 
 SCRIPTS_DIR=$(cd -- "$(dirname -- "${BASH_SOURCE[0]}")" && pwd -P)
-readonly SCRIPTS_DIR
+ROOT=$(cd -- "$SCRIPTS_DIR/.." && pwd -P)
+readonly SCRIPTS_DIR ROOT SCRIPT=tools.sh
+# shellcheck source=scripts/lib.sh
+. "$SCRIPTS_DIR/lib.sh"
 readonly TOOLS="${PARLEY_TOOLS_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/parley/tools}"
 readonly BIN="$TOOLS/bin"
 readonly HELM="$BIN/helm-$HELM_VERSION-k8s1.$HELM_K8S_MINOR"
@@ -39,9 +42,6 @@ readonly KUBECONFORM="$BIN/kubeconform-$KUBECONFORM_VERSION"
 readonly YAML2JSON="$BIN/yaml2json-$(cat "$SCRIPTS_DIR/yaml2json/main.go" "$SCRIPTS_DIR/yaml2json/go.sum" | sha256sum | cut -c1-12)"
 readonly SCHEMAS="$TOOLS/schemas/k8s-$KUBERNETES_VERSION-po-$PROMETHEUS_OPERATOR_VERSION-keda-$KEDA_VERSION"
 
-say() { printf '%s\n' "$*" >&2; }
-
-now_s() { date +%s; }
 
 go_bin() {
   if command -v go >/dev/null 2>&1; then
@@ -66,14 +66,14 @@ go_install() {
   local pkg=$1 target=$2 ldflags=${3:-} go started tmp
   go=$(go_bin)
   go_env
-  started=$(now_s)
+  started=$(now_ms)
   tmp=$(mktemp -d "$TOOLS/gobin.XXXXXX")
   say "tools.sh: building $pkg (first run only; a few minutes on 2 cores)"
   GOBIN="$tmp" "$go" install -trimpath -ldflags="-s -w $ldflags" "$pkg"
   mkdir -p "$BIN"
   mv "$tmp"/* "$target"
   rmdir "$tmp"
-  say "tools.sh: built $(basename "$target") in $(($(now_s) - started)) s"
+  say "tools.sh: built $(basename "$target") in $(elapsed "$started")"
 }
 
 # mod_dir MODULE@VERSION: downloads a module zip (not its dependencies) and prints its extracted directory.
@@ -119,7 +119,7 @@ build_schemas() {
   [[ -f $SCHEMAS/.complete ]] && return 0
   build_yaml2json
   local started k8s po keda
-  started=$(now_s)
+  started=$(now_ms)
   say "tools.sh: generating Kubernetes $KUBERNETES_VERSION and CRD JSON schemas"
   k8s=$(mod_dir "k8s.io/kubernetes@$KUBERNETES_VERSION")
   po=$(mod_dir "github.com/prometheus-operator/prometheus-operator@$PROMETHEUS_OPERATOR_VERSION")
@@ -131,7 +131,7 @@ build_schemas() {
     --crd "$po/example/prometheus-operator-crd/monitoring.coreos.com_prometheusrules.yaml" \
     --crd "$keda/config/crd/bases/keda.sh_scaledobjects.yaml"
   touch "$SCHEMAS/.complete"
-  say "tools.sh: schemas ready in $(($(now_s) - started)) s"
+  say "tools.sh: schemas ready in $(elapsed "$started")"
 }
 
 print_env() {
