@@ -23,6 +23,7 @@ scripts/prometheus.sh ensure # promtool for the alert rule tests (charts/test/al
 echo "== tools"
 # helm, kubeconform and the Kubernetes schemas for charts/test (built once, then cached per user in ~/.cache/parley/tools).
 scripts/tools.sh >/dev/null
+scripts/images.sh ensure >/dev/null # podman and the Dockerfiles' base images for charts/test/containers.test.ts (cached)
 
 echo "== typecheck"
 npm run --silent typecheck

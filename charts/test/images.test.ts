@@ -1,7 +1,7 @@
 /**
  * The Dockerfiles, checked without a Docker engine: the installed uWebSockets.js has a binary for the image's Node
  * ABI whose glibc requirement the image's Debian release meets, and the images are pinned, non-root, tini-wrapped,
- * production-only installs of files that exist.
+ * production-only installs of files that exist. containers.test.ts builds and runs them.
  */
 import { spawnSync } from "node:child_process";
 import { existsSync, readFileSync } from "node:fs";
@@ -14,6 +14,8 @@ const SERVICES = ["gateway", "persister", "web"] as const;
 const NODE_ABI: Record<number, number> = { 20: 115, 22: 127, 24: 137 };
 /** Debian release -> its glibc version (the node:*-<release>-slim images). */
 const DEBIAN_GLIBC: Record<string, [number, number]> = { bullseye: [2, 31], bookworm: [2, 36], trixie: [2, 41] };
+/** Debian release -> its major version (debian:<major>.<point>-slim). */
+const DEBIAN_MAJOR: Record<string, number> = { bullseye: 11, bookworm: 12, trixie: 13 };
 
 const dockerfile = (service: string) => readFileSync(`${ROOT}${service}/Dockerfile`, "utf8");
 
@@ -40,7 +42,14 @@ describe("Dockerfiles", () => {
     for (const service of SERVICES) expect(arg(dockerfile(service), "NODE_IMAGE"), service).toBe(nodeImage);
     // An exact version (or a digest), never a floating tag like node:24 or latest.
     expect(nodeImage).toMatch(/^node:\d+\.\d+\.\d+-[a-z]+-slim(@sha256:[0-9a-f]{64})?$/);
-    expect(arg(dockerfile("web"), "NGINX_IMAGE")).toMatch(/^nginxinc\/nginx-unprivileged:\d+\.\d+\.\d+-/);
+  });
+
+  it("the web image runs on the Debian release under the Node image, pinned to a point release", () => {
+    const release = /^node:\d+\.\d+\.\d+-([a-z]+)-slim/.exec(nodeImage)?.[1] ?? "";
+    const debian = /^debian:(\d+)\.\d+-slim$/.exec(arg(dockerfile("web"), "DEBIAN_IMAGE"));
+    expect(debian, "DEBIAN_IMAGE=debian:<major>.<point>-slim").not.toBeNull();
+    expect(DEBIAN_MAJOR[release], `Debian major of ${release}`).toBe(Number(debian?.[1]));
+    expect(dockerfile("web")).toMatch(/^FROM \$\{DEBIAN_IMAGE\}$/m);
   });
 
   it("uWebSockets.js ships a binary for the image's Node ABI whose glibc the image's Debian release provides", () => {
@@ -101,7 +110,34 @@ describe("Dockerfiles", () => {
     );
     const gateway = [...(policy?.[1] ?? "").matchAll(/"([^"]*)"/g)].map((m) => m[1]).join("");
     expect(gateway).toContain("default-src 'self'");
-    expect(dockerfile("web")).toContain(`add_header Content-Security-Policy "${gateway.trim()}" always;`);
+    const headers = readFileSync(`${ROOT}web/nginx/parley-headers.conf`, "utf8");
+    expect(headers).toContain(`add_header Content-Security-Policy "${gateway.trim()}" always;`);
+    expect(dockerfile("web")).toContain("COPY web/nginx/parley-headers.conf /etc/nginx/parley-headers.conf");
+    // Every location but the health check sends them (an add_header in a location drops the inherited ones).
+    const server = readFileSync(`${ROOT}web/nginx/default.conf`, "utf8");
+    const locations = [...server.matchAll(/^\s*(location [^{]+)\{([^}]*)/gm)].filter(
+      ([, name]) => !name?.includes("healthz"),
+    );
+    expect(locations.map(([, name]) => name?.trim())).toEqual(
+      expect.arrayContaining(["location /assets/", "location /", "location @page", "location @not_found"]),
+    );
+    for (const [, name, block] of locations) expect(block, name).toContain("include /etc/nginx/parley-headers.conf;");
+  });
+
+  it("the web image's nginx runs unprivileged on a read-only root: port 8080, pid and temp files under /tmp", () => {
+    const text = dockerfile("web");
+    expect(text).toMatch(/^USER 101:101$/m);
+    expect(text).toMatch(/^EXPOSE 8080$/m);
+    expect(text).toContain("COPY web/nginx/nginx.conf /etc/nginx/nginx.conf");
+    expect(text).toContain("COPY web/nginx/default.conf /etc/nginx/conf.d/default.conf");
+    // Buildah (Debian's podman) reads no heredocs: the config lives in files.
+    expect(text).not.toContain("<<");
+    const conf = readFileSync(`${ROOT}web/nginx/nginx.conf`, "utf8");
+    expect(conf).not.toMatch(/^\s*user\s/m);
+    expect(conf).toMatch(/^pid \/tmp\/\S+;$/m);
+    for (const [, path] of conf.matchAll(/^\s*\w+_temp_path (\S+);$/gm)) expect(path).toMatch(/^\/tmp\//);
+    expect([...conf.matchAll(/_temp_path /g)].length).toBe(5);
+    expect(readFileSync(`${ROOT}web/nginx/default.conf`, "utf8")).toMatch(/^\s*listen 8080;$/m);
   });
 
   it.each(["gateway", "persister"])(
