@@ -226,6 +226,18 @@ const Activation = struct("Activation", { env: string, kubeContext: string, comm
 const JSONPatch = struct("JSONPatch", { op: string, path: string, from: string, value: any }, { required: ["path"] });
 
 /** What a profile may override; `requires` is not among them (it exists only at the top level of a config). */
+/** The fields a config and a profile share (a profile's are laid over the config's). */
+const pipeline = {
+  build: BuildConfig,
+  test: list(loose("TestCase")),
+  manifests: RenderConfig,
+  deploy: DeployConfig,
+  portForward: list(PortForwardResource),
+  resourceSelector: loose("ResourceSelectorConfig"),
+  verify: list(loose("VerifyTestCase")),
+  customActions: list(loose("Action")),
+};
+
 const Profile = struct(
   "Profile",
   {
@@ -233,14 +245,7 @@ const Profile = struct(
     activation: list(Activation),
     requiresAllActivations: bool,
     patches: list(JSONPatch),
-    build: BuildConfig,
-    test: list(loose("TestCase")),
-    manifests: RenderConfig,
-    deploy: DeployConfig,
-    portForward: list(PortForwardResource),
-    resourceSelector: loose("ResourceSelectorConfig"),
-    verify: list(loose("VerifyTestCase")),
-    customActions: list(loose("Action")),
+    ...pipeline,
   },
   { required: ["name"] },
 );
@@ -252,14 +257,7 @@ const SkaffoldConfig = struct(
     kind: string,
     metadata: Metadata,
     requires: list(ConfigDependency),
-    build: BuildConfig,
-    test: list(loose("TestCase")),
-    manifests: RenderConfig,
-    deploy: DeployConfig,
-    portForward: list(PortForwardResource),
-    resourceSelector: loose("ResourceSelectorConfig"),
-    verify: list(loose("VerifyTestCase")),
-    customActions: list(loose("Action")),
+    ...pipeline,
     profiles: list(Profile),
   },
   { required: ["apiVersion", "kind"] },

@@ -2,26 +2,15 @@ import { type ChildProcess, execFileSync, spawn } from "node:child_process";
 import { once } from "node:events";
 import { readFileSync } from "node:fs";
 import { mkdtemp, rm } from "node:fs/promises";
-import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { pathToFileURL } from "node:url";
-import { uniqueName, waitFor } from "@parley/testkit";
+import { freePort, uniqueName, waitFor } from "@parley/testkit";
 import { readmeCommands } from "@parley/testkit/readme";
 import { TestClient } from "@parley/testkit/ws-client";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 
 const ROOT = new URL("../../", import.meta.url);
-
-/** A port nothing listens on right now. */
-async function freePort(): Promise<number> {
-  const server = createServer().listen(0, "127.0.0.1");
-  await once(server, "listening");
-  const address = server.address();
-  server.close();
-  if (address === null || typeof address === "string") throw new Error("no port");
-  return address.port;
-}
 
 /** The README's run command in `dir`, in its own process group (as a terminal runs it), with only `env` set. */
 class RunCommand {

@@ -1,11 +1,10 @@
 import { spawn } from "node:child_process";
 import { once } from "node:events";
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
-import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { uniqueName, waitFor } from "@parley/testkit";
+import { freePort, uniqueName, waitFor } from "@parley/testkit";
 import { type Scrape, scrape } from "@parley/testkit/metrics";
 import { Stack } from "@parley/testkit/stack";
 import type { TestClient } from "@parley/testkit/ws-client";
@@ -13,15 +12,6 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 
 const CHART = fileURLToPath(new URL("../../charts/parley/", import.meta.url));
 const PROMETHEUS_SCRIPT = fileURLToPath(new URL("../../scripts/prometheus.sh", import.meta.url));
-
-async function freePort(): Promise<number> {
-  const server = createServer().listen(0, "127.0.0.1");
-  await once(server, "listening");
-  const address = server.address();
-  server.close();
-  if (address === null || typeof address === "string") throw new Error("no port");
-  return address.port;
-}
 
 /** Metric names a PromQL text uses (Parley's and the process defaults the dashboards show). */
 function metricNames(text: string): string[] {

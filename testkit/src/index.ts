@@ -1,8 +1,20 @@
 import { randomBytes } from "node:crypto";
+import { once } from "node:events";
+import { createServer } from "node:net";
 
 /** A name no other test (or earlier run) uses: rooms, topics, groups, databases. */
 export function uniqueName(prefix: string): string {
   return `${prefix}-${randomBytes(5).toString("hex")}`;
+}
+
+/** A loopback port nothing listens on right now (for a process that cannot be told to pick one itself). */
+export async function freePort(): Promise<number> {
+  const server = createServer().listen(0, "127.0.0.1");
+  await once(server, "listening");
+  const address = server.address();
+  server.close();
+  if (address === null || typeof address === "string") throw new Error("no port");
+  return address.port;
 }
 
 export interface WaitOptions {
