@@ -3,10 +3,9 @@
 # download of its own. `scripts/browser.sh ensure` installs it if needed; `scripts/browser.sh path` prints its path
 # (the tests read PARLEY_CHROMIUM, default /usr/bin/chromium).
 set -euo pipefail
-ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-readonly ROOT SCRIPT=browser.sh
+readonly SCRIPT=browser.sh
 # shellcheck source=scripts/lib.sh
-. "$ROOT/scripts/lib.sh"
+. "$(dirname -- "${BASH_SOURCE[0]}")/lib.sh"
 readonly CHROMIUM="${PARLEY_CHROMIUM:-/usr/bin/chromium}"
 
 ensure() {

@@ -32,12 +32,9 @@ readonly PACKAGES=(podman runc netavark aardvark-dns iptables debootstrap)
 # Open files per process are capped at 20,000 here; podman's build default asks for more.
 readonly BUILD_FLAGS=(--pull=never --network=host --ulimit nofile=20000:20000 --layers)
 
-SCRIPTS_DIR=$(cd -- "$(dirname -- "${BASH_SOURCE[0]}")" && pwd -P)
-ROOT=$(cd -- "$SCRIPTS_DIR/.." && pwd -P)
-readonly SCRIPTS_DIR ROOT
 readonly SCRIPT=images.sh
 # shellcheck source=scripts/lib.sh
-. "$SCRIPTS_DIR/lib.sh"
+. "$(dirname -- "${BASH_SOURCE[0]}")/lib.sh"
 readonly RECIPES="$SCRIPTS_DIR/images"
 readonly LOGS="$ROOT/.parley/images"
 readonly CACHE="${PARLEY_IMAGES_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/parley/images}"

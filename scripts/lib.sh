@@ -1,6 +1,10 @@
-# Helpers shared by scripts/*.sh; sourced, never run. The sourcing script sets SCRIPT (its name in messages) and
-# ROOT (the repository root) first. Progress and errors go to stderr.
+# Helpers shared by scripts/*.sh; sourced, never run. The sourcing script sets SCRIPT (its name in messages) first;
+# this sets SCRIPTS_DIR and ROOT (the repository root) from where it lies. Progress and errors go to stderr.
 # shellcheck shell=bash
+
+SCRIPTS_DIR=$(cd -- "$(dirname -- "${BASH_SOURCE[0]}")" && pwd -P)
+ROOT=$(cd -- "$SCRIPTS_DIR/.." && pwd -P)
+readonly SCRIPTS_DIR ROOT
 
 say() { printf '%s\n' "$*" >&2; }
 

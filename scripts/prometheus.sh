@@ -8,10 +8,9 @@
 #                                                 scraping the given HOST:PORT metrics endpoints, with Parley's
 #                                                 alerting rules loaded (rendered from the chart); foreground
 set -euo pipefail
-ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-readonly ROOT SCRIPT=prometheus.sh
+readonly SCRIPT=prometheus.sh
 # shellcheck source=scripts/lib.sh
-. "$ROOT/scripts/lib.sh"
+. "$(dirname -- "${BASH_SOURCE[0]}")/lib.sh"
 readonly PROMTOOL="${PARLEY_PROMTOOL:-/usr/bin/promtool}"
 readonly PROMETHEUS="${PARLEY_PROMETHEUS:-/usr/bin/prometheus}"
 

@@ -40,12 +40,9 @@ readonly KAFKA_CONTROLLER_PORT=$((19093 + OFFSET))
 readonly HOST=127.0.0.1
 readonly KAFKA_READY_TIMEOUT=120
 
-SCRIPTS_DIR=$(cd -- "$(dirname -- "${BASH_SOURCE[0]}")" && pwd -P)
-ROOT=$(cd -- "$SCRIPTS_DIR/.." && pwd -P)
-readonly SCRIPTS_DIR ROOT
 readonly SCRIPT=services.sh
 # shellcheck source=scripts/lib.sh
-. "$SCRIPTS_DIR/lib.sh"
+. "$(dirname -- "${BASH_SOURCE[0]}")/lib.sh"
 readonly PARLEY="$ROOT/.parley"
 readonly REDIS_DIR="$PARLEY/redis"
 readonly REDIS_CLUSTER_DIR="$PARLEY/redis-cluster"

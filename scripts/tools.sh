@@ -29,11 +29,9 @@ readonly KUBERNETES_VERSION=v1.36.3
 readonly PROMETHEUS_OPERATOR_VERSION=v0.85.0
 readonly KEDA_VERSION=v2.21.0
 
-SCRIPTS_DIR=$(cd -- "$(dirname -- "${BASH_SOURCE[0]}")" && pwd -P)
-ROOT=$(cd -- "$SCRIPTS_DIR/.." && pwd -P)
-readonly SCRIPTS_DIR ROOT SCRIPT=tools.sh
+readonly SCRIPT=tools.sh
 # shellcheck source=scripts/lib.sh
-. "$SCRIPTS_DIR/lib.sh"
+. "$(dirname -- "${BASH_SOURCE[0]}")/lib.sh"
 readonly TOOLS="${PARLEY_TOOLS_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/parley/tools}"
 readonly BIN="$TOOLS/bin"
 readonly HELM="$BIN/helm-$HELM_VERSION-k8s1.$HELM_K8S_MINOR"
