@@ -134,7 +134,7 @@ export class Gateway implements SocketHandler<{ user: string }> {
       store: this.options.store,
       maxLimit: this.options.maxHistoryLimit,
     });
-    const found = history ?? (request.path.startsWith("/api/") ? undefined : this.options.fallback?.(request));
+    const found = history ?? this.options.fallback?.(request);
     return found ?? errorResponse(404, ErrorCode.NotFound, `no such path: ${request.path}`);
   }
 
