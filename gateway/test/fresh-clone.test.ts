@@ -16,6 +16,7 @@ const ROOT = new URL("../../", import.meta.url);
 class RunCommand {
   readonly output: string[] = [];
   readonly exited: Promise<number | null>;
+  private readonly child: ChildProcess;
 
   constructor(
     readonly command: string,
@@ -28,8 +29,6 @@ class RunCommand {
     }
     this.exited = once(this.child, "exit").then(([code]) => code as number | null);
   }
-
-  private readonly child: ChildProcess;
 
   get text(): string {
     return this.output.join("");
