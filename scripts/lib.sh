@@ -67,3 +67,63 @@ apt_install() {
   ((status == 0)) || fail "$what" "apt-get install ${missing[*]} failed" "$log"
   say "$what: installed ${missing[*]} in $(elapsed "$started")"
 }
+
+# port_offset LOWEST HIGHEST: sets OFFSET from PARLEY_SERVICES_PORT_OFFSET (a whole number, default 0), the shift
+# that every script applies to all its ports, refusing one that would move LOWEST..HIGHEST out of 1024..65535.
+port_offset() {
+  OFFSET=${PARLEY_SERVICES_PORT_OFFSET:-0}
+  if [[ ! $OFFSET =~ ^(0|-?[1-9][0-9]{0,4})$ ]] || ((OFFSET < 1024 - $1 || OFFSET > 65535 - $2)); then
+    say "$SCRIPT: PARLEY_SERVICES_PORT_OFFSET=$OFFSET: expected a whole number from $((1024 - $1)) to" \
+      "$((65535 - $2)), so that every port stays within 1024..65535"
+    exit 2
+  fi
+  readonly OFFSET
+}
+
+# True when something accepts TCP connections on 127.0.0.1:PORT.
+port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+
+# True when PID is a running process. A zombie counts as gone: daemons are reparented to pid 1, which
+# may reap them late (in containers, seconds later).
+alive() {
+  local stat
+  [[ $1 =~ ^[0-9]+$ ]] || return 1
+  { read -r stat <"/proc/$1/stat"; } 2>/dev/null || return 1
+  stat=${stat##*) }
+  [[ ${stat:0:1} != Z ]]
+}
+
+# True when PID is a live process whose command line contains every PATTERN (guards against reused pids).
+pid_matches() {
+  local pid=$1 cmdline pattern
+  shift
+  alive "$pid" || return 1
+  cmdline=$({ tr '\0' ' ' <"/proc/$pid/cmdline"; } 2>/dev/null) || return 1
+  for pattern in "$@"; do
+    [[ $cmdline == *"$pattern"* ]] || return 1
+  done
+}
+
+read_pidfile() {
+  if [[ -r $1 ]]; then head -n 1 -- "$1" 2>/dev/null || true; fi
+}
+
+# wait_gone PID SECONDS: true once the process has exited.
+wait_gone() {
+  local pid=$1 deadline=$(($(date +%s) + $2))
+  while alive "$pid"; do
+    (($(date +%s) < deadline)) || return 1
+    sleep 0.1
+  done
+}
+
+# terminate SERVICE PID SECONDS LOG: SIGTERM, wait, then SIGKILL as a last resort.
+terminate() {
+  local service=$1 pid=$2 seconds=$3 log=$4
+  kill -TERM "$pid" 2>/dev/null || return 0
+  if ! wait_gone "$pid" "$seconds"; then
+    say "$service: still running ${seconds} s after SIGTERM; sending SIGKILL"
+    kill -KILL "$pid" 2>/dev/null || true
+    wait_gone "$pid" 10 || fail "$service" "process $pid would not exit" "$log"
+  fi
+}

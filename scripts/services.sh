@@ -22,15 +22,12 @@
 # `up` stops what it started (and nothing that ran before it) and names the service and its log.
 set -euo pipefail
 
+readonly SCRIPT=services.sh
+# shellcheck source=scripts/lib.sh
+. "$(dirname -- "${BASH_SOURCE[0]}")/lib.sh"
 readonly SERVICES=(redis redis-cluster postgres kafka)
-OFFSET=${PARLEY_SERVICES_PORT_OFFSET:-0}
 # The lowest port is postgres's 15432, the highest the last cluster bus, 26382.
-if [[ ! $OFFSET =~ ^(0|-?[1-9][0-9]{0,4})$ ]] || ((OFFSET < 1024 - 15432 || OFFSET > 65535 - 26382)); then
-  printf 'services.sh: PARLEY_SERVICES_PORT_OFFSET=%s: expected a whole number from %d to %d, %s\n' \
-    "$OFFSET" $((1024 - 15432)) $((65535 - 26382)) "so that every port stays within 1024..65535" >&2
-  exit 2
-fi
-readonly OFFSET
+port_offset 15432 26382
 readonly REDIS_PORT=$((16379 + OFFSET))
 readonly REDIS_CLUSTER_PORTS=($((16380 + OFFSET)) $((16381 + OFFSET)) $((16382 + OFFSET)))
 readonly REDIS_CLUSTER_BUS=10000 # each node's cluster bus is on its port + 10000 (Redis's default, set explicitly)
@@ -40,9 +37,6 @@ readonly KAFKA_CONTROLLER_PORT=$((19093 + OFFSET))
 readonly HOST=127.0.0.1
 readonly KAFKA_READY_TIMEOUT=120
 
-readonly SCRIPT=services.sh
-# shellcheck source=scripts/lib.sh
-. "$(dirname -- "${BASH_SOURCE[0]}")/lib.sh"
 readonly PARLEY="$ROOT/.parley"
 readonly REDIS_DIR="$PARLEY/redis"
 readonly REDIS_CLUSTER_DIR="$PARLEY/redis-cluster"
@@ -53,57 +47,6 @@ readonly KAFKA_LOG4J="$SCRIPTS_DIR/kafka/log4j2.xml"
 IS_ROOT=false
 [[ $(id -u) -eq 0 ]] && IS_ROOT=true
 readonly IS_ROOT
-
-# ---------------------------------------------------------------------------------------------------
-# Helpers
-
-# True when something accepts TCP connections on HOST:PORT.
-port_open() { (exec 3<>"/dev/tcp/$HOST/$1") 2>/dev/null; }
-
-# True when PID is a running process. A zombie counts as gone: daemons are reparented to pid 1, which
-# may reap them late (in containers, seconds later).
-alive() {
-  local stat
-  [[ $1 =~ ^[0-9]+$ ]] || return 1
-  { read -r stat <"/proc/$1/stat"; } 2>/dev/null || return 1
-  stat=${stat##*) }
-  [[ ${stat:0:1} != Z ]]
-}
-
-# True when PID is a live process whose command line contains every PATTERN (guards against reused pids).
-pid_matches() {
-  local pid=$1 cmdline pattern
-  shift
-  alive "$pid" || return 1
-  cmdline=$({ tr '\0' ' ' <"/proc/$pid/cmdline"; } 2>/dev/null) || return 1
-  for pattern in "$@"; do
-    [[ $cmdline == *"$pattern"* ]] || return 1
-  done
-}
-
-read_pidfile() {
-  if [[ -r $1 ]]; then head -n 1 -- "$1" 2>/dev/null || true; fi
-}
-
-# wait_gone PID SECONDS: true once the process has exited.
-wait_gone() {
-  local pid=$1 deadline=$(($(date +%s) + $2))
-  while alive "$pid"; do
-    (($(date +%s) < deadline)) || return 1
-    sleep 0.1
-  done
-}
-
-# terminate SERVICE PID SECONDS LOG: SIGTERM, wait, then SIGKILL as a last resort.
-terminate() {
-  local service=$1 pid=$2 seconds=$3 log=$4
-  kill -TERM "$pid" 2>/dev/null || return 0
-  if ! wait_gone "$pid" "$seconds"; then
-    say "$service: still running ${seconds} s after SIGTERM; sending SIGKILL"
-    kill -KILL "$pid" 2>/dev/null || true
-    wait_gone "$pid" 10 || fail "$service" "process $pid would not exit" "$log"
-  fi
-}
 
 # ---------------------------------------------------------------------------------------------------
 # Redis: no persistence, so a restart is an empty Redis (tests use that to simulate data loss).
