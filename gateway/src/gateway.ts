@@ -1,7 +1,7 @@
 import type { Log } from "@parley/persister/log";
 import type { Store } from "@parley/persister/store";
 import { CloseCode, ErrorCode } from "@parley/protocol";
-import type { Logger } from "@parley/protocol/runtime";
+import { healthAnswer, type Logger } from "@parley/protocol/runtime";
 import type { Authenticator } from "./auth/auth.js";
 import type { Bus, BusEvent } from "./bus/bus.js";
 import { authenticateRequest, errorResponse, historyRoute, methodNotAllowed } from "./http-api.js";
@@ -118,8 +118,7 @@ export class Gateway implements SocketHandler<{ user: string }> {
       case "/healthz":
       case "/readyz": {
         if (request.method !== "GET" && request.method !== "HEAD") return methodNotAllowed(["GET", "HEAD"]);
-        if (request.path === "/healthz") return { status: 200, body: "ok" };
-        return this.isReady() ? { status: 200, body: "ready" } : { status: 503, body: "not ready" };
+        return healthAnswer(request.path, () => this.isReady());
       }
       case "/ws": {
         // uWS hands the WebSocket route everything that is not an upgrade.

@@ -1,7 +1,7 @@
 /**
  * The persister's composition root: reads the environment once, wires the Kafka log, the PostgreSQL store and the
- * persister, serves metrics, and owns start-up and shutdown order. Migrations are not run here: `npm run migrate`
- * (a Job in Kubernetes) applies them; until then inserts fail and are retried.
+ * persister, serves metrics and readiness, and owns start-up and shutdown order. Migrations are not run here:
+ * `npm run migrate` (a Job in Kubernetes) applies them; until then inserts fail and are retried.
  */
 
 import { createLogger, type Logger, serveMetrics, startTracing } from "@parley/protocol/runtime";
@@ -21,7 +21,12 @@ const SHUTDOWN_TIMEOUT_MS = 25_000;
 async function start(config: PersisterConfig, logger: Logger): Promise<void> {
   const tracing = await startTracing(SERVICE, config.tracing);
   const metrics = createPersisterMetrics();
-  const metricsServer = await serveMetrics(metrics.registry, METRICS_HOST, config.metricsPort);
+  // Ready (`/readyz` 200 on the metrics port) only while consuming: not before `persister.start()` has joined the
+  // group, and no longer once shutdown has begun.
+  let phase: "starting" | "consuming" | "stopping" = "starting";
+  const metricsServer = await serveMetrics(metrics.registry, METRICS_HOST, config.metricsPort, {
+    ready: () => phase === "consuming",
+  });
   const store = createPostgresStore({ ...config.database, logger });
   const log = new KafkaLog({
     ...config.kafka,
@@ -41,10 +46,9 @@ async function start(config: PersisterConfig, logger: Logger): Promise<void> {
     onFatal: (error) => void shutdown("consumer stopped", error),
   });
 
-  let stopping = false;
   async function shutdown(reason: string, error?: unknown): Promise<void> {
-    if (stopping) return;
-    stopping = true;
+    if (phase === "stopping") return;
+    phase = "stopping";
     if (error === undefined) logger.info({ reason }, "stopping");
     else logger.fatal({ reason, err: error }, "stopping");
     setTimeout(() => {
@@ -73,6 +77,8 @@ async function start(config: PersisterConfig, logger: Logger): Promise<void> {
   process.on("SIGINT", () => void shutdown("SIGINT"));
 
   await persister.start();
+  // A signal or a fatal consumer error during start-up has begun the shutdown already: stay not ready.
+  if (phase === "starting") phase = "consuming";
   logger.info(
     { group: config.group, topic: config.kafka.topic, metricsPort: metricsServer.port },
     "persister consuming",

@@ -1,7 +1,7 @@
 import { fileURLToPath } from "node:url";
 import { type ChatMessage, ENVELOPE_VERSION, encodeEnvelope } from "@parley/protocol";
 import { createLogger } from "@parley/protocol/runtime";
-import { serviceEnv, uniqueName, waitFor } from "@parley/testkit";
+import { freePort, serviceEnv, uniqueName, waitFor } from "@parley/testkit";
 import { type FreshDatabase, freshDatabase, withClient } from "@parley/testkit/database";
 import { ServiceProcess } from "@parley/testkit/process";
 import { serviceCtl } from "@parley/testkit/services";
@@ -199,6 +199,11 @@ describe("Persister on Kafka and PostgreSQL", () => {
     const ready = (line: Record<string, unknown>) => line.msg === "persister consuming";
     const first = await ServiceProcess.start(entry, env, ready);
     cleanups.push(() => first.stop());
+    // The chart's probes, on the metrics port: ready once consuming, alive throughout.
+    const probe = async (path: string) =>
+      (await fetch(`http://127.0.0.1:${Number(first.readyLog.metricsPort)}${path}`)).status;
+    expect(await probe("/readyz")).toBe(200);
+    expect(await probe("/healthz")).toBe(200);
 
     const { prefix, messages } = conversation(12, 500);
     const appending = (async () => {
@@ -219,6 +224,27 @@ describe("Persister on Kafka and PostgreSQL", () => {
     );
     await expectExactlyOnce(prefix, 12, 500);
     expect(await second.stop()).toBe(0);
+  });
+});
+
+describe("persister probes", () => {
+  it("a persister that cannot reach Kafka is alive (/healthz) but not ready (/readyz 503)", async () => {
+    const [metricsPort, closedPort] = [await freePort(), await freePort()];
+    const entry = fileURLToPath(new URL("../dist/main.js", import.meta.url));
+    const env = {
+      PARLEY_DATABASE_URL: database.url,
+      PARLEY_KAFKA_BROKERS: `127.0.0.1:${closedPort}`,
+      PARLEY_KAFKA_GROUP: uniqueName("persister"),
+      PARLEY_METRICS_PORT: String(metricsPort),
+    };
+    // Its first failed connection: by then the metrics port is open (it is served before the log is created).
+    const refused = (line: Record<string, unknown>) => line.component === "kafkajs";
+    const persister = await ServiceProcess.start(entry, env, refused);
+    cleanups.push(() => persister.stop());
+    const status = async (path: string) => (await fetch(`http://127.0.0.1:${metricsPort}${path}`)).status;
+    expect(await status("/healthz")).toBe(200);
+    expect(await status("/readyz")).toBe(503);
+    expect(persister.logs.some((line) => line.msg === "persister consuming")).toBe(false);
   });
 });
 

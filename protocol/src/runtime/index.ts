@@ -1,4 +1,5 @@
 export * from "./config.js";
+export * from "./health.js";
 export * from "./logger.js";
 export * from "./metrics-server.js";
 export * from "./redis.js";
