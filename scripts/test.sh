@@ -14,16 +14,23 @@ services_left_running() {
   local offset=${PARLEY_SERVICES_PORT_OFFSET:+PARLEY_SERVICES_PORT_OFFSET=$PARLEY_SERVICES_PORT_OFFSET }
   echo "== services keep running, for the next run:"
   scripts/services.sh status || true
-  echo "stop them with: ${offset}scripts/services.sh down (or: ${offset}npm run services -- down)"
+  scripts/control-plane.sh status || true
+  echo "stop them with: ${offset}scripts/services.sh down; ${offset}scripts/control-plane.sh down"
 }
 trap services_left_running EXIT
 scripts/browser.sh ensure
 scripts/prometheus.sh ensure # promtool for the alert rule tests (charts/test/alerts.test.ts)
 
 echo "== tools"
-# helm, kubeconform and the Kubernetes schemas for charts/test (built once, then cached per user in ~/.cache/parley/tools).
+# helm, kubeconform, the Kubernetes control plane and schemas for charts/test (built once, then cached per user in
+# ~/.cache/parley/tools).
 scripts/tools.sh >/dev/null
 scripts/images.sh ensure >/dev/null # podman and the Dockerfiles' base images for charts/test/containers.test.ts (cached)
+
+echo "== control plane"
+# etcd, kube-apiserver, kube-controller-manager, kube-scheduler and kwok's simulated nodes for the chart's
+# lifecycle tests (charts/test/control-plane.test.ts), built above with the other tools.
+scripts/control-plane.sh up >/dev/null
 
 echo "== typecheck"
 npm run --silent typecheck

@@ -7,11 +7,17 @@
 #   k6           go.k6.io/k6, the load generator of loadtest/ (its smoke runs in the test command)
 #   kubeconform  validates rendered manifests against local JSON schemas (never fetches them)
 #   yaml2json    scripts/yaml2json: YAML streams to JSON with sigs.k8s.io/yaml, for the tests and the CRD schemas
+#   kubernetes   kube-apiserver, kube-controller-manager, kube-scheduler and kubectl of k8s.io/kubernetes, etcd and
+#                kwok (simulated nodes), pinned by the Go modules in scripts/control-plane/: scripts/control-plane.sh
+#   crds         the CRDs the chart may render (prometheus-operator, KEDA, Gateway API), for the control plane
 #   schemas      JSON schemas generated offline from the OpenAPI v3 spec inside the k8s.io/kubernetes module and from
-#                the CRDs shipped in the prometheus-operator and KEDA modules (scripts/k8s-schemas.mjs)
+#                the CRDs shipped in the prometheus-operator, KEDA and Gateway API (standard channel) modules
+#                (scripts/k8s-schemas.mjs)
 #
-#   scripts/tools.sh [all|helm|k6|kubeconform|yaml2json|schemas]   build what is missing (default: all), print the env
+#   scripts/tools.sh [all|helm|k6|kubeconform|yaml2json|kubernetes|crds|schemas]   build what is missing (default:
+#                                                                                  all), then print the env
 #   scripts/tools.sh env      eval-able exports: PARLEY_HELM, PARLEY_K6, PARLEY_KUBECONFORM, PARLEY_YAML2JSON,
+#                             PARLEY_KUBERNETES (a folder of the control plane's binaries), PARLEY_CRDS,
 #                             PARLEY_SCHEMAS
 #
 # Progress goes to stderr and the env lines to stdout, like scripts/services.sh. A version bump below is a new cache
@@ -25,9 +31,10 @@ readonly HELM_VERSION=v3.22.0
 readonly HELM_K8S_MINOR=37
 readonly K6_VERSION=v1.8.1
 readonly KUBECONFORM_VERSION=v0.7.0
-readonly KUBERNETES_VERSION=v1.36.3
 readonly PROMETHEUS_OPERATOR_VERSION=v0.85.0
 readonly KEDA_VERSION=v2.21.0
+readonly KWOK_VERSION=v0.8.0
+readonly GATEWAY_API_VERSION=v1.6.3
 
 readonly SCRIPT=tools.sh
 # shellcheck source=scripts/lib.sh
@@ -38,7 +45,15 @@ readonly HELM="$BIN/helm-$HELM_VERSION-k8s1.$HELM_K8S_MINOR"
 readonly K6="$BIN/k6-$K6_VERSION"
 readonly KUBECONFORM="$BIN/kubeconform-$KUBECONFORM_VERSION"
 readonly YAML2JSON="$BIN/yaml2json-$(cat "$SCRIPTS_DIR/yaml2json/main.go" "$SCRIPTS_DIR/yaml2json/go.sum" | sha256sum | cut -c1-12)"
-readonly SCHEMAS="$TOOLS/schemas/k8s-$KUBERNETES_VERSION-po-$PROMETHEUS_OPERATOR_VERSION-keda-$KEDA_VERSION"
+readonly CONTROL_PLANE="$SCRIPTS_DIR/control-plane"
+# k8s.io/kubernetes's and etcd's versions are the ones their modules require; the schemas are Kubernetes's too.
+module_version() { sed -n "s|^[[:space:]]*$1 \\(v[0-9.]*\\).*|\\1|p" "$CONTROL_PLANE/$2/go.mod"; }
+KUBE_RELEASE=$(module_version k8s.io/kubernetes kubernetes)
+ETCD_RELEASE=$(module_version go.etcd.io/etcd/server/v3 etcd)
+readonly KUBE_RELEASE ETCD_RELEASE
+readonly KUBERNETES="$BIN/kubernetes-$KUBE_RELEASE-etcd-$ETCD_RELEASE-kwok-$KWOK_VERSION-$(cat "$CONTROL_PLANE"/*/go.* | sha256sum | cut -c1-12)"
+readonly CRDS="$TOOLS/crds/po-$PROMETHEUS_OPERATOR_VERSION-keda-$KEDA_VERSION-gateway-api-$GATEWAY_API_VERSION"
+readonly SCHEMAS="$TOOLS/schemas/k8s-$KUBE_RELEASE-po-$PROMETHEUS_OPERATOR_VERSION-keda-$KEDA_VERSION-gateway-api-$GATEWAY_API_VERSION"
 
 
 go_bin() {
@@ -113,21 +128,82 @@ build_yaml2json() {
   mv "$YAML2JSON.tmp" "$YAML2JSON"
 }
 
+# go_build_tools MODULE_DIR OUT LDFLAGS: builds every `tool` of the Go module in MODULE_DIR into the folder OUT.
+go_build_tools() {
+  local go
+  go=$(go_bin)
+  go_env
+  (cd "$1" && "$go" build -trimpath -ldflags="-s -w $3" -o "$2/" tool)
+}
+
+# The control plane of scripts/control-plane.sh, in one folder named by every version in it.
+build_kubernetes() {
+  [[ -f $KUBERNETES/.complete ]] && return 0
+  local started ldflags="" pkg
+  started=$(now_ms)
+  say "tools.sh: building Kubernetes $KUBE_RELEASE (kube-apiserver, kube-controller-manager, kube-scheduler, kubectl)," \
+    "etcd $ETCD_RELEASE and kwok $KWOK_VERSION (first run only; about 15 minutes on 2 cores)"
+  rm -rf "$KUBERNETES"
+  mkdir -p "$KUBERNETES"
+  # What hack/lib/version.sh stamps into a release build: without it the binaries call themselves v0.0.0 and
+  # Helm refuses charts whose kubeVersion asks for more.
+  for pkg in k8s.io/client-go/pkg/version k8s.io/component-base/version; do
+    ldflags+=" -X $pkg.gitVersion=$KUBE_RELEASE -X $pkg.gitTreeState=clean"
+    ldflags+=" -X $pkg.gitMajor=$(cut -d. -f1 <<<"${KUBE_RELEASE#v}") -X $pkg.gitMinor=$(cut -d. -f2 <<<"$KUBE_RELEASE")"
+  done
+  go_build_tools "$CONTROL_PLANE/kubernetes" "$KUBERNETES" "$ldflags"
+  go_build_tools "$CONTROL_PLANE/etcd" "$KUBERNETES" ""
+  # Go names the binary of go.etcd.io/etcd/server/v3 "server".
+  mv "$KUBERNETES/server" "$KUBERNETES/etcd"
+  [[ -x $KUBERNETES/kwok ]] || go_install "sigs.k8s.io/kwok/cmd/kwok@$KWOK_VERSION" "$KUBERNETES/kwok"
+  # kwok's "fast" stages, as its own kwokctl uses them: nodes go Ready and keep their leases; pods go Ready on
+  # scheduling, Job pods complete, deleted pods go away.
+  local kwok stage
+  kwok=$(mod_dir "sigs.k8s.io/kwok@$KWOK_VERSION")/kustomize/stage
+  mkdir -p "$KUBERNETES/stages"
+  for stage in node/fast/node-initialize node/heartbeat-with-lease/node-heartbeat-with-lease \
+    pod/fast/pod-ready pod/fast/pod-complete pod/fast/pod-delete; do
+    cp "$kwok/$stage.yaml" "$KUBERNETES/stages/"
+  done
+  touch "$KUBERNETES/.complete"
+  say "tools.sh: control plane built in $(elapsed "$started")"
+}
+
+# The CRDs of the kinds the chart may render, for scripts/control-plane.sh to install.
+build_crds() {
+  [[ -f $CRDS/.complete ]] && return 0
+  local po keda gwapi kind
+  po=$(mod_dir "github.com/prometheus-operator/prometheus-operator@$PROMETHEUS_OPERATOR_VERSION")/example/prometheus-operator-crd
+  keda=$(mod_dir "github.com/kedacore/keda/v2@$KEDA_VERSION")/config/crd/bases
+  gwapi=$(mod_dir "sigs.k8s.io/gateway-api@$GATEWAY_API_VERSION")/config/crd/standard
+  rm -rf "$CRDS"
+  mkdir -p "$CRDS"
+  cp "$po/monitoring.coreos.com_servicemonitors.yaml" "$po/monitoring.coreos.com_prometheusrules.yaml" \
+    "$keda/keda.sh_scaledobjects.yaml" "$CRDS/"
+  for kind in gatewayclasses gateways httproutes referencegrants; do
+    cp "$gwapi/gateway.networking.k8s.io_$kind.yaml" "$CRDS/"
+  done
+  touch "$CRDS/.complete"
+}
+
 build_schemas() {
   [[ -f $SCHEMAS/.complete ]] && return 0
   build_yaml2json
-  local started k8s po keda
+  local started k8s po keda gwapi
   started=$(now_ms)
-  say "tools.sh: generating Kubernetes $KUBERNETES_VERSION and CRD JSON schemas"
-  k8s=$(mod_dir "k8s.io/kubernetes@$KUBERNETES_VERSION")
+  say "tools.sh: generating Kubernetes $KUBE_RELEASE and CRD JSON schemas"
+  k8s=$(mod_dir "k8s.io/kubernetes@$KUBE_RELEASE")
   po=$(mod_dir "github.com/prometheus-operator/prometheus-operator@$PROMETHEUS_OPERATOR_VERSION")
   keda=$(mod_dir "github.com/kedacore/keda/v2@$KEDA_VERSION")
+  gwapi=$(mod_dir "sigs.k8s.io/gateway-api@$GATEWAY_API_VERSION")
   rm -rf "$SCHEMAS"
   node "$SCRIPTS_DIR/k8s-schemas.mjs" "$SCHEMAS" --yaml2json "$YAML2JSON" \
     --openapi "$k8s/api/openapi-spec/v3" \
     --crd "$po/example/prometheus-operator-crd/monitoring.coreos.com_servicemonitors.yaml" \
     --crd "$po/example/prometheus-operator-crd/monitoring.coreos.com_prometheusrules.yaml" \
-    --crd "$keda/config/crd/bases/keda.sh_scaledobjects.yaml"
+    --crd "$keda/config/crd/bases/keda.sh_scaledobjects.yaml" \
+    --crd "$gwapi/config/crd/standard/gateway.networking.k8s.io_httproutes.yaml" \
+    --crd "$gwapi/config/crd/standard/gateway.networking.k8s.io_gateways.yaml"
   touch "$SCHEMAS/.complete"
   say "tools.sh: schemas ready in $(elapsed "$started")"
 }
@@ -137,6 +213,8 @@ print_env() {
   printf 'export PARLEY_K6=%q\n' "$K6"
   printf 'export PARLEY_KUBECONFORM=%q\n' "$KUBECONFORM"
   printf 'export PARLEY_YAML2JSON=%q\n' "$YAML2JSON"
+  printf 'export PARLEY_KUBERNETES=%q\n' "$KUBERNETES"
+  printf 'export PARLEY_CRDS=%q\n' "$CRDS"
   printf 'export PARLEY_SCHEMAS=%q\n' "$SCHEMAS"
 }
 
@@ -149,20 +227,24 @@ main() {
     build_k6
     build_kubeconform
     build_yaml2json
+    build_kubernetes
+    build_crds
     build_schemas
     ;;
   helm) build_helm ;;
   k6) build_k6 ;;
   kubeconform) build_kubeconform ;;
   yaml2json) build_yaml2json ;;
+  kubernetes) build_kubernetes ;;
+  crds) build_crds ;;
   schemas) build_schemas ;;
   env) ;;
   -h | --help | help)
-    sed -n '2,18p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
+    sed -n '2,/^set -euo/{/^#/s/^# \{0,1\}//p}' "${BASH_SOURCE[0]}"
     return 0
     ;;
   *)
-    say "tools.sh: unknown command '$what' (all|helm|k6|kubeconform|yaml2json|schemas|env)"
+    say "tools.sh: unknown command '$what' (all|helm|k6|kubeconform|yaml2json|kubernetes|crds|schemas|env)"
     exit 2
     ;;
   esac

@@ -6,6 +6,7 @@
 import { execFile, spawn } from "node:child_process";
 import { promisify } from "node:util";
 import { waitFor } from "@parley/testkit";
+import { scriptExports } from "@parley/testkit/tools";
 import { ROOT } from "./tools.js";
 
 /** A first build on a fresh machine installs podman, assembles Debian and Node, and builds three images. */
@@ -32,12 +33,7 @@ export async function buildImages(): Promise<Images> {
     child.once("close", resolve);
   });
   if (code !== 0) throw new Error(`scripts/images.sh build failed with exit code ${code} (its output is above)`);
-  const env = new Map<string, string>();
-  for (const line of out.split("\n")) {
-    const match = /^export (\w+)=(.*)$/.exec(line);
-    // printf %q escapes with backslashes; the values are plain in practice.
-    if (match?.[1] && match[2] !== undefined) env.set(match[1], match[2].replace(/\\(.)/g, "$1"));
-  }
+  const env = scriptExports(out);
   const get = (name: string) => {
     const value = env.get(name);
     if (!value) throw new Error(`scripts/images.sh printed no ${name}`);

@@ -4,6 +4,7 @@
  * synchronously: each call takes milliseconds, and the suite is one file of sequential checks.
  */
 import { spawnSync } from "node:child_process";
+import { readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { toolPath } from "@parley/testkit/tools";
 
@@ -11,8 +12,14 @@ export { TOOLS_TIMEOUT_MS } from "@parley/testkit/tools";
 
 export const ROOT = fileURLToPath(new URL("../..", import.meta.url));
 export const CHART = `${ROOT}charts/parley`;
-/** The Kubernetes version the schemas come from (scripts/tools.sh), also passed to `helm template`. */
-export const KUBE_VERSION = "1.36.3";
+/**
+ * The Kubernetes release the schemas and the control plane come from (the one scripts/control-plane/kubernetes/go.mod
+ * requires), also passed to `helm template`.
+ */
+export const KUBE_VERSION =
+  /^\s*k8s\.io\/kubernetes v(\d+\.\d+\.\d+)/m.exec(
+    readFileSync(`${ROOT}scripts/control-plane/kubernetes/go.mod`, "utf8"),
+  )?.[1] ?? "no k8s.io/kubernetes requirement in scripts/control-plane/kubernetes/go.mod";
 export interface Tools {
   helm: string;
   kubeconform: string;

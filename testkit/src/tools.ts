@@ -3,9 +3,20 @@ import { fileURLToPath } from "node:url";
 
 const ROOT = fileURLToPath(new URL("../..", import.meta.url));
 /** The first build compiles the tools from source: minutes on 2 cores. Cached runs take well under a second. */
-export const TOOLS_TIMEOUT_MS = 20 * 60_000;
+export const TOOLS_TIMEOUT_MS = 40 * 60_000;
 
 let cached: ReadonlyMap<string, string> | undefined;
+
+/** The `export NAME=value` lines that scripts/*.sh print for eval, as a map (values unescaped from printf %q). */
+export function scriptExports(stdout: string): Map<string, string> {
+  const env = new Map<string, string>();
+  for (const line of stdout.split("\n")) {
+    const match = /^export (\w+)=(.*)$/.exec(line);
+    // printf %q escapes with backslashes; the values are plain in practice.
+    if (match?.[1] && match[2] !== undefined) env.set(match[1], match[2].replace(/\\(.)/g, "$1"));
+  }
+  return env;
+}
 
 /**
  * The Go-built tools (helm, k6, kubeconform, …): `scripts/tools.sh` builds what is missing, once per machine, and
@@ -19,13 +30,7 @@ export function toolPath(name: string): string {
       stdio: ["ignore", "pipe", "inherit"],
       timeout: TOOLS_TIMEOUT_MS,
     });
-    const env = new Map<string, string>();
-    for (const line of out.split("\n")) {
-      const match = /^export (\w+)=(.*)$/.exec(line);
-      // printf %q escapes with backslashes; the paths are plain in practice.
-      if (match?.[1] && match[2] !== undefined) env.set(match[1], match[2].replace(/\\(.)/g, "$1"));
-    }
-    cached = env;
+    cached = scriptExports(out);
   }
   const value = cached.get(name);
   if (!value) throw new Error(`scripts/tools.sh printed no ${name}`);
