@@ -32,6 +32,9 @@ const FREEFORM = new Set([
   "persister.nodeSelector",
   "persister.affinity",
   "ingress.annotations",
+  "gatewayApi.httpRoute.annotations",
+  "gatewayApi.httpRoute.labels",
+  "gatewayApi.gateway.annotations",
   "metrics.serviceMonitor.labels",
   "metrics.prometheusRule.labels",
   "metrics.dashboards.labels",
@@ -87,6 +90,16 @@ set(["auth.mode"], { enum: ["jwt", "dev"] });
 set(["logLevel"], { enum: ["fatal", "error", "warn", "info", "debug", "trace", "silent"] });
 set(["image.pullPolicy"], { enum: ["Always", "IfNotPresent", "Never"] });
 set(["gateway.service.type"], { enum: ["ClusterIP", "NodePort", "LoadBalancer"] });
+set(
+  [
+    "gateway.pdb.unhealthyPodEvictionPolicy",
+    "persister.pdb.unhealthyPodEvictionPolicy",
+    "web.pdb.unhealthyPodEvictionPolicy",
+  ],
+  {
+    enum: ["AlwaysAllow", "IfHealthyBudget"],
+  },
+);
 set(["fullnameOverride"], { maxLength: 52 });
 set(["gateway.image.digest", "persister.image.digest", "web.image.digest"], { pattern: "^(sha256:[a-f0-9]{64})?$" });
 set(
@@ -97,6 +110,8 @@ set(
     "web.port",
     "gateway.service.port",
     "web.service.port",
+    "gatewayApi.gateway.http.port",
+    "gatewayApi.gateway.https.port",
   ],
   {
     minimum: 1,
@@ -119,6 +134,9 @@ set(
     "persister.keda.maxReplicaCount",
     "persister.keda.lagThreshold",
     "persister.keda.pollingInterval",
+    "gateway.pdb.maxUnavailable",
+    "persister.pdb.maxUnavailable",
+    "web.pdb.maxUnavailable",
     "persister.terminationGracePeriodSeconds",
     "migrations.activeDeadlineSeconds",
   ],
@@ -138,6 +156,25 @@ set(["ingress.tls"], {
   },
 });
 set(["gateway.tolerations", "persister.tolerations"], { items: { type: "object" } });
+// Gateway API's own patterns (HTTPRoute hostnames, listener hostname, object names), so a typo fails at install.
+const HOSTNAME = "^(\\*\\.)?[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$";
+set(["gatewayApi.httpRoute.hostnames"], { items: { type: "string", pattern: HOSTNAME } });
+set(["gatewayApi.gateway.hostname"], { pattern: `^$|${HOSTNAME}` });
+set(["gatewayApi.httpRoute.parentRefs"], {
+  items: {
+    type: "object",
+    additionalProperties: false,
+    required: ["name"],
+    properties: {
+      group: { type: "string" },
+      kind: { type: "string" },
+      namespace: { type: "string" },
+      name: { type: "string", minLength: 1 },
+      sectionName: { type: "string" },
+      port: { type: "integer", minimum: 1, maximum: 65535 },
+    },
+  },
+});
 set(
   [
     "serviceAccount.annotations",
@@ -145,6 +182,9 @@ set(
     "gateway.podAnnotations",
     "persister.podAnnotations",
     "ingress.annotations",
+    "gatewayApi.httpRoute.annotations",
+    "gatewayApi.httpRoute.labels",
+    "gatewayApi.gateway.annotations",
     "metrics.serviceMonitor.labels",
     "metrics.prometheusRule.labels",
     "metrics.dashboards.labels",

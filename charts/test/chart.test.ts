@@ -4,7 +4,7 @@
  */
 import { existsSync, readdirSync, readFileSync } from "node:fs";
 import { beforeAll, describe, expect, it } from "vitest";
-import { arr, at, isObject, type JsonObject, num, obj, str } from "./json.js";
+import { arr, at, isObject, type Json, type JsonObject, num, obj, str } from "./json.js";
 import {
   CHART,
   helmTemplate,
@@ -98,6 +98,24 @@ function containerPort(container: JsonObject, name: string): number {
   return num(port, "containerPort");
 }
 
+/** What a probe checks, as kube-score compares them: the HTTP path and port, the TCP port, or the command. */
+function probeTarget(probe: JsonObject): Json {
+  const handler = probe.httpGet ?? probe.tcpSocket ?? probe.exec ?? probe.grpc;
+  if (handler === undefined) throw new Error(`probe without a handler: ${JSON.stringify(probe)}`);
+  return { kind: Object.keys(probe).find((k) => probe[k] === handler) ?? "", ...obj(handler) };
+}
+
+/** Seconds of failures before a probe acts (kubelet: period × failureThreshold, defaults 10 s × 3). */
+const probeWindow = (probe: JsonObject) => Number(probe.periodSeconds ?? 10) * Number(probe.failureThreshold ?? 3);
+
+/** Whether a label selector (matchLabels only, as this chart writes them) selects these labels. */
+const selects = (selector: JsonObject, labels: JsonObject) =>
+  Object.keys(obj(selector, "matchLabels")).length > 0 &&
+  Object.entries(obj(selector, "matchLabels")).every(([k, v]) => labels[k] === v);
+
+const hookWeight = (o: K8sObject) => Number(str(annotations(o), "helm.sh/hook-weight"));
+const hookEvents = (o: K8sObject) => str(annotations(o), "helm.sh/hook").split(",");
+
 describe("charts/parley", () => {
   const rendered = new Map<string, Rendered>();
   const render = (file: string): Rendered => {
@@ -142,6 +160,10 @@ describe("charts/parley", () => {
       "apiVersion: monitoring.coreos.com/v1\nkind: ServiceMonitor\nmetadata: {name: a}\n" +
         "spec: {selector: {}, endpoints: [{port: metrics, intervall: 5s}]}\n",
       "apiVersion: keda.sh/v1alpha1\nkind: ScaledObject\nmetadata: {name: a}\nspec: {scaleTargetRef: {name: a}, triggers: [{type: kafka}]}\n",
+      "apiVersion: gateway.networking.k8s.io/v1\nkind: HTTPRoute\nmetadata: {name: a}\n" +
+        "spec: {rules: [{matches: [{path: {type: Prefix, value: /api}}]}]}\n",
+      "apiVersion: gateway.networking.k8s.io/v1\nkind: Gateway\nmetadata: {name: a}\n" +
+        "spec: {gatewayClassName: eg, listeners: [{name: http, protocol: HTTP, port: 80, hostnames: [a]}]}\n",
       "apiVersion: example.com/v1\nkind: Unknown\nmetadata: {name: a}\n",
     ];
     for (const yaml of bad) {
@@ -212,6 +234,30 @@ describe("charts/parley", () => {
     if (!persister) throw new Error("persister Deployment has no container");
     const persisterConfig = obj(mustFind(r, "ConfigMap", "-persister"), "data");
     expect(containerPort(persister, "metrics")).toBe(Number(persisterConfig.PARLEY_METRICS_PORT));
+    // The persister's only port answers /readyz from its consumer's state and /healthz (persister/src/main.ts).
+    expect(obj(persister, "readinessProbe", "httpGet")).toEqual({ path: "/readyz", port: "metrics" });
+    expect(obj(persister, "livenessProbe", "httpGet")).toEqual({ path: "/healthz", port: "metrics" });
+    expect(source("persister/src/main.ts")).toMatch(/serveMetrics\([^;]*\{\s*ready: \(\) => phase === "consuming"/);
+    expect(source("protocol/src/runtime/metrics-server.ts")).toContain("isHealthPath(path)");
+
+    // No container's liveness probe checks what its readiness probe checks: a pod that is merely busy or cut off
+    // from Redis must leave the endpoints, not be restarted, so liveness is a different check or looser.
+    for (const workload of r.objects.filter((o) => o.kind === "Deployment")) {
+      for (const container of containers(workload)) {
+        const { readinessProbe, livenessProbe } = container;
+        if (!isObject(readinessProbe) || !isObject(livenessProbe)) continue;
+        expect(probeTarget(livenessProbe), workload.metadata.name).not.toEqual(probeTarget(readinessProbe));
+        expect(probeWindow(livenessProbe), workload.metadata.name).toBeGreaterThanOrEqual(probeWindow(readinessProbe));
+      }
+    }
+    const web = find(r, "Deployment", "-web");
+    if (web) {
+      const [nginx] = containers(web);
+      expect(obj(nginx, "readinessProbe", "httpGet")).toEqual({ path: "/healthz", port: "http" });
+      expect(source("web/nginx/default.conf")).toMatch(/location = \/healthz \{[^}]*return 200/);
+      expect(obj(nginx, "livenessProbe", "tcpSocket")).toEqual({ port: "http" });
+      expect(probeWindow(obj(nginx, "livenessProbe"))).toBeGreaterThanOrEqual(60);
+    }
 
     // Every Service's targetPort names a port of the pods it selects; every Ingress backend names a Service port.
     const workloads = r.objects.filter((o) => o.kind === "Deployment");
@@ -273,6 +319,154 @@ describe("charts/parley", () => {
     for (const key of ["proxy-read-timeout", "proxy-send-timeout"]) {
       expect(Number(str(notes, `nginx.ingress.kubernetes.io/${key}`)), key).toBeGreaterThan(2 * idle);
     }
+  });
+
+  it.each(SCENARIOS)("%s: the HTTPRoute routes like the Ingress, to rendered Services, under its parents", (file) => {
+    const r = render(file);
+    const routeValues = obj(r.values, "gatewayApi", "httpRoute");
+    const gatewayValues = obj(r.values, "gatewayApi", "gateway");
+    const routes = r.objects.filter((o) => o.kind === "HTTPRoute");
+    const gateway = find(r, "Gateway", "");
+    if (routeValues.enabled !== true) {
+      expect(routes).toEqual([]);
+      expect(gateway).toBeUndefined();
+      return;
+    }
+    const route = routes.find((o) => !o.metadata.name.endsWith("-redirect"));
+    if (!route) throw new Error("gatewayApi.httpRoute is enabled but no HTTPRoute is rendered");
+    expect(route.apiVersion).toBe("gateway.networking.k8s.io/v1");
+    expect(arr(route, "spec", "hostnames")).toEqual(arr(routeValues, "hostnames"));
+    const parents = arr(route, "spec", "parentRefs").map((p) => obj(p));
+    expect(parents.length).toBeGreaterThan(0);
+    for (const parent of arr(routeValues, "parentRefs")) expect(parents).toContainEqual(parent);
+
+    // Each rule: its path match and the Service port it sends to; every backend is a rendered Service's port.
+    const routing = arr(route, "spec", "rules").map((rule) => {
+      const [match] = arr(rule, "matches");
+      const [backend] = arr(rule, "backendRefs").map((b) => obj(b));
+      const service = r.objects.find((o) => o.kind === "Service" && o.metadata.name === str(backend, "name"));
+      if (!service) throw new Error(`HTTPRoute backend ${String(backend?.name)} is not a rendered Service`);
+      const port = arr(service, "spec", "ports")
+        .map((p) => obj(p))
+        .find((p) => p.port === num(backend, "port"));
+      if (!port) throw new Error(`Service ${service.metadata.name} has no port ${String(backend?.port)}`);
+      return `${str(match, "path", "type")} ${str(match, "path", "value")} -> ${service.metadata.name}:${str(port, "name")}`;
+    });
+    expect(routing).toEqual([
+      "Exact /ws -> parley-gateway:http",
+      "PathPrefix /api -> parley-gateway:http",
+      ...(obj(r.values, "web").enabled === true ? ["PathPrefix / -> parley-web:http"] : []),
+    ]);
+    // Named rules, so an implementation's policy can target the WebSocket rule alone; no request timeouts on it.
+    expect(arr(route, "spec", "rules").map((rule) => str(rule, "name"))[0]).toBe("websocket");
+    for (const rule of arr(route, "spec", "rules")) expect(obj(rule)).not.toHaveProperty("timeouts");
+
+    if (gatewayValues.enabled !== true) {
+      expect(gateway).toBeUndefined();
+      expect(routes).toHaveLength(1);
+      return;
+    }
+    if (!gateway) throw new Error("gatewayApi.gateway is enabled but no Gateway is rendered");
+    expect(str(gateway, "spec", "gatewayClassName")).toBe(str(gatewayValues, "className"));
+    const listeners = Object.fromEntries(arr(gateway, "spec", "listeners").map((l) => [str(l, "name"), obj(l)]));
+    const https = obj(gatewayValues, "https");
+    if (https.enabled === true) {
+      const listener = listeners.https;
+      if (!listener) throw new Error("the https listener is enabled but not rendered");
+      expect(listener).toMatchObject({ protocol: "HTTPS", port: num(https, "port") });
+      expect(str(listener, "tls", "mode")).toBe("Terminate");
+      expect(arr(listener, "tls", "certificateRefs")).toEqual([
+        { group: "", kind: "Secret", name: str(https, "certificateSecret") },
+      ]);
+    }
+    const own = parents.find((p) => p.kind === "Gateway" && p.name === gateway.metadata.name && !p.namespace);
+    if (!own) throw new Error("the HTTPRoute is not attached to the chart's Gateway");
+    const redirect = routes.find((o) => o.metadata.name.endsWith("-redirect"));
+    if (listeners.http && listeners.https && obj(gatewayValues, "http").redirectToHttps === true) {
+      // Plain HTTP only redirects: the chat is attached to the https listener, the redirect to the http one.
+      expect(own.sectionName).toBe("https");
+      if (!redirect) throw new Error("no redirect HTTPRoute for the http listener");
+      expect(arr(redirect, "spec", "parentRefs")).toEqual([{ ...own, sectionName: "http" }]);
+      expect(arr(redirect, "spec", "rules", "0", "filters")).toEqual([
+        { type: "RequestRedirect", requestRedirect: { scheme: "https", statusCode: 301 } },
+      ]);
+      expect(obj(arr(redirect, "spec", "rules")[0])).not.toHaveProperty("backendRefs");
+    } else {
+      expect(redirect).toBeUndefined();
+    }
+  });
+
+  it("the HTTPRoute's paths are the Ingress's, and send to the same Service ports", () => {
+    const both = [
+      "--set",
+      "ingress.enabled=true",
+      "--set",
+      "gatewayApi.httpRoute.enabled=true",
+      "--set",
+      "gatewayApi.httpRoute.parentRefs[0].name=public",
+    ];
+    const objects = parseYaml(helmTemplate(["charts/parley/ci/minimal-values.yaml"], both)).map((o) => obj(o));
+    const servicePort = (name: string, port: { name?: Json; number?: Json }) => {
+      const service = objects.find((o) => o.kind === "Service" && str(o, "metadata", "name") === name);
+      const found = arr(service, "spec", "ports")
+        .map((p) => obj(p))
+        .find((p) => p.name === port.name || p.port === port.number);
+      return `${name}:${str(found, "name")}`;
+    };
+    const ingress = objects.find((o) => o.kind === "Ingress");
+    const fromIngress = arr(ingress, "spec", "rules", "0", "http", "paths").map((p) => {
+      const service = obj(p, "backend", "service");
+      const type = { Exact: "Exact", Prefix: "PathPrefix" }[str(p, "pathType")];
+      return `${type} ${str(p, "path")} -> ${servicePort(str(service, "name"), { name: str(service, "port", "name") })}`;
+    });
+    const route = objects.find((o) => o.kind === "HTTPRoute");
+    expect(arr(route, "spec", "parentRefs")).toEqual([{ name: "public" }]);
+    const fromRoute = arr(route, "spec", "rules").map((rule) => {
+      const backend = obj(arr(rule, "backendRefs")[0]);
+      const path = obj(arr(rule, "matches")[0], "path");
+      return `${str(path, "type")} ${str(path, "value")} -> ${servicePort(str(backend, "name"), { number: num(backend, "port") })}`;
+    });
+    expect(fromRoute).toEqual(fromIngress);
+    expect(fromRoute).toHaveLength(3);
+  });
+
+  it.each([
+    [["--set", "gatewayApi.httpRoute.enabled=true"], "set parentRefs or enable gatewayApi.gateway"],
+    [
+      ["--set", "gatewayApi.gateway.enabled=true", "--set", "gatewayApi.gateway.className=eg"],
+      "needs gatewayApi.httpRoute.enabled",
+    ],
+    [
+      ["--set", "gatewayApi.httpRoute.enabled=true", "--set", "gatewayApi.gateway.enabled=true"],
+      "className is required",
+    ],
+    [
+      [
+        "--set",
+        "gatewayApi.httpRoute.enabled=true",
+        "--set",
+        "gatewayApi.gateway.enabled=true",
+        "--set",
+        "gatewayApi.gateway.className=eg",
+        "--set",
+        "gatewayApi.gateway.https.enabled=true",
+      ],
+      "certificateSecret is required",
+    ],
+    [
+      ["--set", "gatewayApi.httpRoute.enabled=true", "--set", "gatewayApi.httpRoute.hostnames[0]=Chat_Example"],
+      "hostnames",
+    ],
+  ])("refuses Gateway API values %j", (set, message) => {
+    const result = helmTemplateResult(["charts/parley/ci/minimal-values.yaml"], set);
+    expect(result.status).not.toBe(0);
+    expect(result.stderr).toContain(message);
+  });
+
+  it("a scenario renders the Gateway API kinds, so they are validated strictly too", () => {
+    const kinds = new Set(SCENARIOS.flatMap((file) => render(file).objects.map((o) => `${o.apiVersion} ${o.kind}`)));
+    expect(kinds).toContain("gateway.networking.k8s.io/v1 HTTPRoute");
+    expect(kinds).toContain("gateway.networking.k8s.io/v1 Gateway");
   });
 
   it("refuses a gateway grace period shorter than the drain", () => {
@@ -347,6 +541,126 @@ describe("charts/parley", () => {
         Number(str(annotations(job), "helm.sh/hook-weight")),
       );
     }
+    // Its NetworkPolicy exists when it runs: regular policies are applied only after the pre-install hooks, so it is
+    // a hook of the same events created before the Job, selecting the Job's pods and admitting nothing.
+    const policy = find(r, "NetworkPolicy", "-migrate");
+    if (obj(r.values, "networkPolicy").enabled !== true) {
+      expect(policy).toBeUndefined();
+      return;
+    }
+    if (!policy) throw new Error("network policies are enabled but none covers the migration Job");
+    expect(str(annotations(policy), "helm.sh/hook").split(",")).toEqual(expect.arrayContaining(hooks));
+    expect(Number(str(annotations(policy), "helm.sh/hook-weight"))).toBeLessThan(
+      Number(str(annotations(job), "helm.sh/hook-weight")),
+    );
+    expect(str(annotations(policy), "helm.sh/hook-delete-policy")).toContain("before-hook-creation");
+    expect(selects(obj(policy, "spec", "podSelector"), obj(job, "spec", "template", "metadata", "labels"))).toBe(true);
+    expect(arr(policy, "spec", "policyTypes")).toContain("Ingress");
+    expect(arr(policy, "spec", "ingress")).toEqual([]);
+  });
+
+  it.each(SCENARIOS)("%s: with network policies on, every pod is covered by one that exists before it runs", (file) => {
+    const r = render(file);
+    const policies = r.objects.filter((o) => o.kind === "NetworkPolicy");
+    if (obj(r.values, "networkPolicy").enabled !== true) {
+      expect(policies).toEqual([]);
+      return;
+    }
+    for (const workload of podWorkloads(r)) {
+      const labels = obj(workload, "spec", "template", "metadata", "labels");
+      const covering = policies.filter((p) => selects(obj(p, "spec", "podSelector"), labels));
+      expect(covering.length, `${workload.metadata.name} is selected by no NetworkPolicy`).toBeGreaterThan(0);
+      for (const policy of covering) expect(arr(policy, "spec", "policyTypes")).toContain("Ingress");
+      if (workload.kind !== "Job") continue;
+      // A hook's pods run before the regular resources exist: only hook policies of lower weight protect them.
+      const before = covering.filter(
+        (p) =>
+          at(p, ["metadata", "annotations", "helm.sh/hook"]) !== undefined &&
+          hookEvents(workload).every((h) => hookEvents(p).includes(h)) &&
+          hookWeight(p) < hookWeight(workload),
+      );
+      expect(
+        before.map((p) => p.metadata.name),
+        workload.metadata.name,
+      ).not.toEqual([]);
+    }
+  });
+
+  it.each(SCENARIOS)("%s: PodDisruptionBudgets cover the components that can have several pods", (file) => {
+    const r = render(file);
+    const { gateway, persister, web } = {
+      gateway: obj(r.values, "gateway"),
+      persister: obj(r.values, "persister"),
+      web: obj(r.values, "web"),
+    };
+    const expected = {
+      gateway: obj(gateway, "pdb").enabled === true,
+      persister:
+        obj(persister, "pdb").enabled === true &&
+        (obj(persister, "keda").enabled === true || num(persister, "replicaCount") > 1),
+      web: web.enabled === true && obj(web, "pdb").enabled === true,
+    };
+    const budgets = r.objects.filter((o) => o.kind === "PodDisruptionBudget");
+    expect(budgets.map((b) => b.metadata.name.replace(/^.*-/, "")).sort()).toEqual(
+      Object.entries(expected)
+        .filter(([, on]) => on)
+        .map(([component]) => component)
+        .sort(),
+    );
+    for (const budget of budgets) {
+      const component = budget.metadata.name.replace(/^.*-/, "");
+      const deployment = mustFind(r, "Deployment", `-${component}`);
+      const values = obj(r.values, component, "pdb");
+      expect(obj(budget, "spec", "selector")).toEqual(obj(deployment, "spec", "selector"));
+      expect(num(budget, "spec", "maxUnavailable")).toBe(num(values, "maxUnavailable"));
+      expect(num(budget, "spec", "maxUnavailable")).toBeGreaterThanOrEqual(1);
+      expect(obj(budget, "spec")).not.toHaveProperty("minAvailable");
+      // Not-ready pods serve nothing: they must never hold a node drain up (the chart's default).
+      expect(str(budget, "spec", "unhealthyPodEvictionPolicy")).toBe(str(values, "unhealthyPodEvictionPolicy"));
+    }
+    const chartDefaults = obj(parseYaml(readFileSync(`${CHART}/values.yaml`, "utf8"))[0]);
+    for (const component of ["gateway", "persister", "web"]) {
+      expect(str(chartDefaults, component, "pdb", "unhealthyPodEvictionPolicy")).toBe("AlwaysAllow");
+    }
+  });
+
+  it.each([
+    [[] as string[], ["gateway", "web"]],
+    [
+      ["--set", "persister.replicaCount=2"],
+      ["gateway", "persister", "web"],
+    ],
+    [
+      ["--set", "persister.keda.enabled=true"],
+      ["gateway", "persister", "web"],
+    ],
+    [
+      ["--set", "persister.replicaCount=2", "--set", "persister.pdb.enabled=false"],
+      ["gateway", "web"],
+    ],
+    [["--set", "web.pdb.enabled=false", "--set", "gateway.pdb.enabled=false"], []],
+    [["--set", "web.enabled=false"], ["gateway"]],
+  ])("PodDisruptionBudgets with %j: %j", (set, components) => {
+    const objects = parseYaml(helmTemplate(["charts/parley/ci/minimal-values.yaml"], set)).map((o) => obj(o));
+    const names = objects.filter((o) => o.kind === "PodDisruptionBudget").map((o) => str(o, "metadata", "name"));
+    expect(names.sort()).toEqual(components.map((c) => `parley-${c}`));
+  });
+
+  it("the eviction policy of a PodDisruptionBudget is configurable and validated", () => {
+    const yaml = helmTemplate(
+      ["charts/parley/ci/minimal-values.yaml"],
+      ["--set", "gateway.pdb.unhealthyPodEvictionPolicy=IfHealthyBudget"],
+    );
+    const pdb = parseYaml(yaml)
+      .map((o) => obj(o))
+      .find((o) => o.kind === "PodDisruptionBudget" && str(o, "metadata", "name") === "parley-gateway");
+    expect(str(pdb, "spec", "unhealthyPodEvictionPolicy")).toBe("IfHealthyBudget");
+    const refused = helmTemplateResult(
+      ["charts/parley/ci/minimal-values.yaml"],
+      ["--set", "web.pdb.unhealthyPodEvictionPolicy=Sometimes"],
+    );
+    expect(refused.status).not.toBe(0);
+    expect(refused.stderr).toContain("unhealthyPodEvictionPolicy");
   });
 
   it.each(SCENARIOS)("%s: persister replicas stay within the partitions and KEDA owns them when enabled", (file) => {
