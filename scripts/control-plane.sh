@@ -266,9 +266,22 @@ print_env() {
   printf 'export PARLEY_KUBECTL=%q\n' "$KUBERNETES/kubectl"
 }
 
+# Parts started with another offset listen elsewhere and hold etcd's data: refuse another offset while any runs.
+check_offset() {
+  local recorded=0 part
+  [[ ! -r $DIR/port-offset ]] || recorded=$(<"$DIR/port-offset")
+  [[ $recorded != "$OFFSET" ]] || return 0
+  for part in "${PARTS[@]}"; do
+    [[ -z $(pid_of "$part") ]] ||
+      fail "$SCRIPT" "the control plane runs with PARLEY_SERVICES_PORT_OFFSET=$recorded, not $OFFSET: use that, or stop it first: PARLEY_SERVICES_PORT_OFFSET=$recorded scripts/control-plane.sh down"
+  done
+}
+
 cmd_up() {
   local part started
   started=$(now_ms)
+  check_offset
+  printf '%s\n' "$OFFSET" >"$DIR/port-offset"
   "$SCRIPTS_DIR/tools.sh" kubernetes >/dev/null
   "$SCRIPTS_DIR/tools.sh" crds >/dev/null
   ensure_pki

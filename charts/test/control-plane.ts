@@ -96,8 +96,9 @@ export function restrictedNamespace(name: string): void {
   ]);
 }
 
+/** Deletes the namespace and everything in it; the namespace controller finishes after this returns. */
 export function deleteNamespace(name: string): void {
-  kubectlOk(["delete", "namespace", name, "--ignore-not-found", "--wait=true", "--timeout=120s"]);
+  kubectlOk(["delete", "namespace", name, "--ignore-not-found", "--wait=false"]);
 }
 
 export interface WatchEvent {
