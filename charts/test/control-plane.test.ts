@@ -392,8 +392,39 @@ describe("a release's life: upgraded from the last released chart, disrupted, ro
     LIFECYCLE_TIMEOUT_MS,
   );
 
+  /** The release's revision and each Deployment's generation: what an upgrade that changed nothing leaves alone. */
+  const state = async () => ({
+    revisions: (JSON.parse(await helmOk(["history", "parley", "-n", namespace, "-o", "json"])) as unknown[]).length,
+    generations: Object.fromEntries(
+      deployments(namespace).map((d) => [d.metadata.name, at(d, ["metadata", "generation"])]),
+    ),
+  });
+
   it(
-    "fails an upgrade to a chart that changes a Deployment selector (immutable), naming the field",
+    "refuses values that would change a Deployment selector (immutable), before anything is applied",
+    async () => {
+      const before = await state();
+      const renamed = await helm([
+        "upgrade",
+        "parley",
+        CHART,
+        "-n",
+        namespace,
+        "--reset-then-reuse-values",
+        "--set",
+        "fullnameOverride=parley,nameOverride=chat",
+      ]);
+      expect(renamed.status).not.toBe(0);
+      expect(renamed.stderr).toMatch(
+        /Deployment parley-gateway: its selector .*"app.kubernetes.io\/name":"parley".* would become .*"app.kubernetes.io\/name":"chat".*immutable/,
+      );
+      expect(await state()).toEqual(before);
+    },
+    LIFECYCLE_TIMEOUT_MS,
+  );
+
+  it(
+    "refuses an upgrade to a chart whose selectors changed, and without the chart's check the API server does too",
     async () => {
       const changed = mkdtempSync(join(tmpdir(), "parley-chart-"));
       try {
@@ -409,18 +440,18 @@ describe("a release's life: upgraded from the last released chart, disrupted, ro
             "app.kubernetes.io/component: {{ .component }}\napp.kubernetes.io/part-of: parley\n{{- end }}",
           ),
         );
-        const upgrade = await helm([
-          "upgrade",
-          "parley",
-          changed,
-          "-n",
-          namespace,
-          "--reset-then-reuse-values",
-          "--timeout",
-          WAIT,
-        ]);
-        expect(upgrade.status).not.toBe(0);
-        expect(upgrade.stderr).toMatch(/spec\.selector: Invalid value: .*field is immutable/);
+        const upgrade = ["upgrade", "parley", changed, "-n", namespace, "--reset-then-reuse-values"];
+        const before = await state();
+        const refused = await helm(upgrade);
+        expect(refused.status).not.toBe(0);
+        expect(refused.stderr).toMatch(/Deployment parley-\w+: its selector .* would become .*immutable/);
+        expect(await state()).toEqual(before);
+
+        // The same commit without the check: the API server refuses the new selector, mid-upgrade.
+        rmSync(join(changed, "templates/validate.yaml"));
+        const failed = await helm([...upgrade, "--timeout", WAIT]);
+        expect(failed.status).not.toBe(0);
+        expect(failed.stderr).toMatch(/spec\.selector: Invalid value: .*field is immutable/);
       } finally {
         rmSync(changed, { recursive: true, force: true });
       }
