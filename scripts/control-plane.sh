@@ -334,7 +334,7 @@ main() {
     env) print_env ;;
     -h | --help | help) sed -n '2,/^set -euo/{/^#/s/^# \{0,1\}//p}' "${BASH_SOURCE[0]}" ;;
     *)
-      sed -n '2,/^set -euo/{/^#/s/^# \{0,1\}//p}' "${BASH_SOURCE[0]}" >&2
+      say "$SCRIPT: unknown command '$command' (up|down|reset|status|env; help for more)"
       exit 2
       ;;
   esac
