@@ -173,6 +173,26 @@ describe("the chart on a real control plane", () => {
         expect(pods.length).toBeGreaterThan(0);
         for (const pod of pods) expect(ready(pod), pod.metadata.name).toBe(true);
 
+        // Every PodDisruptionBudget, reconciled by the disruption controller over all of its component's pods,
+        // allows exactly maxUnavailable of them down while all are healthy.
+        for (const { metadata } of getItems(["pdb", "-n", namespace])) {
+          const covered = (p: K8sObject) => {
+            const labels = Object.entries(obj(p, "spec", "selector", "matchLabels"));
+            return getItems(["pods", "-n", namespace, "-l", labels.map(([k, v]) => `${k}=${str(v)}`).join(",")]).length;
+          };
+          // The controller's status lags the pods: wait until it counts all of them, healthy.
+          const pdb = await waitFor(
+            () => {
+              const p = getObject(["pdb", metadata.name, "-n", namespace]);
+              const s = obj(p, "status");
+              return s.expectedPods === covered(p) && s.currentHealthy === s.expectedPods ? p : undefined;
+            },
+            `${metadata.name} counting every pod it covers`,
+            { timeoutMs: 60_000, intervalMs: 250 },
+          );
+          expect(num(pdb, "status", "disruptionsAllowed"), metadata.name).toBe(num(pdb, "spec", "maxUnavailable"));
+        }
+
         // The HPA is reconciled by the real controller: a valid spec that waits for the metrics APIs, which this
         // cluster does not serve (a broken spec would say FailedGetScale, InvalidSelector or InvalidMetricSourceType).
         for (const hpa of getItems(["hpa", "-n", namespace])) {
