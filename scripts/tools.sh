@@ -142,7 +142,7 @@ build_kubernetes() {
   local started ldflags="" pkg
   started=$(now_ms)
   say "tools.sh: building Kubernetes $KUBE_RELEASE (kube-apiserver, kube-controller-manager, kube-scheduler, kubectl)," \
-    "etcd $ETCD_RELEASE and kwok $KWOK_VERSION (first run only; about 15 minutes on 2 cores)"
+    "etcd $ETCD_RELEASE and kwok $KWOK_VERSION (first run only; about 12 minutes on 2 cores)"
   rm -rf "$KUBERNETES"
   mkdir -p "$KUBERNETES"
   # What hack/lib/version.sh stamps into a release build: without it the binaries call themselves v0.0.0 and
