@@ -41,10 +41,10 @@ readonly KUBERNETES
 
 kubectl() { "$KUBERNETES/kubectl" --kubeconfig "$ADMIN_KUBECONFIG" "$@"; }
 
-pid_of() { # pid_of PART: the pid of our PART, if it runs
+pid_of() { # pid_of PART: the pid of our PART, if it runs (whichever tools cache its binary came from)
   local pid
   pid=$(read_pidfile "$DIR/$1.pid")
-  if pid_matches "$pid" "$KUBERNETES/$1" "$DIR"; then printf '%s' "$pid"; fi
+  if pid_matches "$pid" "/$1 " "$DIR/"; then printf '%s' "$pid"; fi
 }
 
 port_of() {
