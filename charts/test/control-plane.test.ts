@@ -158,20 +158,25 @@ describe("the chart on a real control plane", () => {
             if (completed === undefined) return;
             for (const deployment of created) expect(deployment).toBeGreaterThan(revision(completed));
             // hook-succeeded: Helm deletes the Job once it is done.
-            expect(jobs.events.at(-1)?.type).toBe("DELETED");
+            await waitFor(() => jobs.events.at(-1)?.type === "DELETED", "the watch seeing the Job deleted");
           }
         } finally {
           jobs.stop();
           rollouts.stop();
         }
 
-        for (const deployment of deployments(namespace)) {
-          const replicas = num(deployment, "spec", "replicas");
-          expect(at(deployment, ["status", "availableReplicas"]), deployment.metadata.name).toBe(replicas);
-        }
-        const pods = getItems(["pods", "-n", namespace]);
-        expect(pods.length).toBeGreaterThan(0);
-        for (const pod of pods) expect(ready(pod), pod.metadata.name).toBe(true);
+        // Helm waited for the Deployments as it applied them; an HPA may then raise one to its minReplicas.
+        await waitFor(
+          () => {
+            const settled = deployments(namespace).every(
+              (d) => at(d, ["status", "availableReplicas"]) === num(d, "spec", "replicas"),
+            );
+            const pods = getItems(["pods", "-n", namespace]);
+            return settled && pods.length > 0 && pods.every(ready);
+          },
+          "every Deployment available, every pod Ready",
+          { timeoutMs: 60_000, intervalMs: 250 },
+        );
 
         // Every PodDisruptionBudget, reconciled by the disruption controller over all of its component's pods,
         // allows exactly maxUnavailable of them down while all are healthy.
@@ -275,9 +280,15 @@ describe("a release's life: upgraded from the last released chart, disrupted, ro
       expect(str(getObject(["configmap", "parley-gateway", "-n", namespace]), "data", "PARLEY_LOG_LEVEL")).toBe(
         "debug",
       );
-      const pods = gatewayPods();
-      expect(pods).toHaveLength(3);
-      for (const pod of pods) expect(before.has(pod.metadata.name), pod.metadata.name).toBe(false);
+      // Helm waited for the new ReplicaSets; the old pods may still be terminating.
+      await waitFor(
+        () => {
+          const pods = gatewayPods();
+          return pods.length === 3 && pods.every((pod) => ready(pod) && !before.has(pod.metadata.name));
+        },
+        "three gateway pods, all new",
+        { timeoutMs: 60_000, intervalMs: 250 },
+      );
       expect(num(getObject(["deployment", "parley-web", "-n", namespace]), "status", "readyReplicas")).toBe(2);
     },
     LIFECYCLE_TIMEOUT_MS,
@@ -358,27 +369,29 @@ describe("a release's life: upgraded from the last released chart, disrupted, ro
           "--set",
           "logLevel=warn",
         ]);
-        await helmOk(["status", "parley", "-n", namespace]);
+        // Replay the API server's events: the pods' readiness after each one, and the fewest ready at any point.
+        const replay = () => {
+          const readiness = new Map<string, boolean>();
+          let fewest = Number.POSITIVE_INFINITY;
+          for (const event of pods.events) {
+            readiness.set(event.object.metadata.name, event.type !== "DELETED" && ready(event.object));
+            if (readiness.size >= replicas) fewest = Math.min(fewest, [...readiness.values()].filter(Boolean).length);
+          }
+          const readyNow = [...readiness].filter(([, isReady]) => isReady).map(([name]) => name);
+          return { fewest, readyNow };
+        };
         await waitFor(
           () => {
-            const now = gatewayPods();
-            return now.length === replicas && now.every((pod) => ready(pod) && !before.has(pod.metadata.name));
+            const { readyNow } = replay();
+            return readyNow.length === replicas && readyNow.every((name) => !before.has(name));
           },
-          "every gateway pod replaced",
+          "the watch seeing every gateway pod replaced by a Ready one",
           { timeoutMs: 120_000, intervalMs: 250 },
         );
+        expect(replay().fewest).toBe(replicas);
       } finally {
         pods.stop();
       }
-      // Replay the API server's events: the ready pods after each one.
-      const readiness = new Map<string, boolean>();
-      let fewest = Number.POSITIVE_INFINITY;
-      for (const event of pods.events) {
-        readiness.set(event.object.metadata.name, event.type !== "DELETED" && ready(event.object));
-        if (readiness.size >= replicas) fewest = Math.min(fewest, [...readiness.values()].filter(Boolean).length);
-      }
-      expect(fewest).toBe(replicas);
-      expect([...readiness.keys()].filter((name) => !before.has(name)).length).toBeGreaterThanOrEqual(replicas);
     },
     LIFECYCLE_TIMEOUT_MS,
   );
