@@ -36,8 +36,10 @@ readonly READY_TIMEOUT=120
 readonly DIR="$ROOT/.parley/control-plane"
 readonly PKI="$DIR/pki"
 readonly ADMIN_KUBECONFIG="$DIR/admin.kubeconfig"
-KUBERNETES=$("$SCRIPTS_DIR/tools.sh" env | sed -n 's/^export PARLEY_KUBERNETES=//p')
-readonly KUBERNETES
+TOOLS_ENV=$("$SCRIPTS_DIR/tools.sh" env)
+KUBERNETES=$(sed -n 's/^export PARLEY_KUBERNETES=//p' <<<"$TOOLS_ENV")
+CRDS=$(sed -n 's/^export PARLEY_CRDS=//p' <<<"$TOOLS_ENV")
+readonly TOOLS_ENV KUBERNETES CRDS
 
 kubectl() { "$KUBERNETES/kubectl" --kubeconfig "$ADMIN_KUBECONFIG" "$@"; }
 
@@ -227,9 +229,7 @@ stop_launched() {
 # Cluster contents: the CRDs and the simulated nodes.
 
 apply_crds() {
-  local crds
-  crds=$("$SCRIPTS_DIR/tools.sh" env | sed -n 's/^export PARLEY_CRDS=//p')
-  kubectl apply --server-side --force-conflicts -f "$crds" >/dev/null
+  kubectl apply --server-side --force-conflicts -f "$CRDS" >/dev/null
   kubectl wait --for=condition=Established --timeout=60s crd --all >/dev/null
 }
 

@@ -11,8 +11,7 @@
 #                kwok (simulated nodes), pinned by the Go modules in scripts/control-plane/: scripts/control-plane.sh
 #   crds         the CRDs the chart may render (prometheus-operator, KEDA, Gateway API), for the control plane
 #   schemas      JSON schemas generated offline from the OpenAPI v3 spec inside the k8s.io/kubernetes module and from
-#                the CRDs shipped in the prometheus-operator, KEDA and Gateway API (standard channel) modules
-#                (scripts/k8s-schemas.mjs)
+#                the CRDs above (scripts/k8s-schemas.mjs)
 #
 #   scripts/tools.sh [all|helm|k6|kubeconform|yaml2json|kubernetes|crds|schemas]   build what is missing (default:
 #                                                                                  all), then print the env
@@ -169,7 +168,7 @@ build_kubernetes() {
   say "tools.sh: control plane built in $(elapsed "$started")"
 }
 
-# The CRDs of the kinds the chart may render, for scripts/control-plane.sh to install.
+# The CRDs of the kinds the chart may render: scripts/control-plane.sh installs them, build_schemas validates by them.
 build_crds() {
   [[ -f $CRDS/.complete ]] && return 0
   local po keda gwapi kind
@@ -189,21 +188,14 @@ build_crds() {
 build_schemas() {
   [[ -f $SCHEMAS/.complete ]] && return 0
   build_yaml2json
-  local started k8s po keda gwapi
+  build_crds
+  local started k8s crd crds=()
   started=$(now_ms)
   say "tools.sh: generating Kubernetes $KUBE_RELEASE and CRD JSON schemas"
   k8s=$(mod_dir "k8s.io/kubernetes@$KUBE_RELEASE")
-  po=$(mod_dir "github.com/prometheus-operator/prometheus-operator@$PROMETHEUS_OPERATOR_VERSION")
-  keda=$(mod_dir "github.com/kedacore/keda/v2@$KEDA_VERSION")
-  gwapi=$(mod_dir "sigs.k8s.io/gateway-api@$GATEWAY_API_VERSION")
+  for crd in "$CRDS"/*.yaml; do crds+=(--crd "$crd"); done
   rm -rf "$SCHEMAS"
-  node "$SCRIPTS_DIR/k8s-schemas.mjs" "$SCHEMAS" --yaml2json "$YAML2JSON" \
-    --openapi "$k8s/api/openapi-spec/v3" \
-    --crd "$po/example/prometheus-operator-crd/monitoring.coreos.com_servicemonitors.yaml" \
-    --crd "$po/example/prometheus-operator-crd/monitoring.coreos.com_prometheusrules.yaml" \
-    --crd "$keda/config/crd/bases/keda.sh_scaledobjects.yaml" \
-    --crd "$gwapi/config/crd/standard/gateway.networking.k8s.io_httproutes.yaml" \
-    --crd "$gwapi/config/crd/standard/gateway.networking.k8s.io_gateways.yaml"
+  node "$SCRIPTS_DIR/k8s-schemas.mjs" "$SCHEMAS" --yaml2json "$YAML2JSON" --openapi "$k8s/api/openapi-spec/v3" "${crds[@]}"
   touch "$SCHEMAS/.complete"
   say "tools.sh: schemas ready in $(elapsed "$started")"
 }
