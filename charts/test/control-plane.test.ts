@@ -24,7 +24,7 @@ import {
   watch,
 } from "./control-plane.js";
 import { at, isObject, type JsonObject, num, obj, str } from "./json.js";
-import { CHART, type K8sObject, ROOT, TOOLS_TIMEOUT_MS } from "./tools.js";
+import { CHART, type K8sObject, parseYaml, ROOT, TOOLS_TIMEOUT_MS } from "./tools.js";
 
 const SCENARIOS = readdirSync(`${CHART}/ci`).filter((file) => file.endsWith(".yaml"));
 
@@ -84,10 +84,10 @@ function leftovers(namespace: string): string[] {
  * What `existingSecret` and `serviceAccount.create: false` ask the user to create before installing; returns them
  * as `kubectl get -o name` names them.
  */
-function prerequisites(namespace: string, values: string): string[] {
+function prerequisites(namespace: string, values: unknown): string[] {
   const created: string[] = [];
-  const existingSecret = /^existingSecret: (\S+)/m.exec(values)?.[1];
-  if (existingSecret !== undefined) {
+  const existingSecret = at(values, ["existingSecret"]);
+  if (typeof existingSecret === "string") {
     kubectlOk([
       "create",
       "secret",
@@ -101,8 +101,8 @@ function prerequisites(namespace: string, values: string): string[] {
     ]);
     created.push(`secret/${existingSecret}`);
   }
-  const serviceAccount = /^serviceAccount:\n(?:\s+.*\n)*?\s+name: (\S+)/m.exec(values)?.[1];
-  if (/^serviceAccount:\n(?:\s+.*\n)*?\s+create: false/m.test(values) && serviceAccount !== undefined) {
+  const serviceAccount = at(values, ["serviceAccount", "name"]);
+  if (at(values, ["serviceAccount", "create"]) === false && typeof serviceAccount === "string") {
     kubectlOk(["create", "serviceaccount", serviceAccount, "-n", namespace]);
     created.push(`serviceaccount/${serviceAccount}`);
   }
@@ -120,7 +120,7 @@ describe("the chart on a real control plane", () => {
   describe.each(SCENARIOS)("ci/%s", (scenario) => {
     const namespace = uniqueName(basename(scenario, "-values.yaml"));
     const file = `${CHART}/ci/${scenario}`;
-    const values = readFileSync(file, "utf8");
+    const values = parseYaml(readFileSync(file, "utf8"))[0];
     afterAll(() => deleteNamespace(namespace), LIFECYCLE_TIMEOUT_MS);
 
     it(
@@ -150,7 +150,7 @@ describe("the chart on a real control plane", () => {
 
           const created = rollouts.events.filter((e) => e.type === "ADDED").map(revision);
           expect(created.length).toBeGreaterThan(0);
-          if (/^migrations:\n\s+enabled: false/m.test(values)) {
+          if (at(values, ["migrations", "enabled"]) === false) {
             expect(jobs.events).toEqual([]);
           } else {
             const completed = jobs.events.find((e) => condition(e.object, "Complete")?.status === "True");
@@ -242,6 +242,8 @@ describe("a release's life: upgraded from the last released chart, disrupted, ro
     second,
     `${minimal.replace("parley:secret@", "parley:rotated@").replace("change-me-to-32-random-bytes", "rotated-to-32-random-bytes-xxxxxx")}${fixed}logLevel: debug\nweb:\n  replicaCount: 2\n`,
   );
+  /** `helm upgrade` arguments for this release and `chart`, then these. */
+  const upgrade = (chart: string, ...args: string[]) => ["upgrade", "parley", chart, "-n", namespace, ...args];
   const gatewayPods = () => getItems(["pods", "-n", namespace, "-l", "app.kubernetes.io/component=gateway"]);
   let installed: { selectors: Record<string, unknown>; gateway: JsonObject; persister: JsonObject; secret: object };
 
@@ -266,7 +268,7 @@ describe("a release's life: upgraded from the last released chart, disrupted, ro
       };
       const before = new Set(gatewayPods().map((pod) => pod.metadata.name));
 
-      await helmOk(["upgrade", "parley", CHART, "-n", namespace, "-f", second, "--wait", "--timeout", WAIT]);
+      await helmOk(upgrade(CHART, "-f", second, "--wait", "--timeout", WAIT));
       expect(selectors(namespace)).toEqual(installed.selectors);
       for (const [name, previous] of [
         ["parley-gateway", installed.gateway],
@@ -359,16 +361,7 @@ describe("a release's life: upgraded from the last released chart, disrupted, ro
 
       const pods = await watch(`/api/v1/namespaces/${namespace}/pods`, "app.kubernetes.io/component=gateway");
       try {
-        await helmOk([
-          "upgrade",
-          "parley",
-          CHART,
-          "-n",
-          namespace,
-          "--reset-then-reuse-values",
-          "--set",
-          "logLevel=warn",
-        ]);
+        await helmOk(upgrade(CHART, "--reset-then-reuse-values", "--set", "logLevel=warn"));
         // Replay the API server's events: the pods' readiness after each one, and the fewest ready at any point.
         const replay = () => {
           const readiness = new Map<string, boolean>();
@@ -437,16 +430,9 @@ describe("a release's life: upgraded from the last released chart, disrupted, ro
     "refuses values that would change a Deployment selector (immutable), before anything is applied",
     async () => {
       const before = await state();
-      const renamed = await helm([
-        "upgrade",
-        "parley",
-        CHART,
-        "-n",
-        namespace,
-        "--reset-then-reuse-values",
-        "--set",
-        "fullnameOverride=parley,nameOverride=chat",
-      ]);
+      const renamed = await helm(
+        upgrade(CHART, "--reset-then-reuse-values", "--set", "fullnameOverride=parley,nameOverride=chat"),
+      );
       expect(renamed.status).not.toBe(0);
       expect(renamed.stderr).toMatch(
         /Deployment parley-gateway: its selector .*"app.kubernetes.io\/name":"parley".* would become .*"app.kubernetes.io\/name":"chat".*immutable/,
@@ -473,16 +459,16 @@ describe("a release's life: upgraded from the last released chart, disrupted, ro
             "app.kubernetes.io/component: {{ .component }}\napp.kubernetes.io/part-of: parley\n{{- end }}",
           ),
         );
-        const upgrade = ["upgrade", "parley", changed, "-n", namespace, "--reset-then-reuse-values"];
+        const toChanged = upgrade(changed, "--reset-then-reuse-values");
         const before = await state();
-        const refused = await helm(upgrade);
+        const refused = await helm(toChanged);
         expect(refused.status).not.toBe(0);
         expect(refused.stderr).toMatch(/Deployment parley-\w+: its selector .* would become .*immutable/);
         expect(await state()).toEqual(before);
 
         // The same commit without the check: the API server refuses the new selector, mid-upgrade.
         rmSync(join(changed, "templates/validate.yaml"));
-        const failed = await helm([...upgrade, "--timeout", WAIT]);
+        const failed = await helm([...toChanged, "--timeout", WAIT]);
         expect(failed.status).not.toBe(0);
         expect(failed.stderr).toMatch(/spec\.selector: Invalid value: .*field is immutable/);
       } finally {
