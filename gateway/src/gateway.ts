@@ -7,7 +7,15 @@ import type { Bus, BusEvent } from "./bus/bus.js";
 import { authenticateRequest, errorResponse, historyRoute, methodNotAllowed } from "./http-api.js";
 import { LocalRooms } from "./local-rooms.js";
 import type { GatewayMetrics } from "./metrics.js";
-import type { HttpRequest, HttpResponse, Socket, SocketHandler, SocketSession, UpgradeDecision } from "./server.js";
+import type {
+  HttpRequest,
+  HttpResponse,
+  Socket,
+  SocketHandler,
+  SocketSession,
+  Topics,
+  UpgradeDecision,
+} from "./server.js";
 import { ClientSession, type SessionContext, type SessionLimits } from "./session.js";
 
 export interface DrainOptions {
@@ -27,6 +35,8 @@ export interface GatewayOptions {
   readonly maxHistoryLimit: number;
   readonly metrics: GatewayMetrics;
   readonly logger: Logger;
+  /** The transport's fan-out: one topic per room with members here. */
+  readonly topics: Topics;
   /** Answers for paths that are none of the gateway's own (the embedded web client). */
   readonly fallback?: (request: HttpRequest) => HttpResponse | undefined;
 }
@@ -46,8 +56,14 @@ export class Gateway implements SocketHandler<{ user: string }> {
 
   constructor(private readonly options: GatewayOptions) {
     const { metrics } = options;
-    this.#rooms = new LocalRooms(options.bus, (room, error) =>
-      options.logger.warn({ err: error, room }, "leaving the room on the bus failed"),
+    this.#rooms = new LocalRooms(
+      options.bus,
+      options.topics,
+      (deliveries) => {
+        metrics.framesSent.inc("msg", deliveries);
+        metrics.deliveries.inc("live", deliveries);
+      },
+      (room, error) => options.logger.warn({ err: error, room }, "leaving the room on the bus failed"),
     );
     this.#context = {
       bus: options.bus,

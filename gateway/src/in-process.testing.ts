@@ -3,15 +3,33 @@ import { Registry } from "prom-client";
 import { DevAuthenticator } from "./auth/dev-auth.js";
 import { Gateway, type GatewayOptions } from "./gateway.js";
 import { createGatewayMetrics } from "./metrics.js";
-import type { SendStatus, Socket } from "./server.js";
+import type { SendStatus, Socket, Topics } from "./server.js";
 import type { SessionLimits } from "./session.js";
+
+/** The transport's topics for {@link RecordingSocket}s: a publish is sent to each subscribed socket in turn. */
+export class RecordingTopics implements Topics {
+  readonly subscribers = new Map<string, Set<RecordingSocket>>();
+  publish(topic: string, frame: string): number {
+    const sockets = this.subscribers.get(topic) ?? new Set();
+    for (const socket of sockets) socket.send(frame);
+    return sockets.size;
+  }
+}
 
 /** A socket that keeps every frame sent to it, decoded: for driving a Gateway in-process. */
 export class RecordingSocket implements Socket {
   readonly frames: Record<string, unknown>[] = [];
+  constructor(private readonly topics: RecordingTopics) {}
   send(frame: string): SendStatus {
     this.frames.push(JSON.parse(frame) as Record<string, unknown>);
     return "sent";
+  }
+  subscribe(topic: string): void {
+    const sockets = this.topics.subscribers.get(topic) ?? new Set();
+    this.topics.subscribers.set(topic, sockets.add(this));
+  }
+  unsubscribe(topic: string): void {
+    this.topics.subscribers.get(topic)?.delete(this);
   }
   bufferedAmount(): number {
     return 0;
@@ -35,7 +53,7 @@ const TEST_LIMITS: SessionLimits = {
  * logger unless `options` says otherwise.
  */
 export function inProcessGateway(
-  options: Pick<GatewayOptions, "bus" | "log" | "store"> & Partial<GatewayOptions>,
+  options: Pick<GatewayOptions, "bus" | "log" | "store" | "topics"> & Partial<GatewayOptions>,
 ): Gateway {
   return new Gateway({
     auth: new DevAuthenticator(),

@@ -1,5 +1,6 @@
 import type { Bus, BusEvent } from "./bus/bus.js";
 import { presenceEvent } from "./bus/bus-event.js";
+import type { Topics } from "./server.js";
 
 /**
  * Presence changes of a room are gathered this long and delivered as one frame: when a room of N fills up (a
@@ -27,82 +28,143 @@ interface PendingPresence {
 /** Something in a room on this gateway that events are delivered to (a client session). */
 export interface RoomMember {
   readonly user: string;
+  /**
+   * Typing, presence, watermarks and epochs; and messages until {@link subscribe} is called, so the member can hold
+   * them back while it joins and drop those its join's replay carried.
+   */
   deliver(event: BusEvent): void;
+  /** From now on the room's messages reach the member through its socket's subscription to the room's topic. */
+  subscribe(room: string): void;
+  /** One of the member's user's own messages went to the room (watermarks are sent only to those awaiting one). */
+  own(room: string, seq: number): void;
 }
 
 export function roomOf(event: BusEvent): string {
   return event.t === "msg" ? event.message.room : event.room;
 }
 
+/** One room with members on this gateway. */
+interface Room {
+  readonly members: Set<RoomMember>;
+  /**
+   * Members that get the room's messages one by one, each with the seq up to which its join delivered them
+   * (Infinity while it joins): they are subscribed to the topic once a message at or above it has been published.
+   */
+  readonly catchingUp: Map<RoomMember, number>;
+  /** The members of each user whose join has completed: presence counts users, own messages reach each of theirs. */
+  readonly users: Map<string, Set<RoomMember>>;
+  readonly subscription: Promise<void>;
+  /** The highest seq published to the room's topic. */
+  published: number;
+}
+
 /**
- * This gateway's room membership. The Bus subscription of a room exists exactly while the room has a local member:
- * it is made by the first `join` (which resolves once it is active, so no event is missed) and dropped after the
- * last `leave`. Likewise a user is in the Bus's presence of a room while they have a connection in it here, so a
- * user with several tabs joins and leaves once.
+ * This gateway's room membership and its fan-out. Each room is a topic of the transport: a message is handed to it
+ * once and uWS writes it to every subscribed socket, so the JavaScript work per message does not grow with the
+ * room. A member is subscribed only once its join has sent `joined` and the replay and the Bus has caught up with
+ * what the replay reached; until then it gets the room's messages one by one and drops what it already has. A
+ * message is published once per room, after dropping any the room has already had, so no subscriber sees one twice.
+ *
+ * The Bus subscription of a room exists exactly while the room has a local member: it is made by the first `join`
+ * (which resolves once it is active, so no event is missed) and dropped after the last `leave`. Likewise a user is
+ * in the Bus's presence of a room while they have a connection in it here, so a user with several tabs joins and
+ * leaves once.
  */
 export class LocalRooms {
-  readonly #members = new Map<string, Set<RoomMember>>();
-  readonly #subscriptions = new Map<string, Promise<void>>();
-  /** Per room, connections per user. */
-  readonly #users = new Map<string, Map<string, number>>();
+  readonly #rooms = new Map<string, Room>();
   readonly #pendingPresence = new Map<string, PendingPresence>();
   /** Rooms inside a watermark interval, with the highest watermark held back in it, if any. */
   readonly #pendingPersisted = new Map<string, PersistedEvent | undefined>();
 
   constructor(
     private readonly bus: Pick<Bus, "subscribe" | "unsubscribe" | "joinPresence" | "leavePresence">,
+    private readonly topics: Topics,
+    private readonly published: (deliveries: number) => void,
     private readonly onBackgroundError: (room: string, error: unknown) => void,
   ) {}
 
-  async join(room: string, member: RoomMember): Promise<void> {
-    let members = this.#members.get(room);
-    if (!members) {
-      members = new Set();
-      this.#members.set(room, members);
-      this.#subscriptions.set(room, this.bus.subscribe(room));
+  /** Adds `member`, which gets the room's events through `deliver` until it reports its join with {@link joined}. */
+  async join(name: string, member: RoomMember): Promise<void> {
+    let room = this.#rooms.get(name);
+    if (!room) {
+      room = {
+        members: new Set(),
+        catchingUp: new Map(),
+        users: new Map(),
+        subscription: this.bus.subscribe(name),
+        published: 0,
+      };
+      this.#rooms.set(name, room);
     }
-    members.add(member);
+    room.members.add(member);
+    room.catchingUp.set(member, Number.POSITIVE_INFINITY);
     try {
-      await this.#subscriptions.get(room);
+      await room.subscription;
     } catch (error) {
-      this.leave(room, member);
+      this.leave(name, member);
       throw error;
     }
-    let users = this.#users.get(room);
-    if (!users) {
-      users = new Map();
-      this.#users.set(room, users);
+    if (!room.members.has(member)) return; // left meanwhile
+    let connections = room.users.get(member.user);
+    if (!connections) {
+      connections = new Set();
+      room.users.set(member.user, connections);
     }
-    const connections = (users.get(member.user) ?? 0) + 1;
-    users.set(member.user, connections);
-    if (connections === 1) await this.bus.joinPresence(room, member.user);
+    connections.add(member);
+    if (connections.size === 1) await this.bus.joinPresence(name, member.user);
   }
 
-  leave(room: string, member: RoomMember): void {
-    const members = this.#members.get(room);
-    if (!members?.delete(member)) return;
-    const users = this.#users.get(room);
-    const connections = (users?.get(member.user) ?? 0) - 1;
-    if (connections > 0) users?.set(member.user, connections);
-    else if (users?.delete(member.user)) {
-      this.bus.leavePresence(room, member.user).catch((error: unknown) => this.onBackgroundError(room, error));
+  /** `member` has been sent the room's messages up to `upTo`: it is subscribed once the room's fan-out reaches it. */
+  joined(name: string, member: RoomMember, upTo: number): void {
+    const room = this.#rooms.get(name);
+    if (!room?.catchingUp.has(member)) return;
+    if (room.published >= upTo) {
+      room.catchingUp.delete(member);
+      member.subscribe(name);
+    } else room.catchingUp.set(member, upTo);
+  }
+
+  leave(name: string, member: RoomMember): void {
+    const room = this.#rooms.get(name);
+    if (!room?.members.delete(member)) return;
+    room.catchingUp.delete(member);
+    const connections = room.users.get(member.user);
+    if (connections?.delete(member) && connections.size === 0) {
+      room.users.delete(member.user);
+      this.bus.leavePresence(name, member.user).catch((error: unknown) => this.onBackgroundError(name, error));
     }
-    if (members.size > 0) return;
-    this.#members.delete(room);
-    this.#subscriptions.delete(room);
-    this.#users.delete(room);
-    this.bus.unsubscribe(room).catch((error: unknown) => this.onBackgroundError(room, error));
+    if (room.members.size > 0) return;
+    this.#rooms.delete(name);
+    this.bus.unsubscribe(name).catch((error: unknown) => this.onBackgroundError(name, error));
   }
 
   deliver(event: BusEvent): void {
-    if (event.t === "presence") this.#gatherPresence(event);
+    if (event.t === "msg") this.#publish(event);
+    else if (event.t === "presence") this.#gatherPresence(event);
     else if (event.t === "persisted") this.#throttlePersisted(event);
     else this.#deliverToMembers(event);
   }
 
+  #publish(event: BusEvent & { t: "msg" }): void {
+    const { room: name, seq, from } = event.message;
+    const room = this.#rooms.get(name);
+    if (!room || seq <= room.published) return;
+    room.published = seq;
+    this.published(this.topics.publish(name, event.frame));
+    for (const [member, upTo] of room.catchingUp) {
+      member.deliver(event);
+      if (seq >= upTo) {
+        room.catchingUp.delete(member);
+        member.subscribe(name);
+      }
+    }
+    const own = room.users.get(from);
+    if (own) for (const member of own) member.own(name, seq);
+  }
+
   #deliverToMembers(event: BusEvent): void {
-    const members = this.#members.get(roomOf(event));
-    if (members) for (const member of members) member.deliver(event);
+    const room = this.#rooms.get(roomOf(event));
+    if (room) for (const member of room.members) member.deliver(event);
   }
 
   #throttlePersisted(event: PersistedEvent): void {
@@ -152,6 +214,6 @@ export class LocalRooms {
 
   /** Rooms with at least one local member. */
   get size(): number {
-    return this.#members.size;
+    return this.#rooms.size;
   }
 }

@@ -27,7 +27,7 @@ import {
 import { Gateway } from "./gateway.js";
 import { instrumentAppend, instrumentBus } from "./instrumented.js";
 import { createGatewayMetrics } from "./metrics.js";
-import { loadedUwsBinary, startServer } from "./server.js";
+import { createTransport, loadedUwsBinary } from "./server.js";
 import { loadStaticFiles } from "./static-files.js";
 
 async function createBus(config: BusConfig, options: BusOptions, logger: Logger): Promise<Bus> {
@@ -125,6 +125,16 @@ async function start(config: GatewayConfig, logger: Logger): Promise<void> {
   const watermarks = persistence?.watermarks;
   await persister?.start();
   const staticFiles = config.webDir === undefined ? undefined : await loadStaticFiles(config.webDir);
+  const transport = createTransport({
+    host: config.host,
+    port: config.port,
+    wsPath: "/ws",
+    maxFrameBytes: MAX_FRAME_BYTES,
+    idleTimeoutSeconds: config.idleTimeoutSeconds,
+    // A frame the room's fan-out would queue beyond it is dropped and the client closed as a slow consumer; the
+    // margin above the gateway's own check lets the frame that crosses it through.
+    maxBackpressureBytes: config.limits.slowConsumerBytes + 2 * MAX_FRAME_BYTES,
+  });
   const gateway = new Gateway({
     auth: createAuthenticator(config.auth),
     bus,
@@ -134,20 +144,10 @@ async function start(config: GatewayConfig, logger: Logger): Promise<void> {
     maxHistoryLimit: config.maxHistoryLimit,
     metrics,
     logger,
+    topics: transport.topics,
     ...(staticFiles ? { fallback: staticFiles } : {}),
   });
-  const server = await startServer(
-    {
-      host: config.host,
-      port: config.port,
-      wsPath: "/ws",
-      maxFrameBytes: MAX_FRAME_BYTES,
-      idleTimeoutSeconds: config.idleTimeoutSeconds,
-      maxBackpressureBytes: config.limits.slowConsumerBytes + 2 * MAX_FRAME_BYTES,
-    },
-    (request) => gateway.http(request),
-    gateway,
-  );
+  const server = await transport.listen((request) => gateway.http(request), gateway);
   metrics.watch(gateway);
   const metricsServer = await serveMetrics(metrics.registry, config.host, config.metricsPort);
   logger.info(

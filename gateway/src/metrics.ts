@@ -30,8 +30,8 @@ function hotCounter({
     },
   });
   return {
-    inc(value: string): void {
-      counts.set(value, (counts.get(value) ?? 0) + 1);
+    inc(value: string, by = 1): void {
+      counts.set(value, (counts.get(value) ?? 0) + by);
     },
   };
 }

@@ -40,8 +40,11 @@ export type SendStatus = "sent" | "buffered" | "dropped";
 
 /** One open WebSocket, as the gateway sees it. Calls after close are ignored. */
 export interface Socket {
-  /** Sends one text frame. */
+  /** Sends one text frame. Frames published to its topics before this call go out before it. */
   send(frame: string): SendStatus;
+  /** From now on the socket receives what is published to `topic` (see {@link Topics}). */
+  subscribe(topic: string): void;
+  unsubscribe(topic: string): void;
   /** Bytes queued for this socket and not yet written to the kernel. */
   bufferedAmount(): number;
   /** Closes with a close frame; `reason` must stay below 123 bytes. */
@@ -54,7 +57,21 @@ export interface SocketSession {
   binary(): void;
   /** A frame above `maxFrameBytes` arrived (and was discarded). */
   oversized(): void;
+  /**
+   * A frame published to one of its topics was not written: the socket's buffer was above `maxBackpressureBytes`.
+   * Called once, on the first such frame, outside uWS's fan-out (so the session may close the socket).
+   */
+  dropped(): void;
   closed(code: number): void;
+}
+
+/**
+ * Fan-out in uWS's C++: one frame handed over once and written to every subscribed socket, each socket's frames of
+ * one event-loop turn coalesced into one write. Per topic, frames reach each subscriber in publish order.
+ */
+export interface Topics {
+  /** Publishes one text frame to the topic's subscribers; answers how many sockets it was handed to. */
+  publish(topic: string, frame: string): number;
 }
 
 export type UpgradeDecision<D> =
@@ -79,8 +96,18 @@ export interface ServerOptions {
   readonly maxFrameBytes: number;
   /** Seconds without traffic before uWS closes a connection (it sends pings to keep healthy ones alive). */
   readonly idleTimeoutSeconds: number;
-  /** Bytes uWS may buffer per socket before it drops sends; keep it above the gateway's own slow-consumer limit. */
+  /**
+   * Bytes uWS may buffer per socket: a frame sent or published beyond it is dropped (a send answers "dropped", a
+   * publish calls {@link SocketSession.dropped}).
+   */
   readonly maxBackpressureBytes: number;
+}
+
+/** The uWS app before it listens: its topics exist from the start, so the gateway can be built around them. */
+export interface Transport {
+  readonly topics: Topics;
+  /** Serves HTTP and WebSockets on `options.host`/`options.port`. */
+  listen<D>(http: HttpHandler, sockets: SocketHandler<D>): Promise<Server>;
 }
 
 export interface Server {
@@ -96,11 +123,22 @@ interface Connection<D> {
   readonly data: D;
   session?: SocketSession;
   socket?: UwsSocket<D>;
+  /** Whether a dropped publish has been reported (uWS reports every dropped frame). */
+  dropped?: true;
 }
+
+/** A close frame: 2 bytes of header, the code and a reason of at most 123 bytes. */
+const CLOSE_FRAME_BYTES = 127;
 
 class UwsSocket<D> implements Socket {
   #open = true;
-  constructor(readonly ws: uWS.WebSocket<Connection<D>>) {}
+  /** A close whose frame waits for room in the socket's buffer. */
+  #pendingClose: { readonly code: number; readonly reason: string } | undefined;
+
+  constructor(
+    readonly ws: uWS.WebSocket<Connection<D>>,
+    private readonly maxBackpressureBytes: number,
+  ) {}
 
   send(frame: string): SendStatus {
     if (!this.#open) return "dropped";
@@ -111,23 +149,69 @@ class UwsSocket<D> implements Socket {
     return status === 1 ? "sent" : status === 0 ? "buffered" : "dropped";
   }
 
+  subscribe(topic: string): void {
+    if (this.#open) this.ws.subscribe(topic);
+  }
+
+  unsubscribe(topic: string): void {
+    if (this.#open) this.ws.unsubscribe(topic);
+  }
+
   bufferedAmount(): number {
     return this.#open ? this.ws.getBufferedAmount() : 0;
   }
 
+  /**
+   * uWS drops a close frame like any other beyond `maxBackpressureBytes`, and the client would see the connection
+   * end without one (1006). So a socket whose buffer is that full stops getting its topics' frames at once and is
+   * sent the close frame once the client has read enough to make room (or it idles out).
+   */
   close(code: number, reason: string): void {
     if (!this.#open) return;
     this.#open = false;
-    this.ws.end(code, reason);
+    if (this.ws.getBufferedAmount() + CLOSE_FRAME_BYTES <= this.maxBackpressureBytes) {
+      this.ws.end(code, reason);
+      return;
+    }
+    for (const topic of this.ws.getTopics()) this.ws.unsubscribe(topic);
+    this.#pendingClose = { code, reason };
+  }
+
+  /** uWS wrote some of the socket's buffer. */
+  drained(): void {
+    const pending = this.#pendingClose;
+    if (pending && this.ws.getBufferedAmount() + CLOSE_FRAME_BYTES <= this.maxBackpressureBytes) {
+      this.#pendingClose = undefined;
+      this.ws.end(pending.code, pending.reason);
+    }
   }
 
   markClosed(): void {
     this.#open = false;
+    this.#pendingClose = undefined;
   }
 }
 
-export function startServer<D>(options: ServerOptions, http: HttpHandler, sockets: SocketHandler<D>): Promise<Server> {
+export function createTransport(options: ServerOptions): Transport {
   const app = uWS.App();
+  return {
+    topics: {
+      publish: (topic, frame) => {
+        const subscribers = app.numSubscribers(topic);
+        if (subscribers > 0) app.publish(topic, frame, false, false);
+        return subscribers;
+      },
+    },
+    listen: (http, sockets) => listen(app, options, http, sockets),
+  };
+}
+
+function listen<D>(
+  app: uWS.TemplatedApp,
+  options: ServerOptions,
+  http: HttpHandler,
+  sockets: SocketHandler<D>,
+): Promise<Server> {
   const textDecoder = new TextDecoder("utf-8", { fatal: true });
 
   app.ws<Connection<D>>(options.wsPath, {
@@ -161,7 +245,7 @@ export function startServer<D>(options: ServerOptions, http: HttpHandler, socket
     },
     open: (ws) => {
       const connection = ws.getUserData();
-      connection.socket = new UwsSocket(ws);
+      connection.socket = new UwsSocket(ws, options.maxBackpressureBytes);
       connection.session = sockets.open(connection.socket, connection.data);
     },
     message: (ws, message, isBinary) => {
@@ -177,6 +261,16 @@ export function startServer<D>(options: ServerOptions, http: HttpHandler, socket
         return session.binary();
       }
       session.text(text);
+    },
+    dropped: (ws) => {
+      const connection = ws.getUserData();
+      if (connection.dropped) return;
+      connection.dropped = true;
+      // Called inside uWS's drain of the topic; closing the socket there would change what it iterates over.
+      setImmediate(() => connection.session?.dropped());
+    },
+    drain: (ws) => {
+      ws.getUserData().socket?.drained();
     },
     close: (ws, code) => {
       const connection = ws.getUserData();

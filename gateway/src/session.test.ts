@@ -5,21 +5,22 @@ import { describe, expect, it } from "vitest";
 import { messageEvent } from "./bus/bus-event.js";
 import { MemoryBus } from "./bus/memory-bus.js";
 import type { Gateway } from "./gateway.js";
-import { inProcessGateway, RecordingSocket } from "./in-process.testing.js";
+import { inProcessGateway, RecordingSocket, RecordingTopics } from "./in-process.testing.js";
 
 describe("ClientSession", () => {
   it("delivers a message the join's replay carried only once, even when the subscription brings it after the join", async () => {
     const log = new MemoryLog();
     const bus = new MemoryBus({ listener: (event) => gateway.deliver(event) });
-    const gateway: Gateway = inProcessGateway({ bus, log, store: { history: async () => [] } });
-    const writerSocket = new RecordingSocket();
+    const topics = new RecordingTopics();
+    const gateway: Gateway = inProcessGateway({ bus, log, store: { history: async () => [] }, topics });
+    const writerSocket = new RecordingSocket(topics);
     const writer = gateway.open(writerSocket, { user: "ann" });
     writer.text(JSON.stringify({ t: "join", room: "lobby" }));
     await waitFor(() => writerSocket.frames.some((frame) => frame.t === "joined"), "the writer's joined");
     for (const cid of ["c1", "c2", "c3"]) writer.text(JSON.stringify({ t: "send", room: "lobby", cid, body: cid }));
     await waitFor(() => writerSocket.frames.filter((frame) => frame.t === "ack").length === 3, "three acks");
 
-    const readerSocket = new RecordingSocket();
+    const readerSocket = new RecordingSocket(topics);
     const reader = gateway.open(readerSocket, { user: "ben" });
     reader.text(JSON.stringify({ t: "join", room: "lobby", since: 1 }));
     await waitFor(() => readerSocket.frames.some((frame) => frame.t === "presence"), "the reader's join");

@@ -57,14 +57,17 @@ const TRACER = tracer("parley-gateway");
 /** A room this client asked to join: events are held back until `joined` (and any replay) has been sent. */
 interface Joining {
   readonly held: BusEvent[];
+  /** As {@link Joined.unpersisted}, for own messages that went out meanwhile. */
+  unpersisted: number;
 }
 
 /** A joined room: all a connection keeps per room, so an idle joined connection stays small. */
 interface Joined {
   /**
-   * The highest seq delivered. Messages at or below it are not delivered again: the Bus's reads and its pub/sub use
-   * separate connections, so a message sequenced before the join read `latest` (and so carried by the replay) can
-   * arrive on the subscription after the join is complete.
+   * The highest seq delivered while the room's messages come one by one (until the socket is subscribed to the
+   * room's topic). Messages at or below it are not delivered again: the Bus's reads and its pub/sub use separate
+   * connections, so a message sequenced before the join read `latest` (and so carried by the replay) can arrive on
+   * the subscription after the join is complete.
    */
   delivered: number;
   /**
@@ -127,6 +130,12 @@ export class ClientSession implements SocketSession, RoomMember {
     this.close(CloseCode.MessageTooBig, "frame too large");
   }
 
+  dropped(): void {
+    if (this.#closed) return;
+    this.context.metrics.slowConsumerCloses.inc();
+    this.close(CloseCode.SlowConsumer, "too slow, reconnect with since");
+  }
+
   closed(code: number): void {
     this.#closed = true;
     this.context.metrics.disconnects.inc({ code: String(code) });
@@ -147,10 +156,9 @@ export class ClientSession implements SocketSession, RoomMember {
       return;
     }
     if (event.t === "msg") {
-      const { seq, from } = event.message;
+      const { seq } = event.message;
       if (seq <= state.delivered) return;
       state.delivered = seq;
-      if (from === this.user) this.#awaitPersisted(state, seq);
     }
     if (event.t === "persisted") {
       if (state.unpersisted === 0) return;
@@ -164,6 +172,15 @@ export class ClientSession implements SocketSession, RoomMember {
       }
     }
     this.#write(event.frame, event.t);
+  }
+
+  subscribe(room: string): void {
+    this.socket.subscribe(room);
+  }
+
+  own(room: string, seq: number): void {
+    const state = this.#rooms.get(room);
+    if (state && seq > state.unpersisted) state.unpersisted = seq;
   }
 
   async #handle(frame: ClientFrame): Promise<void> {
@@ -195,7 +212,7 @@ export class ClientSession implements SocketSession, RoomMember {
   async #join(room: string, since: number | undefined): Promise<void> {
     if (!mayAccess(this.user, room)) return this.#error(ErrorCode.Forbidden, `${room} is another users' direct room`);
     const fresh = !this.#rooms.has(room);
-    const joining: Joining = { held: [] };
+    const joining: Joining = { held: [], unpersisted: 0 };
     if (fresh) this.#rooms.set(room, joining);
     try {
       if (fresh) await this.context.rooms.join(room, this);
@@ -225,8 +242,10 @@ export class ClientSession implements SocketSession, RoomMember {
       const { count, users } = present;
       this.#send({ t: "presence", room, ...(users ? { joined: [...users] } : {}), count });
       // Held messages at or below `latest` were covered by the replay (or predate the join).
-      this.#rooms.set(room, { delivered: latest, unpersisted: 0, lastTyping: Number.NEGATIVE_INFINITY });
+      const joined: Joined = { delivered: latest, unpersisted: joining.unpersisted, lastTyping: -Infinity };
+      this.#rooms.set(room, joined);
       for (const event of joining.held) this.deliver(event);
+      this.context.rooms.joined(room, this, joined.delivered);
     } catch (error) {
       if (fresh && this.#rooms.get(room) === joining) {
         this.#rooms.delete(room);
@@ -237,7 +256,10 @@ export class ClientSession implements SocketSession, RoomMember {
   }
 
   #leave(room: string): void {
-    if (this.#rooms.delete(room)) this.context.rooms.leave(room, this);
+    if (this.#rooms.delete(room)) {
+      this.context.rooms.leave(room, this);
+      this.socket.unsubscribe(room);
+    }
     this.context.metrics.subscribedRooms.set(this.context.rooms.size);
     this.#send({ t: "left", room });
   }
@@ -274,7 +296,7 @@ export class ClientSession implements SocketSession, RoomMember {
     }
     this.context.appended(true);
     this.context.metrics.ackLatency.observe((performance.now() - started) / 1000);
-    this.#awaitPersisted(this.#joinedState(room), message.seq);
+    this.own(room, message.seq);
     this.#send({ t: "ack", room, cid, seq: message.seq, id: message.id });
   }
 
@@ -290,11 +312,6 @@ export class ClientSession implements SocketSession, RoomMember {
   #joinedState(room: string): Joined | undefined {
     const state = this.#rooms.get(room);
     return state !== undefined && "delivered" in state ? state : undefined;
-  }
-
-  /** Notes `seq`, one of this user's messages in a joined room, as to be marked stored by a watermark. */
-  #awaitPersisted(state: Joined | undefined, seq: number): void {
-    if (state && seq > state.unpersisted) state.unpersisted = seq;
   }
 
   #error(code: ErrorCode, message: string, cid?: string): void {

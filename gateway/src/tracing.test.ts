@@ -14,7 +14,7 @@ import { Registry } from "prom-client";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { MemoryBus } from "./bus/memory-bus.js";
 import type { Gateway } from "./gateway.js";
-import { inProcessGateway, RecordingSocket } from "./in-process.testing.js";
+import { inProcessGateway, RecordingSocket, RecordingTopics } from "./in-process.testing.js";
 import { instrumentAppend, instrumentBus } from "./instrumented.js";
 import { createGatewayMetrics } from "./metrics.js";
 
@@ -42,14 +42,16 @@ describe("tracing", () => {
     const persister = new Persister({ log, store, group: "test", logger });
     await persister.start();
     const bus = instrumentBus(new MemoryBus({ listener: (event) => gateway.deliver(event) }), metrics, "memory");
+    const topics = new RecordingTopics();
     const gateway: Gateway = inProcessGateway({
       bus,
       log: instrumentAppend(log, metrics, "memory"),
       store,
       metrics,
       logger,
+      topics,
     });
-    const socket = new RecordingSocket();
+    const socket = new RecordingSocket(topics);
     const session = gateway.open(socket, { user: "ann" });
     try {
       session.text(JSON.stringify({ t: "join", room: "traced" }));
