@@ -11,11 +11,13 @@ export class GatewayProcess {
     readonly port: number,
   ) {}
 
-  static async start(env: Record<string, string>): Promise<GatewayProcess> {
+  /** Starts `gateway/dist/main.js` with `env`; `nodeArgs` are Node's flags (see {@link ServiceProcess.start}). */
+  static async start(env: Record<string, string>, nodeArgs: readonly string[] = []): Promise<GatewayProcess> {
     const service = await ServiceProcess.start(
       ENTRY,
       { PARLEY_HOST: "127.0.0.1", PARLEY_PORT: "0", PARLEY_METRICS_PORT: "0", PARLEY_LOG_LEVEL: "info", ...env },
       (log) => typeof log.port === "number" && typeof log.msg === "string" && log.msg.includes("listening"),
+      { nodeArgs },
     );
     return new GatewayProcess(service, Number(service.readyLog.port));
   }

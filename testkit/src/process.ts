@@ -28,16 +28,17 @@ export class ServiceProcess {
   }
 
   /**
-   * Starts `node entry` with only `env` (plus PATH/HOME), so the developer's own PARLEY_ variables never leak in,
-   * and waits for the log line `ready` says it is up.
+   * Starts `node [nodeArgs] entry` with only `env` (plus PATH/HOME), so the developer's own PARLEY_ variables never
+   * leak in, and waits for the log line `ready` says it is up. `nodeArgs` are Node's own flags (e.g. `--cpu-prof`,
+   * which NODE_OPTIONS does not take).
    */
   static async start(
     entry: string,
     env: Record<string, string>,
     ready: (log: Record<string, unknown>) => boolean,
-    { timeoutMs = 60_000 }: { timeoutMs?: number } = {},
+    { timeoutMs = 60_000, nodeArgs = [] }: { timeoutMs?: number; nodeArgs?: readonly string[] } = {},
   ): Promise<ServiceProcess> {
-    const child = spawn(process.execPath, [entry], {
+    const child = spawn(process.execPath, [...nodeArgs, entry], {
       env: { PATH: process.env.PATH ?? "", HOME: process.env.HOME ?? "", ...env },
       stdio: ["ignore", "pipe", "pipe"],
     });

@@ -33,12 +33,15 @@ export class Stack {
   static async start({
     gateways = 2,
     gatewayEnv = {},
+    gatewayNodeArgs = [],
     gapTimeoutMs = 30_000,
     otelEndpoint,
     redisCluster = false,
   }: {
     gateways?: number;
     gatewayEnv?: Record<string, string>;
+    /** Node's flags for the gateways (e.g. `--cpu-prof`). */
+    gatewayNodeArgs?: readonly string[];
     /** The persister's PARLEY_GAP_TIMEOUT_MS. */
     gapTimeoutMs?: number;
     /** The persister's PARLEY_OTEL_ENDPOINT (gateways take theirs from `gatewayEnv`). */
@@ -64,13 +67,10 @@ export class Stack {
     await promisify(execFile)(process.execPath, [MIGRATE], { env: { PATH: process.env.PATH ?? "", ...env } });
     const gatewayProcesses = await Promise.all(
       Array.from({ length: gateways }, () =>
-        GatewayProcess.start({
-          ...env,
-          PARLEY_BUS: "redis",
-          PARLEY_LOG: "kafka",
-          PARLEY_STORE: "postgres",
-          ...gatewayEnv,
-        }),
+        GatewayProcess.start(
+          { ...env, PARLEY_BUS: "redis", PARLEY_LOG: "kafka", PARLEY_STORE: "postgres", ...gatewayEnv },
+          gatewayNodeArgs,
+        ),
       ),
     );
     stack.gateways.push(...gatewayProcesses);

@@ -181,7 +181,7 @@ export class RedisBus implements Bus {
 
   constructor(options: RedisBusOptions) {
     this.#commands = redisClient(options.target, "parley-bus");
-    this.#subscriber = redisClient(options.target, "parley-bus-sub", { sharded: true });
+    this.#subscriber = redisClient(options.target, "parley-bus-sub", { subscriber: true });
     this.#listener = options.listener;
     this.#prefix = options.prefix ?? "parley";
     this.#recentLimit = options.recentLimit ?? DEFAULT_RECENT_LIMIT;

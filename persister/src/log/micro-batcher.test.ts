@@ -1,14 +1,15 @@
-import { describe, expect, it } from "vitest";
+import { describe, expect, it, vi } from "vitest";
 import { MicroBatcher } from "./micro-batcher.js";
 
 /** A batcher whose sends wait until the test lets them finish, recording every batch. */
-function controlled(options: { maxItems?: number; maxBytes?: number } = {}) {
+function controlled(options: { maxItems?: number; maxBytes?: number; lingerMs?: number } = {}) {
   const batches: string[][] = [];
   const finish: ((error?: Error) => void)[] = [];
   const batcher = new MicroBatcher<string>({
     maxItems: options.maxItems ?? 100,
     maxBytes: options.maxBytes ?? 1_000,
     sizeOf: (item) => item.length,
+    ...(options.lingerMs === undefined ? {} : { lingerMs: options.lingerMs }),
     send: (items) => {
       batches.push(items);
       return new Promise<void>((resolve, reject) => finish.push((error) => (error ? reject(error) : resolve())));
@@ -34,6 +35,28 @@ describe("MicroBatcher", () => {
     expect(batches).toEqual([["a"], ["b", "c", "d"]]);
     await complete();
     await Promise.all(rest);
+  });
+
+  it("with a linger, holds the first item that long and sends what joined it in the same batch", async () => {
+    vi.useFakeTimers();
+    try {
+      const { batcher, batches, complete } = controlled({ lingerMs: 5 });
+      const added = ["a", "b"].map((item) => batcher.add(item));
+      await vi.advanceTimersByTimeAsync(4);
+      expect(batches).toEqual([]);
+      added.push(batcher.add("c"));
+      await vi.advanceTimersByTimeAsync(1);
+      expect(batches).toEqual([["a", "b", "c"]]);
+      // Items added while a batch is in flight go as soon as it is done: they have waited already.
+      added.push(batcher.add("d"));
+      vi.useRealTimers();
+      await complete();
+      expect(batches).toEqual([["a", "b", "c"], ["d"]]);
+      await complete();
+      await Promise.all(added);
+    } finally {
+      vi.useRealTimers();
+    }
   });
 
   it("settles each caller with the outcome of its own batch", async () => {

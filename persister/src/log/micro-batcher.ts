@@ -8,6 +8,11 @@ export interface MicroBatcherOptions<T> {
   readonly maxBytes: number;
   /** An item's size in bytes, as `maxBytes` counts it. */
   readonly sizeOf: (item: T) => number;
+  /**
+   * How long an item added while nothing is in flight waits for others to join its batch, in ms. @default 0: it
+   * goes at once
+   */
+  readonly lingerMs?: number;
 }
 
 interface Pending<T> {
@@ -18,9 +23,9 @@ interface Pending<T> {
 }
 
 /**
- * Coalesces concurrent calls into batches without delaying any: an item added while nothing is in flight is sent
- * at once; items added while a batch is in flight wait for it and go out together in the next one. At most one
- * batch is in flight, so batches (and the items in them) are sent in the order they were added.
+ * Coalesces concurrent calls into batches: an item added while nothing is in flight is sent at once, or after
+ * `lingerMs`; items added while a batch is in flight (or lingers) wait for it and go out together in the next one.
+ * At most one batch is in flight, so batches (and the items in them) are sent in the order they were added.
  */
 export class MicroBatcher<T> {
   readonly #options: MicroBatcherOptions<T>;
@@ -35,7 +40,7 @@ export class MicroBatcher<T> {
   add(item: T): Promise<void> {
     return new Promise((resolve, reject) => {
       this.#queue.push({ item, size: this.#options.sizeOf(item), resolve, reject });
-      if (this.#draining === undefined) this.#startDraining();
+      if (this.#draining === undefined) this.#startDraining(this.#options.lingerMs ?? 0);
     });
   }
 
@@ -44,8 +49,10 @@ export class MicroBatcher<T> {
     while (this.#draining) await this.#draining;
   }
 
-  #startDraining(): void {
-    this.#draining = this.#drain().finally(() => {
+  #startDraining(lingerMs = 0): void {
+    const draining =
+      lingerMs > 0 ? new Promise((resolve) => setTimeout(resolve, lingerMs)).then(() => this.#drain()) : this.#drain();
+    this.#draining = draining.finally(() => {
       this.#draining = undefined;
       // Items added by callbacks that ran after the loop saw an empty queue, but before this point.
       if (this.#queue.length > 0) this.#startDraining();
