@@ -12,12 +12,16 @@
 #   crds         the CRDs the chart may render (prometheus-operator, KEDA, Gateway API), for the control plane
 #   schemas      JSON schemas generated offline from the OpenAPI v3 spec inside the k8s.io/kubernetes module and from
 #                the CRDs above (scripts/k8s-schemas.mjs)
+#   centrifugo   github.com/centrifugal/centrifugo/v6, a peer in the fan-out benchmark (loadtest/src/centrifugo.ts);
+#                a benchmark tool only, so `all` (which the test command runs) leaves it out: build it by name
+#                (4 to 6 minutes on 2 cores)
 #
-#   scripts/tools.sh [all|helm|k6|kubeconform|yaml2json|kubernetes|crds|schemas]   build what is missing (default:
-#                                                                                  all), then print the env
+#   scripts/tools.sh [all|helm|k6|kubeconform|yaml2json|kubernetes|crds|schemas|centrifugo]
+#                             build what is missing (default: all), then print the env
 #   scripts/tools.sh env      eval-able exports: PARLEY_HELM, PARLEY_K6, PARLEY_KUBECONFORM, PARLEY_YAML2JSON,
 #                             PARLEY_KUBERNETES (a folder of the control plane's binaries), PARLEY_CRDS,
-#                             PARLEY_SCHEMAS
+#                             PARLEY_SCHEMAS, PARLEY_CENTRIFUGO: where each tool is once built, printed whether it is
+#                             built yet or not (so the benchmark checks that PARLEY_CENTRIFUGO exists)
 #
 # Progress goes to stderr and the env lines to stdout, like scripts/services.sh. A version bump below is a new cache
 # entry; delete the cache folder to start over.
@@ -34,6 +38,7 @@ readonly PROMETHEUS_OPERATOR_VERSION=v0.85.0
 readonly KEDA_VERSION=v2.21.0
 readonly KWOK_VERSION=v0.8.0
 readonly GATEWAY_API_VERSION=v1.6.3
+readonly CENTRIFUGO_VERSION=v6.9.1
 
 readonly SCRIPT=tools.sh
 # shellcheck source=scripts/lib.sh
@@ -53,6 +58,7 @@ readonly KUBE_RELEASE ETCD_RELEASE
 readonly KUBERNETES="$BIN/kubernetes-$KUBE_RELEASE-etcd-$ETCD_RELEASE-kwok-$KWOK_VERSION-$(cat "$CONTROL_PLANE"/*/go.* | sha256sum | cut -c1-12)"
 readonly CRDS="$TOOLS/crds/po-$PROMETHEUS_OPERATOR_VERSION-keda-$KEDA_VERSION-gateway-api-$GATEWAY_API_VERSION"
 readonly SCHEMAS="$TOOLS/schemas/k8s-$KUBE_RELEASE-po-$PROMETHEUS_OPERATOR_VERSION-keda-$KEDA_VERSION-gateway-api-$GATEWAY_API_VERSION"
+readonly CENTRIFUGO="$BIN/centrifugo-$CENTRIFUGO_VERSION"
 
 
 go_bin() {
@@ -110,6 +116,14 @@ build_helm() {
 
 build_k6() {
   [[ -x $K6 ]] || go_install "go.k6.io/k6@$K6_VERSION" "$K6"
+}
+
+# Stamped with the version as its .goreleaser.yml does (the tag without its "v"; unstamped it calls itself 0.0.0), so
+# `centrifugo version` and its startup log name what a benchmark ran. The usage-stats endpoint and token that
+# goreleaser also stamps stay empty: such a build sends no stats.
+build_centrifugo() {
+  [[ -x $CENTRIFUGO ]] || go_install "github.com/centrifugal/centrifugo/v6@$CENTRIFUGO_VERSION" "$CENTRIFUGO" \
+    "-X github.com/centrifugal/centrifugo/v6/internal/build.Version=${CENTRIFUGO_VERSION#v}"
 }
 
 build_kubeconform() {
@@ -208,6 +222,7 @@ print_env() {
   printf 'export PARLEY_KUBERNETES=%q\n' "$KUBERNETES"
   printf 'export PARLEY_CRDS=%q\n' "$CRDS"
   printf 'export PARLEY_SCHEMAS=%q\n' "$SCHEMAS"
+  printf 'export PARLEY_CENTRIFUGO=%q\n' "$CENTRIFUGO"
 }
 
 main() {
@@ -230,13 +245,14 @@ main() {
   kubernetes) build_kubernetes ;;
   crds) build_crds ;;
   schemas) build_schemas ;;
+  centrifugo) build_centrifugo ;;
   env) ;;
   -h | --help | help)
     sed -n '2,/^set -euo/{/^#/s/^# \{0,1\}//p}' "${BASH_SOURCE[0]}"
     return 0
     ;;
   *)
-    say "tools.sh: unknown command '$what' (all|helm|k6|kubeconform|yaml2json|kubernetes|crds|schemas|env)"
+    say "tools.sh: unknown command '$what' (all|helm|k6|kubeconform|yaml2json|kubernetes|crds|schemas|centrifugo|env)"
     exit 2
     ;;
   esac
