@@ -1,5 +1,6 @@
-// The load shape and metrics shared by the Parley script (chat.js) and the Socket.IO baseline (socketio.js), so
-// both systems are measured with the same generator, timeline and numbers.
+// The load shape and metrics of the k6 suite (chat.js), apart from how a connection speaks Parley's protocol. The
+// fan-out comparison with other systems runs on our own load generator (loadtest/src/loadgen/); k6 stays for the
+// SLO runs: the 10,000-connection acceptance run and the reconnect storm.
 //
 // Timeline: connections open over RAMP_S; every sender starts at RAMP_S + SETTLE_S (each at a random offset inside
 // its interval) and sends for DURATION_S; then DRAIN_S for the last deliveries, and every socket closes.
@@ -61,12 +62,12 @@ export const metrics = {
   sent: new Counter("chat_messages_sent"),
   received: new Counter("chat_messages_received"),
   errors: new Counter("chat_errors"),
-  /** Messages missing from a member's view of a room (sequence numbers skipped; Parley only). */
+  /** Messages missing from a member's view of a room (sequence numbers skipped). */
   gaps: new Counter("chat_gaps"),
-  /** Messages a member received again or out of order (at or below the highest seq it had; Parley only). */
+  /** Messages a member received again or out of order (at or below the highest seq it had). */
   duplicates: new Counter("chat_duplicates"),
   reconnects: new Counter("chat_reconnects"),
-  /** Rejoins with `since` whose replay the server reported complete (Parley only). */
+  /** Rejoins with `since` whose replay the server reported complete. */
   recovered: new Rate("chat_recovered"),
   /** Sends answered `unavailable` and sent again with the same cid, as clients must. */
   retries: new Counter("chat_retries"),
@@ -137,7 +138,7 @@ export function finishing() {
 /**
  * The raw text of a number or plain (unescaped) string field of a JSON frame, or undefined. Messages are nearly all
  * of the traffic, and JSON.parse costs k6 about as much per frame as everything else it does for one (see
- * docs/benchmarks.md), so both scripts read a message's few fields with this instead.
+ * docs/benchmarks.md), so chat.js reads a message's few fields with this instead.
  */
 export function field(frame, key) {
   const at = frame.indexOf(`"${key}":`);

@@ -1,162 +1,95 @@
 /**
- * The benchmark harness: starts the local stack with N gateways (Redis bus, Kafka log, PostgreSQL store, a
- * persister) and a Socket.IO + @socket.io/redis-adapter baseline with N servers on the same Redis, and drives both
- * with the same k6 load generator.
+ * The benchmark harness: side by side in one run, Parley (N gateways on Redis, Kafka and PostgreSQL, and a
+ * persister, so the durable path runs), the Socket.IO + @socket.io/redis-adapter baseline, the bare uWebSockets.js
+ * reference (the ceiling) and Centrifugo, each with N server processes on the same Redis, all driven by our own load
+ * generator (`loadgen/`); k6 drives the SLO runs and is measured once for its own cost per frame.
  *
- *   npm run bench        # builds, starts the local services, runs everything below (about 15 minutes)
+ *   npm run bench        # builds, starts the local services, runs everything below (about 20 minutes)
  *
  * Scenarios (BENCH_SCENARIOS, comma-separated; all by default):
- * - `fanout`: CONNECTIONS connections in rooms of ROOM_SIZE, every connection sending, at each offered load of
- *   BENCH_LOADS (messages/s in all) for Parley and then for the baseline; the point at BENCH_TARGET_LOAD is the
- *   10,000-connection acceptance run and must pass its k6 thresholds.
+ * - `fanout`: BENCH_CONNECTIONS connections in rooms of BENCH_ROOM_SIZE, every connection sending, at each load of
+ *   BENCH_LOADS (messages/s in all; 200, 500, 1,000, 2,000 = 20k to 200k deliveries/s offered), for each system of
+ *   BENCH_SYSTEMS; then k6 drives Parley at BENCH_K6_LOAD messages/s (0: not) to compare the generators' CPU per
+ *   received frame.
  * - `broadcast` (Parley): every connection in one room, five of them sending BENCH_BROADCAST_LOAD messages/s in all.
  * - `ack` (Parley): send -> durable ack at BENCH_ACK_LOAD messages/s (default 1,000) from BENCH_ACK_CONNECTIONS
  *   connections (default 1,000) in rooms of 10, so that the load generator's own work stays small.
- * - `storm` (Parley): a third into the steady phase the first gateway is killed (SIGKILL); all its clients
+ * - `acceptance` (Parley, k6): the 10,000-connection run at BENCH_TARGET_LOAD messages/s; must pass its thresholds.
+ * - `storm` (Parley, k6): a third into the steady phase the first gateway is killed (SIGKILL); all its clients
  *   reconnect to the others at once, rejoin with `since` and resend what was not acked. Thresholds: no gaps,
  *   complete replays, no errors.
  *
- * Writes, per run, k6's summary and HTML report under `.parley/bench/<date>/<run>/`, all figures to
- * `.parley/bench/<date>/results.json`, the charts to BENCH_CHARTS_DIR (default `docs/benchmarks/`), and prints a
- * Markdown table. Exits non-zero if a run that must pass its thresholds did not.
+ * BENCH_PROFILE=1 runs those Parley gateways under `node --cpu-prof`: one profile per gateway in
+ * `.parley/bench/<date>/profiles/`, written when they stop (open them in Chrome DevTools or speedscope).
+ *
+ * Per run it records deliveries/s, the delivered and acked shares, client-measured latencies, the servers' CPU per
+ * delivery and the CPU of every process role (servers, Redis, Kafka, persister, PostgreSQL, load generator) over
+ * the measured window. Our generator's windows are its sends plus the drain, with BENCH_LOADGEN_WORKERS worker
+ * processes (default 2); k6's are its steady phase (BENCH_RAMP_S of connecting, then BENCH_DURATION_S of sending).
+ *
+ * Writes k6's summaries and HTML reports under `.parley/bench/<date>/<run>/`, all figures to
+ * `.parley/bench/<date>/results.json`, the chart to BENCH_CHARTS_DIR (default `docs/benchmarks/`), and prints
+ * Markdown tables. Exits non-zero if a run that must pass its thresholds did not.
  */
-import { mkdir, readFile, writeFile } from "node:fs/promises";
+import { mkdir, writeFile } from "node:fs/promises";
 import { fileURLToPath } from "node:url";
-import { serviceEnv, uniqueName } from "@parley/testkit";
 import { type Scrape, scrape } from "@parley/testkit/metrics";
-import { ServiceProcess } from "@parley/testkit/process";
-import { Stack } from "@parley/testkit/stack";
 import { renderCharts } from "./charts.js";
-import { type K6Result, runK6 } from "./k6.js";
+import { type CpuSample, type CpuSplit, cpuBetween, type RolePids, sampleCpu, servicePids } from "./cpu.js";
+import { runK6 } from "./k6.js";
+import { runLoad } from "./loadgen/load.js";
+import {
+  cpuTable,
+  fanoutTable,
+  generatorCost,
+  type Point,
+  runsTable,
+  type Scenario,
+  type ServerLatency,
+  serverTable,
+} from "./report.js";
+import { type ParleySystem, SYSTEM_NAMES, type System, startParley, startSystem } from "./systems.js";
 
 const ROOT = fileURLToPath(new URL("../..", import.meta.url));
-const SOCKETIO_SERVER = fileURLToPath(new URL("./socketio-server.js", import.meta.url));
 
 const settings = {
   connections: Number(process.env.BENCH_CONNECTIONS ?? 10_000),
   servers: Number(process.env.BENCH_GATEWAYS ?? 2),
   roomSize: Number(process.env.BENCH_ROOM_SIZE ?? 100),
-  loads: (process.env.BENCH_LOADS ?? "25,50,100,150,200").split(",").map(Number),
+  loads: (process.env.BENCH_LOADS ?? "200,500,1000,2000").split(",").map(Number),
+  systems: (process.env.BENCH_SYSTEMS ?? SYSTEM_NAMES.join(",")).split(",").map(systemName),
+  k6Load: Number(process.env.BENCH_K6_LOAD ?? 200),
   targetLoad: Number(process.env.BENCH_TARGET_LOAD ?? 50),
   broadcastLoad: Number(process.env.BENCH_BROADCAST_LOAD ?? 1),
   stormLoad: Number(process.env.BENCH_STORM_LOAD ?? 50),
   ackLoad: Number(process.env.BENCH_ACK_LOAD ?? 1000),
   ackConnections: Number(process.env.BENCH_ACK_CONNECTIONS ?? 1000),
+  loadgenWorkers: Number(process.env.BENCH_LOADGEN_WORKERS ?? 2),
   rampS: Number(process.env.BENCH_RAMP_S ?? 20),
   durationS: Number(process.env.BENCH_DURATION_S ?? 30),
-  scenarios: (process.env.BENCH_SCENARIOS ?? "fanout,broadcast,ack,storm").split(","),
+  scenarios: (process.env.BENCH_SCENARIOS ?? "fanout,broadcast,ack,acceptance,storm").split(","),
+  profile: process.env.BENCH_PROFILE === "1",
 };
-const SETTLE_S = 5;
+/** k6's pause between the ramp and the sends. */
+const K6_SETTLE_S = 5;
 const stamp = new Date().toISOString().replace(/[:.]/g, "-");
 const outDir = `${ROOT}.parley/bench/${stamp}`;
 const chartsDir = process.env.BENCH_CHARTS_DIR ?? `${ROOT}docs/benchmarks`;
 
-/** One k6 run, as reported. */
-export interface Point {
-  readonly run: string;
-  readonly system: "parley" | "socketio";
-  readonly scenario: string;
-  /** Messages per second the senders offered, and the deliveries that makes at the room size. */
-  readonly offeredSends: number;
-  readonly offeredDeliveries: number;
-  readonly deliveriesPerSecond: number;
-  /** Delivery latency (sender's timestamp in the body -> received), ms. */
-  readonly latency: { readonly p50: number; readonly p95: number; readonly p99: number; readonly max: number };
-  readonly ackP99: number;
-  readonly connectSuccess: number;
-  readonly errors: number;
-  readonly gaps: number;
-  readonly duplicates: number;
-  readonly retries: number;
-  readonly reconnects: number;
-  /**
-   * CPU seconds the servers (gateways or Socket.IO servers) used during the run, all together; NaN when one died
-   * during the run (the reconnect storm kills one), as its CPU time went with it.
-   */
-  readonly serverCpuSeconds: number;
-  /** Server CPU per delivery in the steady phase (no connects or joins), microseconds; NaN as above. */
-  readonly serverCpuMicrosPerDelivery: number;
-  /** Whether k6's thresholds passed. */
-  readonly passed: boolean;
-  /** Parley only: the gateways' own timing of the run's sends, from their /metrics. */
-  readonly server?: {
-    /** Send frame received -> ack sent. */
-    readonly ack: ServerLatency;
-    /** Sequencing: the Bus's publish script in Redis. */
-    readonly publish: ServerLatency;
-    /** The Kafka append (acks from all in-sync replicas). */
-    readonly append: ServerLatency;
-    /** A message's send -> handed to a gateway's members (once per message and gateway). */
-    readonly fanout: ServerLatency;
-  };
+function systemName(name: string): System["name"] {
+  const found = SYSTEM_NAMES.find((known) => known === name);
+  if (!found) throw new Error(`BENCH_SYSTEMS: unknown system "${name}" (expected ${SYSTEM_NAMES.join(", ")})`);
+  return found;
 }
 
-/** A gateway latency histogram over one run, all gateways together. */
-interface ServerLatency {
-  readonly count: number;
-  /** Share of observations within 50 ms. */
-  readonly within50ms: number;
-  /** Upper bound of the bucket holding the 99th percentile, ms. */
-  readonly p99AtMostMs: number;
-}
-
-interface System {
-  readonly name: Point["system"];
-  readonly targets: string[];
-  readonly processes: ServiceProcess[];
-  /** Where each gateway serves /metrics (none for the baseline). */
-  readonly metricsPorts: number[];
-  stop(): Promise<void>;
-}
-
-async function startParley(): Promise<System> {
-  const stack = await Stack.start({
-    gateways: settings.servers,
-    // As the figures in docs/benchmarks.md were measured (the default is 60 s; uWS pings idle receivers either way).
-    gatewayEnv: { PARLEY_IDLE_TIMEOUT_SECONDS: "120" },
-  });
+/** The processes of every role while `system` runs; the generator's are added by the caller. */
+async function rolePids(system: System, generator: readonly number[]): Promise<RolePids> {
   return {
-    name: "parley",
-    targets: stack.gateways.map((gateway) => gateway.wsEndpoint),
-    processes: stack.gateways.map((gateway) => gateway.service),
-    metricsPorts: stack.gateways.map((gateway) => Number(gateway.service.readyLog.metricsPort)),
-    stop: () => stack.stop(),
+    servers: system.serverPids,
+    persister: system.persisterPids,
+    generator,
+    ...(await servicePids(ROOT)),
   };
-}
-
-async function startSocketIo(): Promise<System> {
-  const key = uniqueName("socket.io");
-  const processes = await Promise.all(
-    Array.from({ length: settings.servers }, () =>
-      ServiceProcess.start(
-        SOCKETIO_SERVER,
-        { REDIS_URL: serviceEnv().redisUrl, PORT: "0", REDIS_KEY: key },
-        (log) => log.msg === "socket.io baseline listening",
-      ),
-    ),
-  );
-  return {
-    name: "socketio",
-    targets: processes.map((server) => `ws://127.0.0.1:${String(server.readyLog.port)}`),
-    processes,
-    metricsPorts: [],
-    stop: async () => {
-      await Promise.all(processes.map((server) => server.stop()));
-    },
-  };
-}
-
-/** utime + stime of a process, in seconds (clock ticks of 1/100 s). */
-async function cpuSeconds(pid: number | undefined): Promise<number> {
-  if (pid === undefined) return 0;
-  const stat = await readFile(`/proc/${pid}/stat`, "utf8").catch(() => "");
-  const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-  return (Number(fields[11] ?? 0) + Number(fields[12] ?? 0)) / 100;
-}
-
-async function serversCpu(system: System): Promise<number> {
-  const each = await Promise.all(system.processes.map((server) => cpuSeconds(server.child.pid)));
-  return each.reduce((sum, seconds) => sum + seconds, 0);
 }
 
 /**
@@ -194,76 +127,147 @@ function histogramDelta(
 const scrapeAll = (system: System) =>
   Promise.all(system.metricsPorts.map((port) => scrape(port).catch(() => undefined)));
 
+/** Parley's gateway timings over a run, from /metrics scraped before and after it. */
+function serverTimings(
+  system: System,
+  before: readonly (Scrape | undefined)[],
+  after: readonly (Scrape | undefined)[],
+) {
+  if (system.metricsPorts.length === 0) return {};
+  const server = (name: string, labels?: Record<string, string>) => histogramDelta(before, after, name, labels);
+  return {
+    server: {
+      ack: server("parley_gateway_ack_latency_seconds"),
+      publish: server("parley_gateway_bus_call_duration_seconds", { op: "publish" }),
+      append: server("parley_gateway_log_append_duration_seconds"),
+      fanout: server("parley_gateway_fanout_latency_seconds"),
+    },
+  };
+}
+
+interface Shape {
+  /** Messages per second, in all. */
+  readonly sends: number;
+  readonly roomSize: number;
+  readonly connections: number;
+  /** Connection n sends when n is a multiple of this. */
+  readonly sendEvery: number;
+}
+
 const points: Point[] = [];
 
-async function measure(
-  system: System,
-  scenario: string,
-  {
-    sends,
-    roomSize,
-    senders,
-    connections = settings.connections,
-    vars = {},
-    during,
-  }: {
-    sends: number;
-    roomSize: number;
-    senders: number;
-    connections?: number;
-    vars?: Record<string, string>;
-    during?: () => void;
-  },
-): Promise<Point> {
-  const run = `${system.name}-${scenario}-${sends}`;
-  const sendIntervalMs = Math.round((senders / sends) * 1000);
-  const cpuBefore = await serversCpu(system);
+function record(point: Point): Point {
+  points.push(point);
+  console.error(JSON.stringify(point));
+  return point;
+}
+
+/** One run of our load generator against `system`, with every process's CPU over its sends and drain. */
+async function measureLoad(system: System, scenario: Scenario, shape: Shape): Promise<Point> {
   const metricsBefore = await scrapeAll(system);
-  const steadyStart = (settings.rampS + SETTLE_S) * 1000;
-  const steady: Promise<number>[] = [];
-  const timers = [
-    // k6 takes about a second to start; the steady window is measured a second in and ends with the sends.
-    setTimeout(() => steady.push(serversCpu(system)), steadyStart + 1000),
-    setTimeout(() => steady.push(serversCpu(system)), steadyStart + settings.durationS * 1000),
-  ];
+  const samples: CpuSample[] = [];
+  const sample = async () => {
+    samples.push(await sampleCpu(await rolePids(system, [])));
+  };
+  const result = await runLoad({
+    protocol: system.protocol,
+    targets: system.targets,
+    connections: shape.connections,
+    roomSize: shape.roomSize,
+    rate: shape.sends,
+    durationS: settings.durationS,
+    sendEvery: shape.sendEvery,
+    workers: settings.loadgenWorkers,
+    sourceAddresses: true,
+    window: { begin: sample, end: sample },
+  });
+  const [before, after] = samples;
+  if (!before || !after) throw new Error("the load generator did not report its window");
+  // The workers measure their own CPU over the same window.
+  const cpu: CpuSplit = { ...cpuBetween(before, after), generator: result.generator.cpuSeconds };
+  return record({
+    run: `${system.name}-${scenario}-${shape.sends}`,
+    system: system.name,
+    scenario,
+    generator: "loadgen",
+    connections: shape.connections,
+    roomSize: shape.roomSize,
+    offeredSends: shape.sends,
+    offeredDeliveries: shape.sends * shape.roomSize,
+    deliveriesPerSecond: Math.round(result.deliveriesPerSecond),
+    deliveredShare: result.deliveredShare,
+    latency: result.latency,
+    ackP99: result.ackLatency.p99,
+    ackedShare: result.ackedShare,
+    errors: result.errors,
+    windowS: result.windowS,
+    cpu,
+    serverCpuMicrosPerDelivery: (cpu.servers * 1e6) / result.deliveries,
+    generatorMicrosPerFrame: result.generator.microsPerFrame,
+    load: { connections: result.connections, errorSamples: result.errorSamples },
+    ...serverTimings(system, metricsBefore, await scrapeAll(system)),
+  });
+}
+
+/**
+ * One k6 run against Parley; the CPU window is its steady phase from a second in (k6 takes about a second to start)
+ * to the end of the sends, k6's own CPU included.
+ */
+async function measureK6(
+  system: ParleySystem,
+  scenario: Scenario,
+  shape: Shape,
+  { vars = {}, during }: { vars?: Record<string, string>; during?: () => void } = {},
+): Promise<Point> {
+  const run = `${system.name}-${scenario}-${shape.sends}`;
+  const senders = Math.ceil(shape.connections / shape.sendEvery);
+  const metricsBefore = await scrapeAll(system);
+  let k6Pid: number | undefined;
+  const samples: Promise<CpuSample>[] = [];
+  const sample = () => samples.push(rolePids(system, k6Pid === undefined ? [] : [k6Pid]).then(sampleCpu));
+  const steadyStart = (settings.rampS + K6_SETTLE_S) * 1000;
+  const timers = [setTimeout(sample, steadyStart + 1000), setTimeout(sample, steadyStart + settings.durationS * 1000)];
   if (during) timers.push(setTimeout(during, steadyStart + (settings.durationS * 1000) / 3));
-  let result: K6Result;
-  try {
-    result = await runK6(
-      system.name === "parley" ? "chat" : "socketio",
-      {
-        TARGETS: system.targets.join(","),
-        CONNECTIONS: String(connections),
-        ROOM_SIZE: String(roomSize),
-        SEND_EVERY: String(Math.round(connections / senders)),
-        SEND_INTERVAL_MS: String(sendIntervalMs),
-        RAMP_S: String(settings.rampS),
-        SETTLE_S: String(SETTLE_S),
-        DURATION_S: String(settings.durationS),
-        ...vars,
-      },
-      `${outDir}/${run}`,
-    );
-  } finally {
+  const result = await runK6(
+    {
+      TARGETS: system.targets.map((target) => `${target}/ws`).join(","),
+      CONNECTIONS: String(shape.connections),
+      ROOM_SIZE: String(shape.roomSize),
+      SEND_EVERY: String(shape.sendEvery),
+      SEND_INTERVAL_MS: String(Math.round((senders / shape.sends) * 1000)),
+      RAMP_S: String(settings.rampS),
+      SETTLE_S: String(K6_SETTLE_S),
+      DURATION_S: String(settings.durationS),
+      ...vars,
+    },
+    `${outDir}/${run}`,
+    (pid) => {
+      k6Pid = pid;
+    },
+  ).finally(() => {
     for (const timer of timers) clearTimeout(timer);
-  }
-  const [steadyFrom = 0, steadyTo = 0] = await Promise.all(steady);
-  const serverDied = system.processes.some(
-    (server) => server.child.exitCode !== null || server.child.signalCode !== null,
-  );
-  const metricsAfter = await scrapeAll(system);
-  const server = (name: string, labels?: Record<string, string>) =>
-    histogramDelta(metricsBefore, metricsAfter, name, labels);
+  });
+  if (result.code !== 0 && result.code !== 99) throw new Error(`k6 failed (exit ${result.code}):\n${result.output}`);
+  const [before, after] = await Promise.all(samples);
+  if (!before || !after) throw new Error(`k6 ended before its steady phase did:\n${result.output}`);
+  const cpu = cpuBetween(before, after);
   const metric = (name: string) => result.summary.metrics[name] ?? {};
   const latency = metric("chat_delivery_latency");
   const deliveries = metric("chat_messages_received").count ?? 0;
-  const point: Point = {
+  const sent = metric("chat_messages_sent").count ?? 0;
+  // Nearly every frame arrives during the sends; the window covers all of them but the first second.
+  const inWindow = (settings.durationS - 1) / settings.durationS;
+  return record({
     run,
     system: system.name,
     scenario,
-    offeredSends: sends,
-    offeredDeliveries: sends * roomSize,
+    generator: "k6",
+    connections: shape.connections,
+    roomSize: shape.roomSize,
+    offeredSends: shape.sends,
+    offeredDeliveries: shape.sends * shape.roomSize,
     deliveriesPerSecond: Math.round(deliveries / settings.durationS),
+    deliveredShare: sent === 0 ? Number.NaN : deliveries / (sent * shape.roomSize),
     latency: {
       p50: latency.med ?? Number.NaN,
       p95: latency["p(95)"] ?? Number.NaN,
@@ -271,147 +275,120 @@ async function measure(
       max: latency.max ?? Number.NaN,
     },
     ackP99: metric("chat_ack_latency")["p(99)"] ?? Number.NaN,
-    connectSuccess: metric("chat_connect_success").value ?? 0,
+    ackedShare: Number.NaN,
     errors: metric("chat_errors").count ?? 0,
-    gaps: metric("chat_gaps").count ?? 0,
-    duplicates: metric("chat_duplicates").count ?? 0,
-    retries: metric("chat_retries").count ?? 0,
-    reconnects: metric("chat_reconnects").count ?? 0,
-    serverCpuSeconds: serverDied ? Number.NaN : Number(((await serversCpu(system)) - cpuBefore).toFixed(1)),
-    serverCpuMicrosPerDelivery: serverDied
-      ? Number.NaN
-      : Number(
-          (((steadyTo - steadyFrom) * 1e6) / (deliveries * ((settings.durationS - 1) / settings.durationS))).toFixed(1),
-        ),
-    passed: result.code === 0,
-    ...(system.name === "parley"
-      ? {
-          server: {
-            ack: server("parley_gateway_ack_latency_seconds"),
-            publish: server("parley_gateway_bus_call_duration_seconds", { op: "publish" }),
-            append: server("parley_gateway_log_append_duration_seconds"),
-            fanout: server("parley_gateway_fanout_latency_seconds"),
-          },
-        }
-      : {}),
-  };
-  if (result.code !== 0 && result.code !== 99) throw new Error(`k6 failed (exit ${result.code}):\n${result.output}`);
-  points.push(point);
-  console.error(JSON.stringify(point));
-  return point;
+    windowS: settings.durationS - 1,
+    cpu,
+    serverCpuMicrosPerDelivery: (cpu.servers * 1e6) / (deliveries * inWindow),
+    // k6's frames: the deliveries and the acks (one per send).
+    generatorMicrosPerFrame: (cpu.generator * 1e6) / ((deliveries + sent) * inWindow),
+    k6: {
+      passed: result.code === 0,
+      connectSuccess: metric("chat_connect_success").value ?? 0,
+      gaps: metric("chat_gaps").count ?? 0,
+      duplicates: metric("chat_duplicates").count ?? 0,
+      retries: metric("chat_retries").count ?? 0,
+      reconnects: metric("chat_reconnects").count ?? 0,
+    },
+    ...serverTimings(system, metricsBefore, await scrapeAll(system)),
+  });
 }
 
+const everyoneSends = (connections: number) => ({ connections, sendEvery: 1 });
+const fanout: Shape[] = settings.loads.map((sends) => ({
+  sends,
+  roomSize: settings.roomSize,
+  ...everyoneSends(settings.connections),
+}));
 const mustPass: Point[] = [];
+const wanted = (scenario: Scenario) => settings.scenarios.includes(scenario);
 await mkdir(outDir, { recursive: true });
 
-if (["fanout", "broadcast", "ack"].some((scenario) => settings.scenarios.includes(scenario))) {
-  const parley = await startParley();
+/** Runs `body` on a started system and stops it, also when `body` fails. */
+async function using<S extends System>(system: S, body: (system: S) => Promise<void>): Promise<void> {
   try {
-    if (settings.scenarios.includes("fanout")) {
-      for (const sends of settings.loads) {
-        const point = await measure(parley, "fanout", {
-          sends,
+    await body(system);
+  } finally {
+    await system.stop();
+  }
+}
+
+async function fanoutRuns(system: System): Promise<void> {
+  for (const shape of fanout) await measureLoad(system, "fanout", shape);
+}
+
+const parleyFanout = wanted("fanout") && settings.systems.includes("parley");
+if (parleyFanout || (["broadcast", "ack", "acceptance"] as const).some(wanted)) {
+  const profile = settings.profile ? ["--cpu-prof", `--cpu-prof-dir=${outDir}/profiles`] : [];
+  await using(await startParley(settings.servers, profile), async (parley) => {
+    if (parleyFanout) {
+      await fanoutRuns(parley);
+      if (settings.k6Load > 0) {
+        await measureK6(parley, "k6-cost", {
+          sends: settings.k6Load,
           roomSize: settings.roomSize,
-          senders: settings.connections,
+          ...everyoneSends(settings.connections),
         });
-        if (sends === settings.targetLoad) mustPass.push(point);
       }
     }
-    if (settings.scenarios.includes("broadcast")) {
-      await measure(parley, "broadcast", {
+    if (wanted("broadcast")) {
+      await measureLoad(parley, "broadcast", {
         sends: settings.broadcastLoad,
         roomSize: settings.connections,
-        senders: 5,
+        connections: settings.connections,
+        sendEvery: Math.ceil(settings.connections / 5),
       });
     }
-    if (settings.scenarios.includes("ack")) {
-      await measure(parley, "ack", {
+    if (wanted("ack")) {
+      await measureLoad(parley, "ack", {
         sends: settings.ackLoad,
         roomSize: 10,
-        senders: settings.ackConnections,
-        connections: settings.ackConnections,
+        ...everyoneSends(settings.ackConnections),
       });
     }
-  } finally {
-    await parley.stop();
-  }
+    if (wanted("acceptance")) {
+      mustPass.push(
+        await measureK6(parley, "acceptance", {
+          sends: settings.targetLoad,
+          roomSize: settings.roomSize,
+          ...everyoneSends(settings.connections),
+        }),
+      );
+    }
+  });
 }
 
-if (settings.scenarios.includes("storm")) {
-  const parley = await startParley();
-  try {
-    const victim = parley.processes[0];
+for (const name of settings.systems) {
+  if (name !== "parley" && wanted("fanout")) await using(await startSystem(name, settings.servers), fanoutRuns);
+}
+
+if (wanted("storm")) {
+  await using(await startParley(settings.servers), async (parley) => {
+    const shape = { sends: settings.stormLoad, roomSize: settings.roomSize, ...everyoneSends(settings.connections) };
     mustPass.push(
-      await measure(parley, "storm", {
-        sends: settings.stormLoad,
-        roomSize: settings.roomSize,
-        senders: settings.connections,
+      await measureK6(parley, "storm", shape, {
         // Replayed messages arrive late by design; this run is judged on gaps, replays and errors.
         vars: { RECONNECT: "1", P95_MS: "60000", P99_MS: "60000", ACK_P99_MS: "60000" },
-        during: () => victim?.kill("SIGKILL"),
+        during: () => parley.kill(0),
       }),
     );
-  } finally {
-    await parley.stop();
-  }
-}
-
-if (settings.scenarios.includes("fanout")) {
-  const baseline = await startSocketIo();
-  try {
-    for (const sends of settings.loads) {
-      await measure(baseline, "fanout", { sends, roomSize: settings.roomSize, senders: settings.connections });
-    }
-  } finally {
-    await baseline.stop();
-  }
+  });
 }
 
 await writeFile(`${outDir}/results.json`, `${JSON.stringify({ settings, date: new Date(), points }, null, 2)}\n`);
-const fanout = points.filter((point) => point.scenario === "fanout");
-if (fanout.length > 0) {
+const charted = points.filter((point) => point.scenario === "fanout" && point.generator === "loadgen");
+if (charted.length > 0) {
   const title = `Room fan-out: ${settings.connections.toLocaleString("en")} connections in rooms of ${settings.roomSize}, ${settings.servers} servers (${stamp.slice(0, 10)})`;
-  await renderCharts(fanout, chartsDir, title);
+  await renderCharts(charted, chartsDir, title);
 }
-console.log(table(points));
+console.log(fanoutTable(points));
+console.log(`\n${runsTable(points)}`);
+console.log(`\nCPU by process role, in cores over each run's window:\n\n${cpuTable(points)}`);
 console.log(`\n${serverTable(points)}`);
+console.log(`\n${generatorCost(points)}`);
 console.log(`\nk6 reports and results.json: ${outDir}`);
-const failed = mustPass.filter((point) => !point.passed);
+const failed = mustPass.filter((point) => !point.k6?.passed);
 if (failed.length > 0) {
   console.error(`thresholds failed: ${failed.map((point) => point.run).join(", ")}`);
   process.exitCode = 1;
-}
-
-function table(rows: readonly Point[]): string {
-  const lines = [
-    "| run | offered msg/s | deliveries/s | p50 / p95 / p99 ms | ack p99 ms | server CPU µs/delivery | connected | errors | gaps / duplicates | thresholds |",
-    "|---|---|---|---|---|---|---|---|---|---|",
-  ];
-  for (const row of rows) {
-    const { p50, p95, p99 } = row.latency;
-    lines.push(
-      `| ${row.run} | ${row.offeredSends} | ${row.deliveriesPerSecond.toLocaleString("en")} | ${p50.toFixed(0)} / ${p95.toFixed(0)} / ${p99.toFixed(0)} | ${row.ackP99.toFixed(0)} | ${Number.isNaN(row.serverCpuMicrosPerDelivery) ? "n/a" : row.serverCpuMicrosPerDelivery} | ${(row.connectSuccess * 100).toFixed(1)} % | ${row.errors} | ${row.gaps} / ${row.duplicates} | ${row.passed ? "pass" : "fail"} |`,
-    );
-  }
-  return lines.join("\n");
-}
-
-/**
- * The gateways' own view of each Parley run: how much of send -> ack the sequencing and the Kafka append took, and
- * how soon each message was handed to a gateway's members (what k6 measures beyond that is the kernel and k6).
- */
-function serverTable(rows: readonly Point[]): string {
-  const cell = ({ within50ms, p99AtMostMs }: ServerLatency) =>
-    `${(within50ms * 100).toFixed(1)} % / ≤ ${p99AtMostMs} ms`;
-  const lines = [
-    "| run | sends timed | ack: within 50 ms / p99 | publish (Redis) | append (Kafka) | fan-out: send -> handed to members |",
-    "|---|---|---|---|---|---|",
-  ];
-  for (const { run, server } of rows) {
-    if (!server) continue;
-    lines.push(
-      `| ${run} | ${server.ack.count} | ${cell(server.ack)} | ${cell(server.publish)} | ${cell(server.append)} | ${cell(server.fanout)} |`,
-    );
-  }
-  return lines.join("\n");
 }

@@ -2,11 +2,13 @@ import { mkdir, writeFile } from "node:fs/promises";
 import { Resvg } from "@resvg/resvg-js";
 import { parse, View } from "vega";
 import { compile, type TopLevelSpec } from "vega-lite";
-import type { Point } from "./bench.js";
+import type { Point } from "./report.js";
 
 const SYSTEMS: Record<Point["system"], string> = {
   parley: "Parley",
+  reference: "bare uWS reference",
   socketio: "Socket.IO + redis-adapter",
+  centrifugo: "Centrifugo",
 };
 
 /**
@@ -68,7 +70,7 @@ export async function renderCharts(points: readonly Point[], dir: string, title:
       {
         width: 300,
         height: 260,
-        title: "server CPU per delivery (steady phase)",
+        title: "server CPU per delivery (sends and drain)",
         transform: [{ filter: "datum.measure === 'p50'" }],
         mark: { type: "line", point: true },
         encoding: {

@@ -20,18 +20,19 @@ export interface K6Result {
 }
 
 /**
- * Runs `loadtest/k6/<script>.js` with `vars` as `-e` options and waits for it; writes `summary.json`, k6's web
- * dashboard export `report.html` and its output `k6.log` into `outDir`.
+ * Runs `loadtest/k6/chat.js` with `vars` as `-e` options and waits for it; writes `summary.json`, k6's web
+ * dashboard export `report.html` and its output `k6.log` into `outDir`. `started` gets k6's pid as it starts (the
+ * benchmark measures k6's own CPU).
  */
 export async function runK6(
-  script: "chat" | "socketio",
   vars: Record<string, string>,
   outDir: string,
+  started?: (pid: number) => void,
 ): Promise<K6Result> {
   await mkdir(outDir, { recursive: true });
   const args = ["run", "--quiet", "--no-usage-report", "--summary-export", `${outDir}/summary.json`];
   for (const [name, value] of Object.entries(vars)) args.push("-e", `${name}=${value}`);
-  args.push(`${K6_DIR}${script}.js`);
+  args.push(`${K6_DIR}chat.js`);
   const child = spawn(toolPath("PARLEY_K6"), args, {
     env: {
       PATH: process.env.PATH ?? "",
@@ -42,6 +43,7 @@ export async function runK6(
     },
     stdio: ["ignore", "pipe", "pipe"],
   });
+  if (child.pid !== undefined) started?.(child.pid);
   const output: string[] = [];
   child.stdout?.on("data", (chunk: Buffer) => output.push(chunk.toString()));
   child.stderr?.on("data", (chunk: Buffer) => output.push(chunk.toString()));

@@ -2,7 +2,8 @@
  * The baseline of the fan-out benchmark: what users would build instead of Parley, a minimal Socket.IO server with
  * @socket.io/redis-adapter, doing the same room fan-out across processes. It does less than a Parley gateway (no
  * sequence numbers, no Kafka append before the ack, no presence, no recovery, no auth), so the comparison favours
- * it. `loadtest/k6/socketio.js` drives it with the same load shape as `loadtest/k6/chat.js`.
+ * it. The load generator drives it through `loadgen/socketio.ts`, with the same load shape as Parley and the bare
+ * uWS reference.
  *
  *   REDIS_URL=redis://127.0.0.1:16379 PORT=0 node loadtest/dist/socketio-server.js
  *

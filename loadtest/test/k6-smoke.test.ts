@@ -17,7 +17,6 @@ describe("k6 smoke", () => {
 
   it(`holds ${CONNECTIONS} chatting connections within the latency thresholds`, async () => {
     const result = await runK6(
-      "chat",
       {
         TARGETS: stack.gateways.map((gateway) => gateway.wsEndpoint).join(","),
         CONNECTIONS: String(CONNECTIONS),
@@ -53,7 +52,6 @@ describe("k6 reconnect storm", () => {
     const kill = setTimeout(() => victim?.service.kill("SIGKILL"), 12_000);
     try {
       const result = await runK6(
-        "chat",
         {
           TARGETS: stack.gateways.map((gateway) => gateway.wsEndpoint).join(","),
           CONNECTIONS: String(CONNECTIONS),

@@ -9,6 +9,7 @@ type Event = readonly [keyof ProtocolEvents, ...(string | number)[]];
 function read(frame: string): Event[] {
   const events: Event[] = [];
   centrifugo.read(frame, {
+    room: "r-1",
     joined: () => events.push(["joined"]),
     message: (stamp) => events.push(["message", stamp]),
     ack: (cid) => events.push(["ack", cid]),

@@ -21,6 +21,8 @@ export interface Protocol {
 }
 
 export interface ProtocolEvents {
+  /** The connection's room, for a join that must wait for the server's handshake (Socket.IO's namespace connect). */
+  readonly room: string;
   /** The client may send now: it is joined to its room. */
   joined(): void;
   /** A message of the room arrived carrying the sender's `stamp`. */

@@ -1,0 +1,103 @@
+/**
+ * Where a benchmark's CPU goes: utime + stime of each process from `/proc/<pid>/stat`, sampled before and after a
+ * window, summed by the role the process plays. The local services are found as `scripts/services.sh` finds them,
+ * by their pid files under `.parley/`; PostgreSQL is its postmaster and every process it forked (backends, WAL
+ * writer, checkpointer, …), looked up again at each sample since backends come and go.
+ */
+import { readdir, readFile } from "node:fs/promises";
+
+/** Clock ticks per second of `/proc/<pid>/stat` (USER_HZ, 100 on Linux). */
+const TICKS_PER_SECOND = 100;
+
+export const ROLES = ["servers", "redis", "kafka", "persister", "postgres", "generator"] as const;
+export type Role = (typeof ROLES)[number];
+/** CPU seconds by role over a window; `servers` is NaN when one of them died during it (its CPU went with it). */
+export type CpuSplit = Readonly<Record<Role, number>>;
+
+/** The processes of each role, at one moment. */
+export type RolePids = Readonly<Record<Role, readonly number[]>>;
+
+/** CPU seconds so far per pid, by role (pids gone by then are missing). */
+export type CpuSample = Readonly<Record<Role, ReadonlyMap<number, number>>>;
+
+interface Stat {
+  readonly ppid: number;
+  readonly cpuSeconds: number;
+}
+
+async function stat(pid: number): Promise<Stat | undefined> {
+  const text = await readFile(`/proc/${pid}/stat`, "utf8").catch(() => undefined);
+  if (text === undefined) return undefined;
+  // The command name (field 2) may hold spaces and parentheses: the fields after it start past the last ")".
+  const fields = text.slice(text.lastIndexOf(")") + 2).split(" ");
+  return {
+    ppid: Number(fields[1]),
+    cpuSeconds: (Number(fields[11] ?? 0) + Number(fields[12] ?? 0)) / TICKS_PER_SECOND,
+  };
+}
+
+async function pidFile(path: string): Promise<number[]> {
+  const text = await readFile(path, "utf8").catch(() => "");
+  const pid = Number.parseInt(text, 10);
+  return Number.isInteger(pid) && pid > 0 ? [pid] : [];
+}
+
+/** The postmaster and its children. */
+async function postgresPids(root: string): Promise<number[]> {
+  const [postmaster] = await pidFile(`${root}.parley/postgres/data/postmaster.pid`);
+  if (postmaster === undefined) return [];
+  const pids = (await readdir("/proc")).filter((name) => /^\d+$/.test(name)).map(Number);
+  const parents = await Promise.all(pids.map(async (pid) => ((await stat(pid))?.ppid === postmaster ? pid : -1)));
+  return [postmaster, ...parents.filter((pid) => pid > 0)];
+}
+
+/** The local services' processes (Redis standalone, Kafka, PostgreSQL) of the checkout at `root`. */
+export async function servicePids(root: string): Promise<Pick<RolePids, "redis" | "kafka" | "postgres">> {
+  const [redis, kafka, postgres] = await Promise.all([
+    pidFile(`${root}.parley/redis/redis.pid`),
+    pidFile(`${root}.parley/kafka/kafka.pid`),
+    postgresPids(root),
+  ]);
+  return { redis, kafka, postgres };
+}
+
+export async function sampleCpu(pids: RolePids): Promise<CpuSample> {
+  const sample = async (of: readonly number[]) => {
+    const seconds = new Map<number, number>();
+    for (const pid of of) {
+      const cpu = (await stat(pid))?.cpuSeconds;
+      if (cpu !== undefined) seconds.set(pid, cpu);
+    }
+    return seconds;
+  };
+  const [servers, redis, kafka, persister, postgres, generator] = await Promise.all([
+    sample(pids.servers),
+    sample(pids.redis),
+    sample(pids.kafka),
+    sample(pids.persister),
+    sample(pids.postgres),
+    sample(pids.generator),
+  ]);
+  return { servers, redis, kafka, persister, postgres, generator };
+}
+
+/**
+ * CPU seconds by role between two samples: per process present at the end, what it used since the first sample
+ * (all of it when it started in between, like a new PostgreSQL backend).
+ */
+export function cpuBetween(before: CpuSample, after: CpuSample): CpuSplit {
+  const split = (role: Role) => {
+    let total = 0;
+    for (const [pid, seconds] of after[role]) total += seconds - (before[role].get(pid) ?? 0);
+    return total;
+  };
+  const serverDied = [...before.servers.keys()].some((pid) => !after.servers.has(pid));
+  return {
+    servers: serverDied ? Number.NaN : split("servers"),
+    redis: split("redis"),
+    kafka: split("kafka"),
+    persister: split("persister"),
+    postgres: split("postgres"),
+    generator: split("generator"),
+  };
+}
