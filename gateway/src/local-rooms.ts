@@ -51,8 +51,11 @@ interface Room {
    * (Infinity while it joins): they are subscribed to the topic once a message at or above it has been published.
    */
   readonly catchingUp: Map<RoomMember, number>;
-  /** The members of each user whose join has completed: presence counts users, own messages reach each of theirs. */
-  readonly users: Map<string, Set<RoomMember>>;
+  /**
+   * Per user whose join has completed, their connections here (presence counts users). A count rather than the
+   * members themselves: a Set per user and room was a third of an idle joined connection's heap.
+   */
+  readonly users: Map<string, number>;
   readonly subscription: Promise<void>;
   /** The highest seq published to the room's topic. */
   published: number;
@@ -105,13 +108,9 @@ export class LocalRooms {
       throw error;
     }
     if (!room.members.has(member)) return; // left meanwhile
-    let connections = room.users.get(member.user);
-    if (!connections) {
-      connections = new Set();
-      room.users.set(member.user, connections);
-    }
-    connections.add(member);
-    if (connections.size === 1) await this.bus.joinPresence(name, member.user);
+    const connections = (room.users.get(member.user) ?? 0) + 1;
+    room.users.set(member.user, connections);
+    if (connections === 1) await this.bus.joinPresence(name, member.user);
   }
 
   /** `member` has been sent the room's messages up to `upTo`: it is subscribed once the room's fan-out reaches it. */
@@ -128,9 +127,9 @@ export class LocalRooms {
     const room = this.#rooms.get(name);
     if (!room?.members.delete(member)) return;
     room.catchingUp.delete(member);
-    const connections = room.users.get(member.user);
-    if (connections?.delete(member) && connections.size === 0) {
-      room.users.delete(member.user);
+    const connections = (room.users.get(member.user) ?? 0) - 1;
+    if (connections > 0) room.users.set(member.user, connections);
+    else if (room.users.delete(member.user)) {
       this.bus.leavePresence(name, member.user).catch((error: unknown) => this.onBackgroundError(name, error));
     }
     if (room.members.size > 0) return;
@@ -158,8 +157,8 @@ export class LocalRooms {
         member.subscribe(name);
       }
     }
-    const own = room.users.get(from);
-    if (own) for (const member of own) member.own(name, seq);
+    // Only where the sender has a connection (its own gateway, mostly): a scan of the room without any writes.
+    if (room.users.has(from)) for (const member of room.members) if (member.user === from) member.own(name, seq);
   }
 
   #deliverToMembers(event: BusEvent): void {

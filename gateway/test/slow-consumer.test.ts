@@ -80,8 +80,8 @@ describe("slow consumers", () => {
     const stalled = await Promise.all(Array.from({ length: STALLED_READERS }, (_, i) => gateway.connect(`slow${i}`)));
     await Promise.all(stalled.map((client) => client.join(room)));
     for (const client of stalled) socketOf(client).pause();
-    // They resume once the gateway has given up on all of them: a reader stalled much longer would see uWS drop
-    // its closing socket (1006) before the 4008 close frame behind what was queued.
+    // They resume once the gateway has given up on all of them; each one's 4008 close frame waits behind what was
+    // queued for it, or, when its buffer was full, until it has read enough to make room (within the idle timeout).
     const metricsPort = Number(gateway.service.readyLog.metricsPort);
     const resumed = waitFor(
       async () => (await scrape(metricsPort)).value("parley_gateway_slow_consumer_closes_total") >= STALLED_READERS,
