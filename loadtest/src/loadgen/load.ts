@@ -7,7 +7,7 @@ import { type ChildProcess, fork } from "node:child_process";
 import { once } from "node:events";
 import { fileURLToPath } from "node:url";
 import { Histogram } from "./histogram.js";
-import type { FromWorker, ToWorker, WorkerPlan, WorkerStats } from "./messages.js";
+import type { ConnectionCounts, FromWorker, ToWorker, WorkerPlan, WorkerStats } from "./messages.js";
 import type { ProtocolName } from "./protocols.js";
 
 const WORKER = fileURLToPath(new URL("./worker.js", import.meta.url));
@@ -61,14 +61,7 @@ export interface Latency {
 
 export interface LoadResult {
   readonly protocol: ProtocolName;
-  readonly connections: {
-    readonly offered: number;
-    readonly opened: number;
-    readonly failed: number;
-    readonly joined: number;
-    /** Closed or lost before the end, by close code (1006: no close frame). */
-    readonly closedByServer: Readonly<Record<string, number>>;
-  };
+  readonly connections: ConnectionCounts & { readonly offered: number };
   readonly sends: number;
   readonly acks: number;
   readonly ackedShare: number;

@@ -39,15 +39,19 @@ export type ToWorker = { readonly kind: "start"; readonly plan: WorkerPlan } | {
 
 export type FromWorker = { readonly kind: "connected" } | { readonly kind: "done"; readonly stats: WorkerStats };
 
-/** One worker's figures; counts of messages and frames are over the sending and the drain only. */
-export interface WorkerStats {
+/** What became of a worker's connections (or, summed, of a run's). */
+export interface ConnectionCounts {
   readonly opened: number;
   /** Connections that never opened (refused, timed out, rejected at the upgrade). */
   readonly failed: number;
   /** Connections that joined their room (also those closed since). */
   readonly joined: number;
-  /** Connections the server closed or lost before the end, by close code. */
+  /** Connections the server closed or lost before the end, by close code (1006: no close frame). */
   readonly closedByServer: Readonly<Record<string, number>>;
+}
+
+/** One worker's figures; counts of messages and frames are over the sending and the drain only. */
+export interface WorkerStats extends ConnectionCounts {
   readonly sends: number;
   readonly acks: number;
   readonly deliveries: number;
