@@ -169,7 +169,7 @@ class UwsSocket<D> implements Socket {
   close(code: number, reason: string): void {
     if (!this.#open) return;
     this.#open = false;
-    if (this.ws.getBufferedAmount() + CLOSE_FRAME_BYTES <= this.maxBackpressureBytes) {
+    if (this.#closeFrameFits()) {
       this.ws.end(code, reason);
       return;
     }
@@ -180,10 +180,15 @@ class UwsSocket<D> implements Socket {
   /** uWS wrote some of the socket's buffer. */
   drained(): void {
     const pending = this.#pendingClose;
-    if (pending && this.ws.getBufferedAmount() + CLOSE_FRAME_BYTES <= this.maxBackpressureBytes) {
+    if (pending && this.#closeFrameFits()) {
       this.#pendingClose = undefined;
       this.ws.end(pending.code, pending.reason);
     }
+  }
+
+  /** Whether uWS would take a close frame now rather than drop it. */
+  #closeFrameFits(): boolean {
+    return this.ws.getBufferedAmount() + CLOSE_FRAME_BYTES <= this.maxBackpressureBytes;
   }
 
   markClosed(): void {
