@@ -54,12 +54,13 @@ export function startSystem(name: Exclude<SystemName, "parley">, servers: number
 
 /**
  * Parley as deployed: gateways on Redis, Kafka and PostgreSQL, and a persister, so the durable path runs.
- * `nodeArgs` are the gateways' Node flags (the bench's BENCH_PROFILE passes `--cpu-prof`).
+ * `nodeArgs` are the gateways' and the persister's Node flags (the bench's BENCH_PROFILE passes `--cpu-prof`).
  */
 export async function startParley(gateways: number, nodeArgs: readonly string[] = []): Promise<ParleySystem> {
   const stack = await Stack.start({
     gateways,
     gatewayNodeArgs: nodeArgs,
+    persisterNodeArgs: nodeArgs,
     // As the figures in docs/benchmarks.md were measured (the default is 60 s; uWS pings idle receivers either way).
     gatewayEnv: { PARLEY_IDLE_TIMEOUT_SECONDS: "120" },
   });

@@ -28,12 +28,14 @@ export class Stack {
     readonly env: Record<string, string>,
     /** Variables only the persister gets. */
     private readonly persisterEnv: Record<string, string> = {},
+    private readonly persisterNodeArgs: readonly string[] = [],
   ) {}
 
   static async start({
     gateways = 2,
     gatewayEnv = {},
     gatewayNodeArgs = [],
+    persisterNodeArgs = [],
     gapTimeoutMs = 30_000,
     otelEndpoint,
     redisCluster = false,
@@ -42,6 +44,8 @@ export class Stack {
     gatewayEnv?: Record<string, string>;
     /** Node's flags for the gateways (e.g. `--cpu-prof`). */
     gatewayNodeArgs?: readonly string[];
+    /** Node's flags for the persister. */
+    persisterNodeArgs?: readonly string[];
     /** The persister's PARLEY_GAP_TIMEOUT_MS. */
     gapTimeoutMs?: number;
     /** The persister's PARLEY_OTEL_ENDPOINT (gateways take theirs from `gatewayEnv`). */
@@ -63,7 +67,12 @@ export class Stack {
       PARLEY_REDIS_PREFIX: uniqueName("parley"),
       PARLEY_GAP_TIMEOUT_MS: String(gapTimeoutMs),
     };
-    const stack = new Stack(database, env, otelEndpoint === undefined ? {} : { PARLEY_OTEL_ENDPOINT: otelEndpoint });
+    const stack = new Stack(
+      database,
+      env,
+      otelEndpoint === undefined ? {} : { PARLEY_OTEL_ENDPOINT: otelEndpoint },
+      persisterNodeArgs,
+    );
     await promisify(execFile)(process.execPath, [MIGRATE], { env: { PATH: process.env.PATH ?? "", ...env } });
     const gatewayProcesses = await Promise.all(
       Array.from({ length: gateways }, () =>
@@ -91,6 +100,7 @@ export class Stack {
         ...this.persisterEnv,
       },
       (log) => log.msg === "persister consuming",
+      { nodeArgs: this.persisterNodeArgs },
     );
     return this.persister;
   }
