@@ -32,8 +32,20 @@ describe("WatermarkTracker", () => {
   });
   afterAll(() => store?.close());
 
-  function tracker(feed: RoomFeed, gapTimeoutMs = 60_000) {
-    const created = new WatermarkTracker({ store, feed, gapTimeoutMs, logger });
+  function tracker(feed: RoomFeed, gapTimeoutMs = 60_000, saveWatermarks = store.saveWatermarks.bind(store)) {
+    const created = new WatermarkTracker({
+      store: {
+        history: (query) => store.history(query),
+        insert: (messages) => store.insert(messages),
+        watermark: (room) => store.watermark(room),
+        saveWatermarks,
+        recordLost: (room, range) => store.recordLost(room, range),
+        lostRanges: (room, after) => store.lostRanges(room, after),
+      },
+      feed,
+      gapTimeoutMs,
+      logger,
+    });
     trackers.push(created);
     return created;
   }
@@ -57,7 +69,43 @@ describe("WatermarkTracker", () => {
     const upTos = announced.map(({ upTo }) => upTo);
     expect(upTos).toEqual([...upTos].sort((a, b) => a - b));
     expect(new Set(upTos).size).toBe(upTos.length);
-    expect(await store.watermark(room)).toBe(3);
+    await waitFor(async () => (await store.watermark(room)) === 3, "watermark 3 saved on the tick");
+  });
+
+  it("announces a busy room's watermark at most once a second, the latest one last", async () => {
+    const { feed, announced } = recordingFeed();
+    const room = uniqueName("room");
+    const watermarks = tracker(feed);
+    await persist(watermarks, [testMessage(room, 1)]);
+    await waitFor(() => announced.length === 1, "watermark 1");
+    await persist(watermarks, [testMessage(room, 2)]);
+    await persist(watermarks, [testMessage(room, 3)]);
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    expect(announced.map(({ upTo }) => upTo)).toEqual([1]);
+    await waitFor(() => announced.at(-1)?.upTo === 3, "watermark 3");
+    expect(announced.map(({ upTo }) => upTo)).toEqual([1, 3]);
+  });
+
+  it("saves the watermarks of many rooms in one call, and again after a failed save", async () => {
+    const { feed, announced } = recordingFeed();
+    const rooms = Array.from({ length: 5 }, () => uniqueName("room"));
+    const saves: ReadonlyMap<string, number>[] = [];
+    const watermarks = tracker(feed, 60_000, async (saving) => {
+      saves.push(new Map(saving));
+      if (saves.length === 1) throw new Error("the database is down");
+      await store.saveWatermarks(saving);
+    });
+    await persist(
+      watermarks,
+      rooms.flatMap((room) => [testMessage(room, 1), testMessage(room, 2)]),
+    );
+    await waitFor(() => announced.length === rooms.length, "every room announced");
+    // The tick is a second apart here: the first save (failing) comes from it or from close, the second from close.
+    await watermarks.close();
+    await watermarks.close();
+    expect(saves.length).toBeLessThanOrEqual(3);
+    expect(saves.at(-1)).toEqual(new Map(rooms.map((room) => [room, 2])));
+    for (const room of rooms) expect(await store.watermark(room)).toBe(2);
   });
 
   it("announces again, without another batch, a watermark the feed failed to take", async () => {

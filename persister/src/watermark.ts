@@ -12,7 +12,7 @@ export interface RoomFeed {
 }
 
 export interface WatermarkOptions {
-  readonly store: Pick<Store, "history" | "insert" | "watermark" | "saveWatermark" | "recordLost" | "lostRanges">;
+  readonly store: Pick<Store, "history" | "insert" | "watermark" | "saveWatermarks" | "recordLost" | "lostRanges">;
   /** Without a feed nothing is announced and gaps cannot be repaired, only recorded lost. */
   readonly feed?: RoomFeed;
   /**
@@ -28,8 +28,13 @@ export interface WatermarkOptions {
 
 interface RoomState {
   upTo: number;
-  /** The highest watermark the feed took; below `upTo` after a failed announcement, which the timer retries. */
+  /**
+   * The highest watermark the feed took; below `upTo` after a failed announcement, or one held back by
+   * {@link ANNOUNCE_INTERVAL_MS}, which the timer then sends.
+   */
   announced: number;
+  /** When the room's watermark was last announced (or tried), in ms since the epoch. */
+  announcedAt: number;
   /** Stored seqs above `upTo` (a gap keeps them from counting yet). */
   readonly pending: Set<number>;
   lost: LostRange[];
@@ -38,6 +43,12 @@ interface RoomState {
 }
 
 const DEFAULT_GAP_TIMEOUT_MS = 30_000;
+/**
+ * A room's watermark is announced at most once a second: at once when it was not in the last second, otherwise by a
+ * tick after that. A busy room so costs the gateways one `persisted` event a second, not one per stored batch (they
+ * forward a room's watermark at most once a second anyway).
+ */
+const ANNOUNCE_INTERVAL_MS = 1_000;
 /** Rows read per query when a room's state is loaded after a restart. */
 const CATCH_UP_PAGE = 1_000;
 /** Why a gap's seqs are recorded lost: no record in the log and none in the recent buffer after the gap timeout. */
@@ -46,8 +57,10 @@ export const LOST_NEVER_LOGGED =
 
 /**
  * The per-room persisted watermark: the highest seq below which every message is stored in the Store or recorded
- * lost. It advances after each batch commit, is saved so a restarted persister resumes from it, and is announced to
- * the room's members (again on the timer, until the feed takes it, if announcing failed). A gap (a seq assigned but
+ * lost. It advances after each batch commit and is announced to the room's members at once, or by the timer when the
+ * room's last announcement is under a second old or failed (until the feed takes it). The timer also saves the watermarks that moved, of all rooms in one call,
+ * so a restarted persister resumes from them: a saved watermark trails the announced one by up to a tick, and a
+ * restart re-reads what was stored above it. A gap (a seq assigned but
  * never appended, e.g. its gateway died in between) is repaired from the recent buffer after `gapTimeoutMs` when the
  * message is still there, and recorded lost otherwise, so it never stalls the watermark.
  *
@@ -59,6 +72,9 @@ export class WatermarkTracker {
   /** The rooms whose state has loaded, for {@link WatermarkTracker.lag}. */
   readonly #loaded = new Map<string, RoomState>();
   readonly #queues = new Map<string, Promise<void>>();
+  /** Watermarks that moved since they were last saved. */
+  #unsaved = new Map<string, number>();
+  #saving: Promise<void> | undefined;
   readonly #gapTimeoutMs: number;
   readonly #timer: NodeJS.Timeout;
 
@@ -92,10 +108,12 @@ export class WatermarkTracker {
     return { pendingSeqs, oldestGapSeconds: (now - oldest) / 1000 };
   }
 
-  /** Stops checking gaps and waits for the work in hand. */
+  /** Stops checking gaps, waits for the work in hand and saves the watermarks it moved. */
   async close(): Promise<void> {
     clearInterval(this.#timer);
     await Promise.allSettled([...this.#queues.values()]);
+    await this.#saving;
+    await this.#save();
   }
 
   #enqueue(room: string, work: (state: RoomState) => Promise<void>): void {
@@ -130,6 +148,7 @@ export class WatermarkTracker {
     const state: RoomState = {
       upTo,
       announced: upTo,
+      announcedAt: 0,
       pending: new Set(),
       lost: await store.lostRanges(room, upTo),
       gapSince: undefined,
@@ -160,8 +179,8 @@ export class WatermarkTracker {
     state.lost = state.lost.filter((lost) => lost.to > state.upTo);
     state.gapSince = state.pending.size === 0 ? undefined : (state.gapSince ?? Date.now());
     if (state.upTo === before) return;
-    await this.options.store.saveWatermark(room, state.upTo);
-    await this.#announce(room, state, "warn");
+    this.#unsaved.set(room, state.upTo);
+    if (Date.now() - state.announcedAt >= ANNOUNCE_INTERVAL_MS) await this.#announce(room, state, "warn");
   }
 
   /**
@@ -172,6 +191,7 @@ export class WatermarkTracker {
     const { feed, logger } = this.options;
     if (!feed || state.announced >= state.upTo) return;
     const upTo = state.upTo;
+    state.announcedAt = Date.now();
     try {
       await feed.publishPersisted(room, upTo);
       state.announced = Math.max(state.announced, upTo);
@@ -180,8 +200,32 @@ export class WatermarkTracker {
     }
   }
 
-  /** Each tick: repairs gaps older than the gap timeout and retries watermarks whose announcement failed. */
+  /**
+   * Saves the watermarks that moved, in one call. A failed save is logged and its watermarks are kept for the next
+   * tick (a newer value of a room wins).
+   */
+  async #save(): Promise<void> {
+    if (this.#unsaved.size === 0) return;
+    const saving = this.#unsaved;
+    this.#unsaved = new Map();
+    try {
+      await this.options.store.saveWatermarks(saving);
+    } catch (error) {
+      this.options.logger.warn({ err: error, rooms: saving.size }, "saving watermarks failed; retrying");
+      for (const [room, upTo] of saving) this.#unsaved.set(room, Math.max(upTo, this.#unsaved.get(room) ?? 0));
+    }
+  }
+
+  /**
+   * Each tick: saves the watermarks that moved, repairs gaps older than the gap timeout, and announces watermarks that
+   * were held back or whose announcement failed, once the room's last try is a second old.
+   */
   #tick(): void {
+    if (this.#saving === undefined) {
+      this.#saving = this.#save().finally(() => {
+        this.#saving = undefined;
+      });
+    }
     const now = Date.now();
     for (const [room, statePromise] of this.#rooms) {
       void statePromise.then(
@@ -189,7 +233,12 @@ export class WatermarkTracker {
           if (state.gapSince !== undefined && now - state.gapSince >= this.#gapTimeoutMs) {
             state.gapSince = now; // one repair at a time per gap
             this.#enqueue(room, (current) => this.#repair(room, current));
-          } else if (this.options.feed && state.announced < state.upTo && !this.#queues.has(room)) {
+          } else if (
+            this.options.feed &&
+            state.announced < state.upTo &&
+            now - state.announcedAt >= ANNOUNCE_INTERVAL_MS &&
+            !this.#queues.has(room)
+          ) {
             this.#enqueue(room, (current) => this.#announce(room, current, "debug"));
           }
         },

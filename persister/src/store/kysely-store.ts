@@ -88,14 +88,13 @@ export class KyselyStore implements Store {
     return row === undefined ? 0 : toNumber(row.up_to, "room_watermarks.up_to");
   }
 
-  async saveWatermark(room: string, upTo: number): Promise<void> {
-    await this.#db
-      .insertInto("room_watermarks")
-      .values({ room, up_to: upTo })
-      .onConflict((conflict) =>
-        conflict.column("room").doUpdateSet({ up_to: sql`greatest(room_watermarks.up_to, excluded.up_to)` }),
-      )
-      .execute();
+  /** One `INSERT ... SELECT FROM unnest(...)`, like `insert`: two array parameters however many rooms. */
+  async saveWatermarks(watermarks: ReadonlyMap<string, number>): Promise<void> {
+    if (watermarks.size === 0) return;
+    await sql`
+      INSERT INTO room_watermarks (room, up_to)
+      SELECT * FROM unnest(${[...watermarks.keys()]}::text[], ${[...watermarks.values()]}::bigint[])
+      ON CONFLICT (room) DO UPDATE SET up_to = greatest(room_watermarks.up_to, excluded.up_to)`.execute(this.#db);
   }
 
   async recordLost(room: string, { from, to, reason }: LostRange): Promise<void> {

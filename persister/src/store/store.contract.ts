@@ -115,15 +115,28 @@ export function storeContract(name: string, factory: StoreFactory): void {
       expect(seqs(stored)).toEqual(range(1, big + 100));
     });
 
-    it("keeps a watermark per room that only grows", async () => {
-      const room = uniqueName("room");
-      expect(await store.watermark(room)).toBe(0);
-      await store.saveWatermark(room, 5);
-      await store.saveWatermark(room, 3);
-      expect(await store.watermark(room)).toBe(5);
-      await store.saveWatermark(room, 9);
-      expect(await store.watermark(room)).toBe(9);
-      expect(await store.watermark(uniqueName("other"))).toBe(0);
+    it("keeps a watermark per room that only grows, saving many rooms at once", async () => {
+      const rooms = [uniqueName("room"), uniqueName("room"), uniqueName("room")] as const;
+      const [room, other, third] = rooms;
+      const saved = () => Promise.all(rooms.map((name) => store.watermark(name)));
+      expect(await saved()).toEqual([0, 0, 0]);
+      await store.saveWatermarks(new Map([[room, 5]]));
+      await store.saveWatermarks(
+        new Map([
+          [room, 3],
+          [other, 7],
+        ]),
+      );
+      expect(await saved()).toEqual([5, 7, 0]);
+      await store.saveWatermarks(
+        new Map([
+          [room, 9],
+          [other, 6],
+          [third, 1],
+        ]),
+      );
+      await store.saveWatermarks(new Map());
+      expect(await saved()).toEqual([9, 7, 1]);
     });
 
     it("records lost ranges once and lists those ending above a seq", async () => {

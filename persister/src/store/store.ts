@@ -40,8 +40,11 @@ export interface Store {
   history(query: HistoryQuery): Promise<ChatMessage[]>;
   /** The room's persisted watermark (0 when none was saved). */
   watermark(room: string): Promise<number>;
-  /** Saves the watermark; a lower value than the saved one is ignored, so it only grows. */
-  saveWatermark(room: string, upTo: number): Promise<void>;
+  /**
+   * Saves the watermarks of many rooms in one atomic call; a value lower than a room's saved one is ignored, so each
+   * only grows.
+   */
+  saveWatermarks(watermarks: ReadonlyMap<string, number>): Promise<void>;
   /** Records a lost range; recording the same range again is a no-op. */
   recordLost(room: string, range: LostRange): Promise<void>;
   /** Lost ranges of the room ending above `after`, ascending. */
