@@ -19,7 +19,7 @@
  *   reconnect to the others at once, rejoin with `since` and resend what was not acked. Thresholds: no gaps,
  *   complete replays, no errors.
  *
- * BENCH_PROFILE=1 runs those Parley gateways under `node --cpu-prof`: one profile per gateway in
+ * BENCH_PROFILE=1 runs those Parley gateways and the persister under `node --cpu-prof`: one profile per process in
  * `.parley/bench/<date>/profiles/`, written when they stop (open them in Chrome DevTools or speedscope).
  *
  * Per run it records deliveries/s, the delivered and acked shares, client-measured latencies, the servers' CPU per
@@ -47,6 +47,7 @@ import {
   type Scenario,
   type ServerLatency,
   serverTable,
+  sustainedTable,
 } from "./report.js";
 import { type ParleySystem, SYSTEM_NAMES, type System, startParley, startSystem } from "./systems.js";
 
@@ -56,7 +57,7 @@ const settings = {
   connections: Number(process.env.BENCH_CONNECTIONS ?? 10_000),
   servers: Number(process.env.BENCH_GATEWAYS ?? 2),
   roomSize: Number(process.env.BENCH_ROOM_SIZE ?? 100),
-  loads: (process.env.BENCH_LOADS ?? "200,500,1000,2000").split(",").map(Number),
+  loads: (process.env.BENCH_LOADS ?? "200,300,400,500,600,700,1000,2000").split(",").map(Number),
   systems: (process.env.BENCH_SYSTEMS ?? SYSTEM_NAMES.join(",")).split(",").map(systemName),
   k6Load: Number(process.env.BENCH_K6_LOAD ?? 200),
   targetLoad: Number(process.env.BENCH_TARGET_LOAD ?? 50),
@@ -67,6 +68,7 @@ const settings = {
   loadgenWorkers: Number(process.env.BENCH_LOADGEN_WORKERS ?? 2),
   rampS: Number(process.env.BENCH_RAMP_S ?? 20),
   durationS: Number(process.env.BENCH_DURATION_S ?? 30),
+  warmupS: Number(process.env.BENCH_WARMUP_S ?? 10),
   scenarios: (process.env.BENCH_SCENARIOS ?? "fanout,broadcast,ack,acceptance,storm").split(","),
   profile: process.env.BENCH_PROFILE === "1",
 };
@@ -313,7 +315,25 @@ async function using<S extends System>(system: S, body: (system: S) => Promise<v
   }
 }
 
+/**
+ * The fan-out loads, after BENCH_WARMUP_S of the lowest one that is not measured: the first run of a freshly started
+ * system otherwise also measures its JIT warming up, its first joins and its first Kafka requests.
+ */
 async function fanoutRuns(system: System): Promise<void> {
+  const [lowest] = [...fanout].sort((a, b) => a.sends - b.sends);
+  if (lowest && settings.warmupS > 0) {
+    await runLoad({
+      protocol: system.protocol,
+      targets: system.targets,
+      connections: lowest.connections,
+      roomSize: lowest.roomSize,
+      rate: lowest.sends,
+      durationS: settings.warmupS,
+      sendEvery: lowest.sendEvery,
+      workers: settings.loadgenWorkers,
+      sourceAddresses: true,
+    });
+  }
   for (const shape of fanout) await measureLoad(system, "fanout", shape);
 }
 
@@ -382,6 +402,7 @@ if (charted.length > 0) {
   await renderCharts(charted, chartsDir, title);
 }
 console.log(fanoutTable(points));
+console.log(`\n${sustainedTable(points)}`);
 console.log(`\n${runsTable(points)}`);
 console.log(`\nCPU by process role, in cores over each run's window:\n\n${cpuTable(points)}`);
 console.log(`\n${serverTable(points)}`);

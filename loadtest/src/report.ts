@@ -94,6 +94,46 @@ export function fanoutTable(points: readonly Point[]): string {
   return lines.join("\n");
 }
 
+/** What counts as sustained: the client-measured p99 within this, and every message delivered. */
+export const SUSTAINED_P99_MS = 50;
+
+/**
+ * Per system, the highest fan-out load it sustained: at that load and at every lower one, the p99 stayed within
+ * {@link SUSTAINED_P99_MS} and every message was delivered. 0 when even the lowest failed.
+ */
+export function sustained(points: readonly Point[]): Map<SystemName, number> {
+  const result = new Map<SystemName, number>();
+  const failed = new Set<SystemName>();
+  const runs = points
+    .filter((point) => point.scenario === "fanout" && point.generator === "loadgen")
+    .toSorted((a, b) => a.offeredDeliveries - b.offeredDeliveries);
+  for (const point of runs) {
+    if (!result.has(point.system)) result.set(point.system, 0);
+    if (failed.has(point.system)) continue;
+    if (point.latency.p99 <= SUSTAINED_P99_MS && point.deliveredShare >= 1) {
+      result.set(point.system, point.deliveriesPerSecond);
+    } else {
+      failed.add(point.system);
+    }
+  }
+  return result;
+}
+
+/** {@link sustained} as a table, each system against the reference. */
+export function sustainedTable(points: readonly Point[]): string {
+  const reached = sustained(points);
+  const reference = reached.get("reference");
+  const lines = [
+    `| system | deliveries/s sustained at p99 ≤ ${SUSTAINED_P99_MS} ms, all delivered | share of the reference's |`,
+    "|---|---|---|",
+  ];
+  for (const system of SYSTEM_ORDER.filter((name) => reached.has(name))) {
+    const value = reached.get(system) ?? 0;
+    lines.push(`| ${system} | ${thousands(value)} | ${reference ? share(value / reference) : "n/a"} |`);
+  }
+  return lines.join("\n");
+}
+
 /** Every other run (Parley's broadcast and ack runs, k6's). */
 export function runsTable(points: readonly Point[]): string {
   const lines = [
