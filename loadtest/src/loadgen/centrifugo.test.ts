@@ -56,6 +56,17 @@ describe("centrifugo protocol", () => {
     expect(read(refused)).toEqual([["error", refused]]);
   });
 
+  it("subscribes again when the server unsubscribes with a code that asks for it, without a second join", () => {
+    const resubscribe = '{"id":3,"subscribe":{"channel":"chat:r-1"}}';
+    expect(read('{"push":{"channel":"chat:r-1","unsubscribe":{"code":2500,"reason":"insufficient state"}}}')).toEqual([
+      ["reply", resubscribe],
+    ]);
+    expect(read('{"push":{"channel":"chat:r-1","unsubscribe":{"code":2000,"reason":"server unsubscribe"}}}')).toEqual(
+      [],
+    );
+    expect(read('{"id":3,"subscribe":{"recoverable":true,"epoch":"vHCrVHee","positioned":true}}')).toEqual([]);
+  });
+
   it("refuses a cid that cannot be a command id", () => {
     for (const cid of ["0", "01", "1.5", "abc", "4294967296", ""]) {
       expect(() => centrifugo.send("r-1", cid, 1)).toThrow(/command id/);

@@ -17,6 +17,10 @@ export const CENTRIFUGO_TOKEN_SECRET = "parley-loadtest-centrifugo-hs256-not-a-s
 // their kind (`connect`, `subscribe`, `publish`), never by id.
 const CONNECT_ID = 1;
 const SUBSCRIBE_ID = 2;
+/** A subscribe sent again after the server unsubscribed the connection; its reply is not a second join. */
+const RESUBSCRIBE_ID = 3;
+/** Unsubscribe codes from this one up mean "subscribe again" (centrifuge-js does); below it, "stay out". */
+const RESUBSCRIBE_CODES = 2500;
 const MAX_COMMAND_ID = 0xffff_ffff; // ids are uint32 in Centrifugo's protocol
 const JWT_HEADER = Buffer.from(JSON.stringify({ alg: "HS256", typ: "JWT" })).toString("base64url");
 
@@ -29,6 +33,8 @@ const PING = "{}";
 const PUSH_CHANNEL = 20;
 /** `,"pub":{"data":{"b":"`, after the channel's closing quote: the stamp starts after it. */
 const PUBLICATION_STAMP = 21;
+/** `,"unsubscribe":{"code":`, after the channel's closing quote: the code starts after it. */
+const UNSUBSCRIBE_CODE = 23;
 /** `{"id":`: the id starts after it. */
 const REPLY_ID = 6;
 const CHAR_P = 0x70;
@@ -36,6 +42,7 @@ const CHAR_U = 0x75;
 const CHAR_I = 0x69;
 const CHAR_E = 0x65;
 const CHAR_S = 0x73;
+const CHAR_N = 0x6e;
 const DIGIT_0 = 0x30;
 const DIGIT_9 = 0x39;
 
@@ -63,7 +70,9 @@ function channel(room: string): string {
  * - `send` is a `publish` whose command id is the cid, since Centrifugo's publish reply carries nothing but the id:
  *   **cids must be decimal integers from 1 to 4294967295, unique per connection** (a counter from 1 is), and `send`
  *   throws on any other. The publish reply is `ack(cid)`.
- * - A publication push carries the stamp in its data (`{"b":"<stamp>"}`) and is `message`; other pushes (joins and
+ * - A publication push carries the stamp in its data (`{"b":"<stamp>"}`) and is `message`. An unsubscribe push with
+ *   a code from 2500 up (e.g. 2500 "insufficient state", when the node saw a gap in the channel's stream) is answered
+ *   with a new subscribe, as centrifuge-js does, so the connection goes on publishing. Other pushes (joins and
  *   leaves of the room) are skipped.
  * - The server's ping is an empty object and must be answered with one (`reply("{}")`) within its pong timeout.
  *
@@ -102,8 +111,9 @@ export const centrifugo: Protocol = {
 
 /**
  * Acts on the line `frame[start, end)`: one reply or push. Its second key's first letter says which: `{"push"`,
- * `{"id"` or the ping `{}`; after a push's channel `"pub"` (the others are joins and leaves); after a reply's id
- * `"publish"`, `"subscribe"` or `"error"` (the one `"connect"` needs nothing, as the subscribe is on its way). The
+ * `{"id"` or the ping `{}`; after a push's channel `"pub"` or `"unsubscribe"` (the others are joins and leaves);
+ * after a reply's id `"publish"`, `"subscribe"` (the first one is the join) or `"error"` (the one `"connect"` needs
+ * nothing, as the subscribe is on its way). The
  * publications are the generator's own, so their data is `{"b":"<stamp>"}`.
  */
 function readLine(frame: string, start: number, end: number, events: ProtocolEvents): void {
@@ -112,17 +122,26 @@ function readLine(frame: string, start: number, end: number, events: ProtocolEve
     // Channel names hold no quotes (room names cannot), so the first quote after the channel's start ends it.
     const channelEnd = frame.indexOf('"', start + PUSH_CHANNEL);
     if (channelEnd === -1 || channelEnd + PUBLICATION_STAMP >= end) return;
-    if (frame.charCodeAt(channelEnd + 3) !== CHAR_P || frame.charCodeAt(channelEnd + 4) !== CHAR_U) return;
-    const stampStart = channelEnd + 1 + PUBLICATION_STAMP;
-    events.message(Number(frame.slice(stampStart, frame.indexOf('"', stampStart))));
+    const first = frame.charCodeAt(channelEnd + 3);
+    const second = frame.charCodeAt(channelEnd + 4);
+    if (first === CHAR_P && second === CHAR_U) {
+      const stampStart = channelEnd + 1 + PUBLICATION_STAMP;
+      events.message(Number(frame.slice(stampStart, frame.indexOf('"', stampStart))));
+    } else if (first === CHAR_U && second === CHAR_N) {
+      const codeStart = channelEnd + 1 + UNSUBSCRIBE_CODE;
+      if (Number.parseInt(frame.slice(codeStart, codeStart + 6), 10) < RESUBSCRIBE_CODES) return;
+      const name = frame.slice(start + PUSH_CHANNEL, channelEnd);
+      events.reply(`{"id":${RESUBSCRIBE_ID},"subscribe":{"channel":${JSON.stringify(name)}}}`);
+    }
   } else if (kind === CHAR_I) {
     const idStart = start + REPLY_ID;
     let idEnd = idStart;
     for (let c = frame.charCodeAt(idEnd); c >= DIGIT_0 && c <= DIGIT_9; c = frame.charCodeAt(++idEnd));
     const reply = frame.charCodeAt(idEnd + 2);
     if (reply === CHAR_P) events.ack(frame.slice(idStart, idEnd));
-    else if (reply === CHAR_S) events.joined();
-    else if (reply === CHAR_E) events.error(frame.slice(start, end));
+    else if (reply === CHAR_S && idEnd - idStart === 1 && frame.charCodeAt(idStart) === DIGIT_0 + SUBSCRIBE_ID) {
+      events.joined();
+    } else if (reply === CHAR_E) events.error(frame.slice(start, end));
   } else if (end - start === PING.length && frame.startsWith(PING, start)) {
     events.reply(PING);
   }

@@ -30,7 +30,10 @@ export interface LoadOptions {
   readonly workers?: number;
   /** Connections each worker opens per second. @default 500 */
   readonly connectRate?: number;
-  /** Seconds between the last join and the first send. @default 2 */
+  /**
+   * Seconds between the last join and the first send, as k6's runs pause: the join burst's garbage, and its first
+   * collections, are not the steady state a load measures. @default 5
+   */
   readonly settleS?: number;
   /** Seconds after the last send during which deliveries still count. @default 2 */
   readonly drainS?: number;
@@ -95,7 +98,7 @@ export async function runLoad(options: LoadOptions): Promise<LoadResult> {
   }));
   try {
     await Promise.all(workers.map(({ plan, child }) => ask(child, { kind: "start", plan }, "connected")));
-    await new Promise((resolve) => setTimeout(resolve, (options.settleS ?? 2) * 1000));
+    await new Promise((resolve) => setTimeout(resolve, (options.settleS ?? 5) * 1000));
     await options.window?.begin();
     const started = performance.now();
     const done = await Promise.all(workers.map(({ child }) => ask(child, { kind: "send" }, "done")));
