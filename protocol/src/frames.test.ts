@@ -100,6 +100,23 @@ describe("decodeClientFrame", () => {
   ])("answers %s with %s", (_what, text, code) => {
     expect(decodeClientFrame(text)).toMatchObject({ ok: false, code });
   });
+
+  it("limits bodies in UTF-16 code units, so a character outside the BMP counts twice", () => {
+    // Bodies of one to four thousand-odd characters mixing ASCII, BMP and astral ones (emoji are two units each).
+    const character = fc.oneof(fc.constant("x"), fc.constant("é"), fc.constant("😀"), fc.constant("𝄞"));
+    fc.assert(
+      fc.property(fc.array(character, { minLength: 1, maxLength: MAX_BODY_LENGTH + 10 }), (characters) => {
+        const body = characters.join("");
+        const decoded = decodeClientFrame(JSON.stringify({ t: "send", room: "r", cid: "c", body }));
+        if (body.length <= MAX_BODY_LENGTH) expect(decoded).toMatchObject({ ok: true, value: { body } });
+        else expect(decoded).toMatchObject({ ok: false, code: ErrorCode.TooLarge, cid: "c" });
+      }),
+      { numRuns: 200 },
+    );
+    const emoji = (count: number) => JSON.stringify({ t: "send", room: "r", cid: "c", body: "😀".repeat(count) });
+    expect(decodeClientFrame(emoji(MAX_BODY_LENGTH / 2))).toMatchObject({ ok: true });
+    expect(decodeClientFrame(emoji(MAX_BODY_LENGTH / 2 + 1))).toMatchObject({ ok: false, code: ErrorCode.TooLarge });
+  });
 });
 
 describe("server frames", () => {

@@ -18,12 +18,23 @@ const opaqueKey = (what: string) =>
 export const cidSchema = opaqueKey("cid");
 /**
  * Any well-formed text without NUL: PostgreSQL text cannot hold U+0000, and a lone surrogate would not survive
- * UTF-8, so either would be a message that can never be stored exactly.
+ * UTF-8, so either would be a message that can never be stored exactly. Its length is checked in UTF-16 units, as
+ * documented; zod's own `max` counts code points, which let 4,000 emoji (8,000 units) through.
  */
 export const bodySchema = z
   .string()
   .min(1)
-  .max(MAX_BODY_LENGTH)
+  .check((context) => {
+    if (context.value.length <= MAX_BODY_LENGTH) return;
+    context.issues.push({
+      code: "too_big",
+      origin: "string",
+      maximum: MAX_BODY_LENGTH,
+      inclusive: true,
+      input: context.value,
+      message: `Too big: expected at most ${MAX_BODY_LENGTH} UTF-16 code units`,
+    });
+  })
   .refine((body) => !body.includes("\u0000") && body.isWellFormed(), "body must be well-formed text without NUL");
 export const seqSchema = z.number().int().nonnegative();
 
