@@ -217,7 +217,7 @@ function listen<D>(
   http: HttpHandler,
   sockets: SocketHandler<D>,
 ): Promise<Server> {
-  const textDecoder = new TextDecoder("utf-8", { fatal: true });
+  const textDecoder = new TextDecoder("utf-8");
 
   app.ws<Connection<D>>(options.wsPath, {
     compression: uWS.DISABLED,
@@ -258,14 +258,9 @@ function listen<D>(
       if (!session) return;
       if (message.byteLength > options.maxFrameBytes) return session.oversized();
       if (isBinary) return session.binary();
-      let text: string;
-      try {
-        text = textDecoder.decode(message);
-      } catch {
-        // Invalid UTF-8 in a text frame: the RFC answers with 1007; the session treats it as undecodable data.
-        return session.binary();
-      }
-      session.text(text);
+      // uWS has checked the UTF-8 of text frames: on invalid UTF-8 it drops the connection (the client sees 1006)
+      // before this handler runs.
+      session.text(textDecoder.decode(message));
     },
     dropped: (ws) => {
       const connection = ws.getUserData();

@@ -53,6 +53,11 @@ export interface SessionContext {
 }
 
 const TRACER = tracer("parley-gateway");
+/**
+ * Refused frames a connection may send in a burst, in frame bursts: a client resending its queue after a reconnect
+ * may well run into the rate limit once, which is not abuse.
+ */
+const REFUSALS_BURST_FACTOR = 5;
 
 /** A room this client asked to join: events are held back until `joined` (and any replay) has been sent. */
 interface Joining {
@@ -87,6 +92,8 @@ interface Joined {
 export class ClientSession implements SocketSession, RoomMember {
   readonly #rooms = new Map<string, Joining | Joined>();
   readonly #bucket: TokenBucket;
+  /** How many more refused frames the connection may send; made on its first refused frame. */
+  #tolerance: TokenBucket | undefined;
   #closed = false;
 
   constructor(
@@ -97,17 +104,19 @@ export class ClientSession implements SocketSession, RoomMember {
     this.#bucket = new TokenBucket(context.limits.framesPerSecond, context.limits.frameBurst);
   }
 
+  /** Every frame takes a token, undecodable ones too, so garbage cannot be sent faster than chat. */
   text(text: string): void {
     const decoded = decodeClientFrame(text);
+    const allowed = this.#bucket.take();
     if (!decoded.ok) {
       this.context.metrics.framesReceived.inc({ type: "invalid" });
-      this.#error(decoded.code, decoded.message, decoded.cid);
+      this.#refuse(decoded.code, decoded.message, decoded.cid);
       return;
     }
     const frame = decoded.value;
     this.context.metrics.framesReceived.inc({ type: frame.t });
-    if (!this.#bucket.take()) {
-      this.#error(ErrorCode.RateLimited, "too many frames, slow down", "cid" in frame ? frame.cid : undefined);
+    if (!allowed) {
+      this.#refuse(ErrorCode.RateLimited, "too many frames, slow down", "cid" in frame ? frame.cid : undefined);
       return;
     }
     this.#handle(frame).catch((error: unknown) => {
@@ -312,6 +321,21 @@ export class ClientSession implements SocketSession, RoomMember {
   #joinedState(room: string): Joined | undefined {
     const state = this.#rooms.get(room);
     return state !== undefined && "delivered" in state ? state : undefined;
+  }
+
+  /**
+   * Answers a refused frame with an error frame while the connection's tolerance lasts:
+   * {@link REFUSALS_BURST_FACTOR} times the frame burst, refilled at the frame rate. Past it (a flood of garbage, or
+   * a client that ignores `rate_limited`) the connection is closed with 1008, so error frames stay bounded.
+   */
+  #refuse(code: ErrorCode, message: string, cid?: string): void {
+    const { framesPerSecond, frameBurst } = this.context.limits;
+    this.#tolerance ??= new TokenBucket(framesPerSecond, REFUSALS_BURST_FACTOR * frameBurst);
+    if (this.#tolerance.take()) {
+      this.#error(code, message, cid);
+    } else {
+      this.close(CloseCode.PolicyViolation, "too many refused frames");
+    }
   }
 
   #error(code: ErrorCode, message: string, cid?: string): void {

@@ -124,6 +124,35 @@ describe("bad input", () => {
     await stillServes();
   });
 
+  it("drops a text frame of invalid UTF-8 with the connection, no close frame (uWS checks it): 1006", async () => {
+    const { client } = await joined();
+    client.sendRaw(Buffer.from([0x7b, 0xc3, 0x28, 0x7d])); // "{", a truncated two-byte sequence, "}"
+    expect(await client.closed()).toBe(1006);
+    await stillServes();
+  });
+
+  it("closes a flood of undecodable frames with 1008 after a bounded number of error frames", async () => {
+    // This gateway allows bursts of 20 frames and 5 a second, so 5 x 20 refused frames, plus 5 a second.
+    const { client } = await joined();
+    const bystander = await joined();
+    const from = client.frames.length;
+    const started = performance.now();
+    for (let index = 0; index < 5_000; index++) client.sendRaw(`garbage ${index}`);
+    expect(await client.closed()).toBe(CloseCode.PolicyViolation);
+    const seconds = (performance.now() - started) / 1000;
+    const errors = client.frames.slice(from).filter((frame) => frame.t === "error");
+    expect(errors.length).toBeGreaterThanOrEqual(100);
+    expect(errors.length).toBeLessThanOrEqual(100 + Math.ceil(5 * seconds) + 1);
+    expect(errors.every((frame) => frame.code === ErrorCode.BadRequest)).toBe(true);
+    const pinged = performance.now();
+    const at = bystander.client.frames.length;
+    bystander.client.send({ t: "ping" });
+    await bystander.client.next("pong", () => true, { from: at });
+    expect(performance.now() - pinged).toBeLessThan(1_000);
+    bystander.client.close();
+    await stillServes();
+  });
+
   it("closes a frame over the hard size limit with 1009", async () => {
     const { client } = await joined();
     client.sendRaw("x".repeat(MAX_FRAME_BYTES + 1));

@@ -33,7 +33,10 @@ export const CloseCode = {
   Normal: 1000,
   /** A binary frame arrived: protocol v1 is text frames only. */
   UnsupportedData: 1003,
-  /** The connection broke the protocol repeatedly (e.g. kept sending undecodable frames). Do not reconnect blindly. */
+  /**
+   * The connection kept sending frames the gateway refused (undecodable, or over the rate limit) well past its rate
+   * limit. Do not reconnect blindly.
+   */
   PolicyViolation: 1008,
   /** A frame exceeded the gateway's frame-size limit (`MAX_FRAME_BYTES`). */
   MessageTooBig: 1009,
