@@ -41,20 +41,23 @@ export const DEFAULT_RESEED_MARGIN = 10_000;
  * pub/sub also run on Redis Cluster. Redis delivers a channel's messages in publish order, and publishes happen in
  * seq order inside the script, so subscribers see seq order. When the room has no counter (new room, or Redis lost
  * its data), or a counter below the highest seq this process has seen there (a failover to a replica that missed the
- * latest writes), the script answers 2 and is run again with a floor above both the Store's and that seq; it raises
- * the counter to the floor, never lowers it, so a seq is never handed out twice, and when the floor is above 0 it
- * also publishes an epoch frame, so subscribers know to re-sync.
+ * latest writes), the script answers 2 and is run again with a floor above both the Store's and that seq. The run
+ * with the floor checks the counter again and sets it only if it is still missing or behind: the publishes that
+ * were waiting during an outage all get 2, and the first of them to run again reseeds the room; the rest find a
+ * counter and are sequenced from it, even though by then the Store (holding the first reseed's messages) would
+ * give them a higher floor. So a loss reseeds each room once. The floor is above every seq handed out before, so a
+ * seq is never handed out twice, and when it is above 0 the script also publishes an epoch frame, so subscribers
+ * know to re-sync.
  */
 const PUBLISH_SCRIPT = `
 local existing = redis.call('GET', KEYS[3])
 if existing then return {0, existing} end
 local current = tonumber(redis.call('GET', KEYS[1]) or '-1')
-if ARGV[6] ~= '' then
-  if current < tonumber(ARGV[6]) then
-    redis.call('SET', KEYS[1], ARGV[6])
-    if ARGV[7] ~= '' then redis.call('SPUBLISH', ARGV[5], ARGV[7]) end
-  end
-elseif current < 0 or current < tonumber(ARGV[8]) then return {2} end
+if current < 0 or current < tonumber(ARGV[8]) then
+  if ARGV[6] == '' then return {2} end
+  redis.call('SET', KEYS[1], ARGV[6])
+  if ARGV[7] ~= '' then redis.call('SPUBLISH', ARGV[5], ARGV[7]) end
+end
 local seq = redis.call('INCR', KEYS[1])
 local payload = ARGV[1] .. seq .. ARGV[2]
 redis.call('SET', KEYS[3], payload, 'EX', ARGV[4])
@@ -164,6 +167,8 @@ export class RedisBus implements Bus {
   readonly #dedupeTtlSeconds: number;
   readonly #onInvalidPayload: (payload: string) => void;
   readonly #seed: (room: string) => Promise<number>;
+  /** Per room, the Store read of a floor in flight: the publishes waiting out an outage share one query. */
+  readonly #seeding = new Map<string, Promise<number>>();
   readonly #reseedMargin: number;
   /**
    * Per subscribed room, the highest seq this process has seen assigned (its publishes, its subscription's messages
@@ -365,7 +370,12 @@ export class RedisBus implements Bus {
    * above every seq that may have been handed out before.
    */
   async #floor(room: string, seen: number): Promise<number> {
-    const highest = Math.max(await this.#seed(room), seen);
+    let seeding = this.#seeding.get(room);
+    if (seeding === undefined) {
+      seeding = this.#seed(room).finally(() => this.#seeding.delete(room));
+      this.#seeding.set(room, seeding);
+    }
+    const highest = Math.max(await seeding, seen);
     return highest === 0 ? 0 : highest + this.#reseedMargin;
   }
 
