@@ -41,6 +41,7 @@ async function createBus(config: BusConfig, options: BusOptions, logger: Logger)
         prefix: config.prefix,
         reseedMargin: config.reseedMargin,
         onInvalidPayload: (payload) => logger.error({ bytes: payload.length }, "undecodable payload on the bus"),
+        onSubscriberStalled: () => logger.warn("the Redis subscriber missed its probe; reconnecting it"),
       });
       await bus.connect();
       return bus;

@@ -31,7 +31,20 @@ export interface RedisBusOptions extends BusOptions {
    * @default 10000
    */
   readonly reseedMargin?: number;
+  /**
+   * How often the subscriber's path is probed: the process publishes on a channel of its own and must receive it.
+   * A probe not back within {@link PROBE_TIMEOUT_INTERVALS} intervals (a subscriber connection that stopped
+   * receiving while commands still work) makes the Bus not ready and reconnects the subscriber, which subscribes
+   * to every channel again. @default 5000
+   */
+  readonly probeIntervalMs?: number;
+  /** Called when a probe did not come back and the subscriber is being reconnected. */
+  readonly onSubscriberStalled?: () => void;
 }
+
+export const DEFAULT_PROBE_INTERVAL_MS = 5_000;
+/** Probe intervals a probe may take to come back before the subscriber counts as stalled. */
+export const PROBE_TIMEOUT_INTERVALS = 3;
 
 export const DEFAULT_RESEED_MARGIN = 10_000;
 
@@ -183,6 +196,14 @@ export class RedisBus implements Bus {
   readonly #presenceListLimit: number;
   readonly #presenceTtlMs: number;
   readonly #presenceTimer: NodeJS.Timeout;
+  readonly #probeChannel: string;
+  readonly #probeIntervalMs: number;
+  readonly #onSubscriberStalled: () => void;
+  #probeTimer: NodeJS.Timeout | undefined;
+  #probesSent = 0;
+  #probesAnswered = 0;
+  /** The oldest probe that was published and has not come back. */
+  #unanswered: { readonly probe: number; readonly at: number } | undefined;
 
   constructor(options: RedisBusOptions) {
     this.#commands = redisClient(options.target, "parley-bus");
@@ -198,7 +219,15 @@ export class RedisBus implements Bus {
     this.#presenceTtlMs = (options.presenceTtlSeconds ?? DEFAULT_PRESENCE_TTL_SECONDS) * 1000;
     this.#presenceTimer = setInterval(() => void this.#maintainPresence(), this.#presenceTtlMs / 3);
     this.#presenceTimer.unref();
-    this.#subscriber.on("smessage", (_channel: string, payload: string) => {
+    // The hash tag keeps the channel on one shard of a Cluster: the probe covers that shard's connection.
+    this.#probeChannel = `${this.#prefix}:probe:{${this.#processId}}`;
+    this.#probeIntervalMs = options.probeIntervalMs ?? DEFAULT_PROBE_INTERVAL_MS;
+    this.#onSubscriberStalled = options.onSubscriberStalled ?? (() => {});
+    this.#subscriber.on("smessage", (channel: string, payload: string) => {
+      if (channel === this.#probeChannel) {
+        this.#answered(Number(payload));
+        return;
+      }
       const event = decodeBusEvent(payload);
       if (event?.t === "msg") this.#see(event.message.room, event.message.seq);
       if (event?.t === "epoch") this.#see(event.room, event.seq);
@@ -210,6 +239,9 @@ export class RedisBus implements Bus {
   /** Connects both clients; resolves once Redis answers. */
   async connect(): Promise<void> {
     await Promise.all([this.#commands.connect(), this.#subscriber.connect()]);
+    await this.#subscriber.ssubscribe(this.#probeChannel);
+    this.#probeTimer = setInterval(() => this.#probe(), this.#probeIntervalMs);
+    this.#probeTimer.unref();
   }
 
   async publish(input: PublishInput): Promise<Published> {
@@ -276,8 +308,9 @@ export class RedisBus implements Bus {
     return messages;
   }
 
+  /** Both connections are up, and the subscriber received the last probe in time. */
   isReady(): boolean {
-    return this.#commands.status === "ready" && this.#subscriber.status === "ready";
+    return this.#commands.status === "ready" && this.#subscriber.status === "ready" && !this.#stalled(Date.now());
   }
 
   async joinPresence(room: string, user: string): Promise<void> {
@@ -356,6 +389,7 @@ export class RedisBus implements Bus {
 
   async close(): Promise<void> {
     clearInterval(this.#presenceTimer);
+    clearInterval(this.#probeTimer);
     await Promise.allSettled([...this.#pending.values()]);
     await Promise.all([this.#commands.quit(), this.#subscriber.quit()]);
   }
@@ -377,6 +411,38 @@ export class RedisBus implements Bus {
     }
     const highest = Math.max(await seeding, seen);
     return highest === 0 ? 0 : highest + this.#reseedMargin;
+  }
+
+  /**
+   * Publishes the next probe; first, if the oldest unanswered one is overdue, reconnects the subscriber. A probe
+   * that could not be published (Redis is down) is not waited for: the connections' status says that already.
+   */
+  #probe(): void {
+    const now = Date.now();
+    if (this.#stalled(now) && this.#subscriber.status === "ready") {
+      this.#unanswered = undefined;
+      this.#onSubscriberStalled();
+      this.#subscriber.disconnect(true);
+      return;
+    }
+    const probe = ++this.#probesSent;
+    this.#commands.spublish(this.#probeChannel, String(probe)).then(
+      () => {
+        if (probe > this.#probesAnswered) this.#unanswered ??= { probe, at: now };
+      },
+      () => {},
+    );
+  }
+
+  #answered(probe: number): void {
+    this.#probesAnswered = Math.max(this.#probesAnswered, probe);
+    if (this.#unanswered !== undefined && this.#unanswered.probe <= this.#probesAnswered) this.#unanswered = undefined;
+  }
+
+  #stalled(now: number): boolean {
+    return (
+      this.#unanswered !== undefined && now - this.#unanswered.at > PROBE_TIMEOUT_INTERVALS * this.#probeIntervalMs
+    );
   }
 
   #see(room: string, seq: number): void {
