@@ -113,4 +113,31 @@ describe("persisted watermark", () => {
     );
     expect(lost).toEqual([{ from_seq: "2", to_seq: "2" }]);
   });
+  it("resolves a quiet room's gap one gap timeout after a persister restart", async () => {
+    const room = uniqueName("room");
+    await client.join(room);
+    await send(room, "before");
+    await bus.publish({ room, from: "ghost", cid: randomUUID(), body: "gone", id: randomUUID(), ts: Date.now() });
+    await redis.del(roomKeys(prefix(), room).recent);
+    const last = await send(room, "after");
+    await waitFor(
+      async () => (await stack.rows()).some((row) => row.room === room && row.seq === last.seq),
+      "the message above the gap stored",
+    );
+    // Killed before its gap timeout (1.5 s) passed; the room gets no message again.
+    const killed = stack.persister;
+    killed?.kill("SIGKILL");
+    await killed?.exited;
+    await new Promise((resolve) => setTimeout(resolve, 2_000));
+    await stack.startPersister();
+    const restarted = Date.now();
+    expect((await watermark(room, last.seq)).upTo).toBe(last.seq);
+    // One gap timeout, the tracker's tick and the gateway's once-a-second forwarding.
+    expect(Date.now() - restarted).toBeLessThan(1_500 + 2_500);
+    const lost = await withClient(stack.database.url, async (db) => {
+      const result = await db.query("SELECT from_seq, to_seq FROM lost_ranges WHERE room = $1", [room]);
+      return result.rows;
+    });
+    expect(lost).toEqual([{ from_seq: "2", to_seq: "2" }]);
+  });
 });

@@ -42,6 +42,7 @@ export function createPersistence(options: PersistenceOptions): { persister: Per
     logger,
     metrics,
     onPersisted: (batch) => watermarks.persisted(batch),
+    onAssigned: (owns) => watermarks.assigned(owns),
     ...(onFatal === undefined ? {} : { onFatal }),
   });
   return { persister, watermarks };

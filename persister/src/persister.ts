@@ -66,6 +66,8 @@ export interface PersisterOptions {
   readonly onPersisted?: (batch: PersistedBatch) => void;
   /** The consumer stopped for good (see `ConsumeOptions.onFatal`); the owner should exit so it is restarted. */
   readonly onFatal?: (error: unknown) => void;
+  /** The rooms this persister handles changed (see `ConsumeOptions.onAssigned`; records are keyed by room). */
+  readonly onAssigned?: (owns: (room: string) => boolean) => void;
 }
 
 interface Decoded {
@@ -91,11 +93,12 @@ export class Persister {
 
   /** Joins the consumer group; batches flow from then on. */
   async start(): Promise<void> {
-    const { log, group, onFatal } = this.#options;
+    const { log, group, onFatal, onAssigned } = this.#options;
     this.#consumption = await log.consume({
       group,
       handler: (records) => this.#handle(records),
       ...(onFatal === undefined ? {} : { onFatal }),
+      ...(onAssigned === undefined ? {} : { onAssigned }),
     });
   }
 

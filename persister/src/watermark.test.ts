@@ -39,6 +39,7 @@ describe("WatermarkTracker", () => {
         insert: (messages) => store.insert(messages),
         watermark: (room) => store.watermark(room),
         saveWatermarks,
+        roomsBehind: () => store.roomsBehind(),
         recordLost: (room, range) => store.recordLost(room, range),
         lostRanges: (room, after) => store.lostRanges(room, after),
       },
@@ -154,6 +155,60 @@ describe("WatermarkTracker", () => {
     await persist(watermarks, [testMessage(room, 1), testMessage(room, 4)]);
     await waitFor(() => announced.at(-1)?.upTo === 4, "the watermark past the lost seqs");
     expect(await store.lostRanges(room, 0)).toEqual([{ from: 2, to: 3, reason: LOST_NEVER_LOGGED }]);
+  });
+
+  it("resolves every gap that is old enough in one pass", async () => {
+    const { feed, announced } = recordingFeed();
+    const room = uniqueName("room");
+    const resolved: [number, number][] = [];
+    const watermarks = new WatermarkTracker({
+      store,
+      feed,
+      gapTimeoutMs: 300,
+      logger,
+      onGapResolved: (repaired, lost) => resolved.push([repaired, lost]),
+    });
+    trackers.push(watermarks);
+    const started = Date.now();
+    await persist(
+      watermarks,
+      [1, 3, 5, 7].map((seq) => testMessage(room, seq)),
+    );
+    await waitFor(() => announced.at(-1)?.upTo === 7, "the watermark past three gaps");
+    expect(Date.now() - started).toBeLessThan(300 + 1_000);
+    expect(resolved).toEqual([[0, 3]]);
+    expect((await store.lostRanges(room, 0)).map(({ from, to }) => [from, to])).toEqual([
+      [2, 2],
+      [4, 4],
+      [6, 6],
+    ]);
+  });
+
+  it("takes up a quiet room's gap after a restart and resolves it one gap timeout later", async () => {
+    const room = uniqueName("room");
+    const first = recordingFeed();
+    const before = tracker(first.feed);
+    // Redis lost the room's counter: seqs 3..10000 were skipped, and the persister stops before the gap times out.
+    await persist(
+      before,
+      [1, 2, 10_001, 10_002].map((seq) => testMessage(room, seq)),
+    );
+    await waitFor(() => first.announced.at(-1)?.upTo === 2, "watermark 2");
+    await before.close();
+    expect(await store.roomsBehind()).toContain(room);
+
+    // No message arrives for the room again; the new process only learns which rooms it handles.
+    const second = recordingFeed();
+    const after = new WatermarkTracker({ store, feed: second.feed, gapTimeoutMs: 500, logger });
+    trackers.push(after);
+    const started = Date.now();
+    after.assigned((name) => name === room);
+    await waitFor(() => second.announced.at(-1)?.upTo === 10_002, "the watermark at the room's end");
+    expect(Date.now() - started).toBeGreaterThanOrEqual(500);
+    expect(Date.now() - started).toBeLessThan(500 + 1_500);
+    await after.close();
+    expect(await store.watermark(room)).toBe(10_002);
+    expect(await store.roomsBehind()).not.toContain(room);
   });
 
   it("resumes after a restart from the saved watermark and what was stored meanwhile", async () => {

@@ -12,7 +12,10 @@ export interface RoomFeed {
 }
 
 export interface WatermarkOptions {
-  readonly store: Pick<Store, "history" | "insert" | "watermark" | "saveWatermarks" | "recordLost" | "lostRanges">;
+  readonly store: Pick<
+    Store,
+    "history" | "insert" | "watermark" | "saveWatermarks" | "roomsBehind" | "recordLost" | "lostRanges"
+  >;
   /** Without a feed nothing is announced and gaps cannot be repaired, only recorded lost. */
   readonly feed?: RoomFeed;
   /**
@@ -35,10 +38,13 @@ interface RoomState {
   announced: number;
   /** When the room's watermark was last announced (or tried), in ms since the epoch. */
   announcedAt: number;
-  /** Stored seqs above `upTo` (a gap keeps them from counting yet). */
-  readonly pending: Set<number>;
+  /**
+   * Stored seqs above `upTo` (a gap keeps them from counting yet), each with when this process learnt it was stored:
+   * the missing seqs below it were assigned before it, so a gap is as old as the stored seq right above it.
+   */
+  readonly pending: Map<number, number>;
   lost: LostRange[];
-  /** When the current gap was first seen. */
+  /** How old the lowest gap is (when the seq right above it was stored); undefined without a gap. */
   gapSince: number | undefined;
 }
 
@@ -62,10 +68,16 @@ export const LOST_NEVER_LOGGED =
  * so a restarted persister resumes from them: a saved watermark trails the announced one by up to a tick, and a
  * restart re-reads what was stored above it. A gap (a seq assigned but
  * never appended, e.g. its gateway died in between) is repaired from the recent buffer after `gapTimeoutMs` when the
- * message is still there, and recorded lost otherwise, so it never stalls the watermark.
+ * message is still there, and recorded lost otherwise, so it never stalls the watermark. Every gap that is that old
+ * is resolved in the same pass.
+ *
+ * Gap state survives a restart: when the log assigns this process its rooms ({@link WatermarkTracker.assigned}), it
+ * takes up those the Store has stored past their saved watermark, counting their gaps from that moment, so a quiet
+ * room's watermark still reaches its end one gap timeout later.
  *
  * Correct with one tracker per room at a time, which the log gives: a room's records share a partition, and a
- * partition has one consumer in the group. Work for one room is serialised; rooms proceed independently.
+ * partition has one consumer in the group; rooms that moved to another process are forgotten here. Work for one
+ * room is serialised; rooms proceed independently.
  */
 export class WatermarkTracker {
   readonly #rooms = new Map<string, Promise<RoomState>>();
@@ -75,6 +87,8 @@ export class WatermarkTracker {
   /** Watermarks that moved since they were last saved. */
   #unsaved = new Map<string, number>();
   #saving: Promise<void> | undefined;
+  /** The latest assignment whose rooms have not been taken up yet (the Store failed); retried by the tick. */
+  #toResume: ((room: string) => boolean) | undefined;
   readonly #gapTimeoutMs: number;
   readonly #timer: NodeJS.Timeout;
 
@@ -88,9 +102,40 @@ export class WatermarkTracker {
   persisted(batch: ReadonlyMap<string, readonly number[]>): void {
     for (const [room, seqs] of batch) {
       this.#enqueue(room, async (state) => {
-        for (const seq of seqs) if (seq > state.upTo) state.pending.add(seq);
+        const now = Date.now();
+        for (const seq of seqs) if (seq > state.upTo && !state.pending.has(seq)) state.pending.set(seq, now);
         await this.#advance(room, state);
       });
+    }
+  }
+
+  /**
+   * The log now hands this process the rooms `owns` accepts (the Persister's `onAssigned`). Forgets the rooms it no
+   * longer handles, and takes up each of its rooms the Store has stored past the saved watermark.
+   */
+  assigned(owns: (room: string) => boolean): void {
+    for (const room of [...this.#rooms.keys()]) {
+      if (owns(room)) continue;
+      this.#rooms.delete(room);
+      this.#loaded.delete(room);
+    }
+    this.#toResume = owns;
+    void this.#resume();
+  }
+
+  async #resume(): Promise<void> {
+    const owns = this.#toResume;
+    if (owns === undefined) return;
+    let behind: string[];
+    try {
+      behind = await this.options.store.roomsBehind();
+    } catch (error) {
+      this.options.logger.warn({ err: error }, "listing the rooms behind their watermark failed; retrying");
+      return;
+    }
+    if (this.#toResume === owns) this.#toResume = undefined;
+    for (const room of behind) {
+      if (owns(room) && !this.#rooms.has(room)) this.#enqueue(room, (state) => this.#advance(room, state));
     }
   }
 
@@ -149,13 +194,14 @@ export class WatermarkTracker {
       upTo,
       announced: upTo,
       announcedAt: 0,
-      pending: new Set(),
+      pending: new Map(),
       lost: await store.lostRanges(room, upTo),
       gapSince: undefined,
     };
+    const now = Date.now();
     for (let after = upTo; ; ) {
       const page = await store.history({ room, after, limit: CATCH_UP_PAGE });
-      for (const message of page) state.pending.add(message.seq);
+      for (const message of page) state.pending.set(message.seq, now);
       const last = page.at(-1);
       if (page.length < CATCH_UP_PAGE || last === undefined) break;
       after = last.seq;
@@ -174,10 +220,10 @@ export class WatermarkTracker {
       const range = state.lost.find((lost) => lost.from <= next && next <= lost.to);
       if (!range) break;
       state.upTo = range.to;
-      for (const seq of state.pending) if (seq <= range.to) state.pending.delete(seq);
+      for (const seq of state.pending.keys()) if (seq <= range.to) state.pending.delete(seq);
     }
     state.lost = state.lost.filter((lost) => lost.to > state.upTo);
-    state.gapSince = state.pending.size === 0 ? undefined : (state.gapSince ?? Date.now());
+    state.gapSince = lowestGapAge(state);
     if (state.upTo === before) return;
     this.#unsaved.set(room, state.upTo);
     if (Date.now() - state.announcedAt >= ANNOUNCE_INTERVAL_MS) await this.#announce(room, state, "warn");
@@ -221,6 +267,7 @@ export class WatermarkTracker {
    * were held back or whose announcement failed, once the room's last try is a second old.
    */
   #tick(): void {
+    if (this.#toResume !== undefined) void this.#resume();
     if (this.#saving === undefined) {
       this.#saving = this.#save().finally(() => {
         this.#saving = undefined;
@@ -247,28 +294,54 @@ export class WatermarkTracker {
     }
   }
 
-  /** Fills the gap above the watermark from the recent buffer where it can, and records the rest lost. */
+  /**
+   * Resolves every gap above the watermark that is at least the gap timeout old (the lowest is, or the tick would
+   * not have called): fills it from the recent buffer where it can and records the rest lost, all in one pass.
+   */
   async #repair(room: string, state: RoomState): Promise<void> {
     const { store, feed, logger, onGapResolved } = this.options;
-    const end = Math.min(...state.pending); // the first stored seq above the gap
-    if (!Number.isFinite(end)) return;
-    const from = state.upTo + 1;
-    const buffered = feed ? (await feed.recent(room, state.upTo)).filter((message) => message.seq < end) : [];
+    const cutoff = Date.now() - this.#gapTimeoutMs;
+    const gaps: { from: number; to: number }[] = [];
+    let previous = state.upTo;
+    for (const seq of [...state.pending.keys()].sort((a, b) => a - b)) {
+      if (seq > previous + 1) {
+        if (gaps.length > 0 && (state.pending.get(seq) ?? 0) > cutoff) break;
+        gaps.push({ from: previous + 1, to: seq - 1 });
+      }
+      previous = seq;
+    }
+    const last = gaps.at(-1);
+    if (last === undefined) return;
+    const inGap = (seq: number) => gaps.some((gap) => gap.from <= seq && seq <= gap.to);
+    const buffered = feed ? (await feed.recent(room, state.upTo)).filter((message) => inGap(message.seq)) : [];
     if (buffered.length > 0) await store.insert(buffered);
     const found = new Set(buffered.map((message) => message.seq));
     const lost: LostRange[] = [];
-    for (let seq = from; seq < end; seq++) {
-      if (found.has(seq)) continue;
-      const last = lost.at(-1);
-      if (last && last.to === seq - 1) lost[lost.length - 1] = { ...last, to: seq };
-      else lost.push({ from: seq, to: seq, reason: LOST_NEVER_LOGGED });
+    for (const gap of gaps) {
+      for (let seq = gap.from; seq <= gap.to; seq++) {
+        if (found.has(seq)) continue;
+        const range = lost.at(-1);
+        if (range && range.to === seq - 1) lost[lost.length - 1] = { ...range, to: seq };
+        else lost.push({ from: seq, to: seq, reason: LOST_NEVER_LOGGED });
+      }
     }
     for (const range of lost) await store.recordLost(room, range);
-    for (const seq of found) state.pending.add(seq);
+    const now = Date.now();
+    for (const seq of found) state.pending.set(seq, now);
     state.lost.push(...lost);
     const lostCount = lost.reduce((sum, range) => sum + range.to - range.from + 1, 0);
-    logger.warn({ room, from, to: end - 1, repaired: found.size, lost: lostCount }, "resolved a gap in the room");
+    logger.warn(
+      { room, from: gaps[0]?.from, to: last.to, gaps: gaps.length, repaired: found.size, lost: lostCount },
+      "resolved gaps in the room",
+    );
     onGapResolved?.(found.size, lostCount);
     await this.#advance(room, state);
   }
+}
+
+/** When the seq right above the room's lowest gap was stored; undefined without a gap. */
+function lowestGapAge(state: RoomState): number | undefined {
+  let lowest = Number.POSITIVE_INFINITY;
+  for (const seq of state.pending.keys()) if (seq < lowest) lowest = seq;
+  return state.pending.get(lowest);
 }

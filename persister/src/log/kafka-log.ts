@@ -151,7 +151,7 @@ export class KafkaLog implements Log {
     });
   }
 
-  async consume({ group, handler, onFatal }: ConsumeOptions): Promise<Consumption> {
+  async consume({ group, handler, onFatal, onAssigned }: ConsumeOptions): Promise<Consumption> {
     if (this.#closed) throw closedError();
     const heartbeatIntervalMs = this.#options.heartbeatIntervalMs ?? DEFAULT_HEARTBEAT_INTERVAL_MS;
     const sessionTimeout = this.#options.sessionTimeoutMs ?? DEFAULT_SESSION_TIMEOUT_MS;
@@ -166,15 +166,19 @@ export class KafkaLog implements Log {
       retry: { ...CONSUMER_RETRY, maxRetryTime: Math.min(CONSUMER_RETRY.maxRetryTime, Math.floor(sessionTimeout / 3)) },
     });
     let running = false;
+    const topic = this.#options.topic;
+    const owner = onAssigned === undefined ? undefined : await this.#keyOwner(topic);
     const joined = new Promise<void>((resolve, reject) => {
-      consumer.on(consumer.events.GROUP_JOIN, () => resolve());
+      consumer.on(consumer.events.GROUP_JOIN, ({ payload }) => {
+        if (owner) onAssigned?.(owner(new Set(payload.memberAssignment[topic] ?? [])));
+        resolve();
+      });
       consumer.on(consumer.events.CRASH, ({ payload }) => {
         if (payload.restart) return;
         if (running) onFatal?.(payload.error);
         else reject(payload.error);
       });
     });
-    const topic = this.#options.topic;
     try {
       await consumer.connect();
       await whileSettling(() => consumer.subscribe({ topics: [topic], fromBeginning: true }));
@@ -213,6 +217,24 @@ export class KafkaLog implements Log {
       await producer?.disconnect();
     })();
     return this.#closing;
+  }
+
+  /**
+   * For the topic's partitions as they are now: given a member's partitions, whether a key is in one of them, by the
+   * producer's own partitioner (the same murmur2 hash as Kafka's Java clients).
+   */
+  async #keyOwner(topic: string): Promise<(partitions: ReadonlySet<number>) => (key: string) => boolean> {
+    const admin = this.#kafka.admin();
+    await admin.connect();
+    try {
+      const { topics } = await admin.fetchTopicMetadata({ topics: [topic] });
+      const partitionMetadata = topics[0]?.partitions ?? [];
+      const partitioner = Partitioners.DefaultPartitioner();
+      return (partitions) => (key) =>
+        partitions.has(partitioner({ topic, partitionMetadata, message: { key, value: null } }));
+    } finally {
+      await admin.disconnect();
+    }
   }
 
   #produce(outgoing: Outgoing): Promise<void> {

@@ -174,6 +174,46 @@ export function logContract(name: string, factory: LogFactory): void {
       expect(new Set(all).size).toBe(sent.length);
     });
 
+    it("tells each member the keys it handles, again after a rebalance, and delivers them to it only", async () => {
+      const { log } = await open();
+      const group = uniqueName("group");
+      const keys = Array.from({ length: 40 }, (_, index) => `room-${index}`);
+      const members = [0, 1].map(() => {
+        const member = { owns: undefined as ((key: string) => boolean) | undefined, delivered: [] as ConsumedRecord[] };
+        return member;
+      });
+      const join = (member: (typeof members)[number]) =>
+        log.consume({
+          group,
+          handler: async (records) => {
+            member.delivered.push(...records);
+          },
+          onAssigned: (owns) => {
+            member.owns = owns;
+          },
+        });
+      const [first, second] = members;
+      if (!first || !second) throw new Error("two members");
+      const alone = await join(first);
+      cleanups.push(() => alone.close());
+      await waitFor(() => first.owns && keys.every((key) => first.owns?.(key)), "the first member handles every key");
+      const joined = await join(second);
+      cleanups.push(() => joined.close());
+      // Settled: each key is handled by exactly one of the two, and both have some.
+      const settled = () =>
+        keys.every((key) => members.filter((member) => member.owns?.(key)).length === 1) &&
+        members.every((member) => keys.some((key) => member.owns?.(key)));
+      await waitFor(settled, "the keys split between the two members");
+      await Promise.all(keys.map((key) => log.append(record(key, key))));
+      await waitFor(
+        () => first.delivered.length + second.delivered.length === keys.length,
+        "every record delivered once",
+      );
+      for (const member of members) {
+        for (const delivered of member.delivered) expect(member.owns?.(delivered.key ?? "")).toBe(true);
+      }
+    });
+
     it("dead-letters a record with its reason and origin", async () => {
       const underTest = await open();
       const { log } = underTest;

@@ -36,6 +36,11 @@ export interface ConsumeOptions {
    * consume again). Transient failures never reach it: they are retried. The owner should exit so it is restarted.
    */
   readonly onFatal?: (error: unknown) => void;
+  /**
+   * Told which keys this member handles, whenever that changes (it joined its group, or the group rebalanced):
+   * until the next call, records of a key reach this member only if `owns(key)`. @default none
+   */
+  readonly onAssigned?: (owns: (key: string) => boolean) => void;
 }
 
 /** A running consumer. `close()` stops fetching, waits for the batch in hand (committing it if it succeeds) and leaves the group. */
@@ -55,7 +60,9 @@ export interface Consumption {
  *   the same records again, and a consumer that restarts resumes after the last committed batch.
  * - Within a group, a partition is handled by one member at a time, one batch at a time, so members never see
  *   each other's records unless a batch was left uncommitted (a crash or a handler that threw).
- * - `consume` resolves once the consumer is a member of its group.
+ * - `consume` resolves once the consumer is a member of its group. Each member is told the keys it handles
+ *   (`onAssigned`) when it joins and after every rebalance; once the group has settled, every key is handled by
+ *   exactly one member.
  * - `deadLetter` durably appends the record to a separate dead-letter topic with the reason, so one bad record
  *   never blocks its partition.
  */

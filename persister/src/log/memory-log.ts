@@ -68,14 +68,14 @@ export class MemoryLog implements Log {
     return [...this.#deadLetters];
   }
 
-  async consume({ group: name, handler }: ConsumeOptions): Promise<Consumption> {
+  async consume({ group: name, handler, onAssigned }: ConsumeOptions): Promise<Consumption> {
     this.#assertOpen();
     let group = this.#groups.get(name);
     if (group === undefined) {
       group = new Group(this.#partitions, this.#maxBatchSize, () => this.#trim());
       this.#groups.set(name, group);
     }
-    return group.join(handler);
+    return group.join(handler, onAssigned);
   }
 
   async close(): Promise<void> {
@@ -108,6 +108,7 @@ interface Partition {
 
 interface Member {
   readonly handler: BatchHandler;
+  readonly onAssigned: ConsumeOptions["onAssigned"];
   /** Batches this member is handling; `close()` waits for them. */
   readonly inFlight: Set<Promise<void>>;
 }
@@ -139,9 +140,10 @@ class Group {
     return this.#committed[partition] ?? 0;
   }
 
-  join(handler: BatchHandler): Consumption {
-    const member: Member = { handler, inFlight: new Set() };
+  join(handler: BatchHandler, onAssigned: ConsumeOptions["onAssigned"]): Consumption {
+    const member: Member = { handler, onAssigned, inFlight: new Set() };
     this.#members.push(member);
+    this.#assign();
     this.schedule();
     return { close: () => this.#leave(member) };
   }
@@ -166,8 +168,18 @@ class Group {
     const index = this.#members.indexOf(member);
     if (index === -1) return;
     this.#members.splice(index, 1);
+    this.#assign();
     await Promise.all(member.inFlight);
     this.schedule();
+  }
+
+  /** Tells every member the keys it now handles: those of the partitions `#dispatch` gives it. */
+  #assign(): void {
+    const members = [...this.#members];
+    const count = this.#partitions.length;
+    for (const member of members) {
+      member.onAssigned?.((key) => members[partitionOf(key, count) % members.length] === member);
+    }
   }
 
   #dispatch(): void {

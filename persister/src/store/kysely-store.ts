@@ -97,6 +97,26 @@ export class KyselyStore implements Store {
       ON CONFLICT (room) DO UPDATE SET up_to = greatest(room_watermarks.up_to, excluded.up_to)`.execute(this.#db);
   }
 
+  /**
+   * Walks the distinct rooms of `messages` down its primary key (one index probe per room, as PostgreSQL has no
+   * skip scan), and keeps those whose highest seq is above their saved watermark, or that have none.
+   */
+  async roomsBehind(): Promise<string[]> {
+    const result = await sql<{ room: string }>`
+      WITH RECURSIVE rooms(room) AS (
+        (SELECT room FROM messages ORDER BY room LIMIT 1)
+        UNION ALL
+        SELECT (SELECT m.room FROM messages m WHERE m.room > rooms.room ORDER BY m.room LIMIT 1)
+        FROM rooms WHERE rooms.room IS NOT NULL
+      )
+      SELECT rooms.room FROM rooms
+      LEFT JOIN room_watermarks w ON w.room = rooms.room
+      WHERE rooms.room IS NOT NULL
+        AND (SELECT max(m.seq) FROM messages m WHERE m.room = rooms.room) > coalesce(w.up_to, 0)
+      ORDER BY rooms.room`.execute(this.#db);
+    return result.rows.map((row) => row.room);
+  }
+
   async recordLost(room: string, { from, to, reason }: LostRange): Promise<void> {
     await this.#db
       .insertInto("lost_ranges")

@@ -139,6 +139,24 @@ export function storeContract(name: string, factory: StoreFactory): void {
       expect(await saved()).toEqual([9, 7, 1]);
     });
 
+    it("lists the rooms with a message stored above their saved watermark, or none saved", async () => {
+      const [caughtUp, behind, unsaved] = [uniqueName("room"), uniqueName("room"), uniqueName("room")];
+      await store.insert([testMessage(caughtUp, 1), testMessage(behind, 1), testMessage(behind, 3)]);
+      await store.insert([testMessage(unsaved, 1)]);
+      await store.saveWatermarks(
+        new Map([
+          [caughtUp, 1],
+          [behind, 1],
+        ]),
+      );
+      const listed = await store.roomsBehind();
+      expect(listed).toContain(behind);
+      expect(listed).not.toContain(caughtUp);
+      expect(listed).toContain(unsaved);
+      await store.saveWatermarks(new Map([[behind, 3]]));
+      expect(await store.roomsBehind()).not.toContain(behind);
+    });
+
     it("records lost ranges once and lists those ending above a seq", async () => {
       const room = uniqueName("room");
       const first = { from: 3, to: 3, reason: "never reached the log" };

@@ -45,6 +45,11 @@ export interface Store {
    * only grows.
    */
   saveWatermarks(watermarks: ReadonlyMap<string, number>): Promise<void>;
+  /**
+   * The rooms with a message stored above their saved watermark (or with none saved): where a persister that
+   * starts, or takes rooms over, has work even if no new message arrives.
+   */
+  roomsBehind(): Promise<string[]>;
   /** Records a lost range; recording the same range again is a no-op. */
   recordLost(room: string, range: LostRange): Promise<void>;
   /** Lost ranges of the room ending above `after`, ascending. */
