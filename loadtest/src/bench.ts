@@ -4,13 +4,13 @@
  * reference (the ceiling) and Centrifugo, each with N server processes on the same Redis, all driven by our own load
  * generator (`loadgen/`); k6 drives the SLO runs and is measured once for its own cost per frame.
  *
- *   npm run bench        # builds, starts the local services, runs everything below (about 20 minutes)
+ *   npm run bench        # builds, starts the local services, runs everything below (about 35 minutes)
  *
  * Scenarios (BENCH_SCENARIOS, comma-separated; all by default):
  * - `fanout`: BENCH_CONNECTIONS connections in rooms of BENCH_ROOM_SIZE, every connection sending, at each load of
- *   BENCH_LOADS (messages/s in all; 200, 500, 1,000, 2,000 = 20k to 200k deliveries/s offered), for each system of
- *   BENCH_SYSTEMS; then k6 drives Parley at BENCH_K6_LOAD messages/s (0: not) to compare the generators' CPU per
- *   received frame.
+ *   BENCH_LOADS (messages/s in all; 200 to 700 in steps of 100, 1,000 and 2,000 = 20k to 200k deliveries/s offered),
+ *   for each system of BENCH_SYSTEMS after BENCH_WARMUP_S (default 10) of its lowest load, unmeasured; then k6
+ *   drives Parley at BENCH_K6_LOAD messages/s (0: not) to compare the generators' CPU per received frame.
  * - `broadcast` (Parley): every connection in one room, five of them sending BENCH_BROADCAST_LOAD messages/s in all.
  * - `ack` (Parley): send -> durable ack at BENCH_ACK_LOAD messages/s (default 1,000) from BENCH_ACK_CONNECTIONS
  *   connections (default 1,000) in rooms of 10, so that the load generator's own work stays small.
