@@ -110,6 +110,86 @@ describe("fault matrix", () => {
     client.close();
   });
 
+  it("both gateways killed: clients move to new ones and resend; every acked message stored once", async () => {
+    const room = uniqueName("fault");
+    /** A client that sends until stopped; when its gateway dies it connects to a live one, rejoins and resends. */
+    function resilientSender(name: string) {
+      const acks: Ack[] = [];
+      let running = true;
+      const live = () => stack.gateways.filter((gateway) => gateway.service.child.exitCode === null);
+      const connect = async () => {
+        for (;;) {
+          const [gateway] = live().slice(-1);
+          try {
+            if (!gateway) throw new Error("no live gateway");
+            const client = await gateway.connect(name);
+            await client.join(room);
+            return client;
+          } catch {
+            await new Promise((resolve) => setTimeout(resolve, 200));
+          }
+        }
+      };
+      const done = (async () => {
+        let client = await connect();
+        for (let index = 0; running; index++) {
+          for (;;) {
+            try {
+              const answer = await client.sendUntilAcked(room, `${name}-${index}`, `${name} ${index}`, {
+                timeoutMs: 3_000,
+              });
+              acks.push({ seq: answer.seq, id: answer.id });
+              await new Promise((resolve) => setTimeout(resolve, 20));
+              break;
+            } catch {
+              if (client.closeCode === undefined) continue; // slow, not gone: the same cid again
+              client = await connect();
+            }
+          }
+        }
+        client.close();
+      })();
+      return {
+        acks,
+        stop: async () => {
+          running = false;
+          await done;
+        },
+      };
+    }
+    const senders = ["a", "b", "c", "d"].map((name) => resilientSender(`sender-${name}`));
+    await waitFor(() => senders.every((sender) => sender.acks.length >= 10), "steady traffic");
+    const killed = stack.gateways.splice(0);
+    for (const gateway of killed) gateway.service.kill("SIGKILL");
+    await Promise.all(killed.map((gateway) => gateway.service.exited));
+    await new Promise((resolve) => setTimeout(resolve, 2_000));
+    await Promise.all([stack.startGateway(), stack.startGateway()]);
+    const ackedAtRestart = senders.reduce((sum, sender) => sum + sender.acks.length, 0);
+    await waitFor(
+      () => senders.reduce((sum, sender) => sum + sender.acks.length, 0) >= ackedAtRestart + 20,
+      "traffic on the new gateways",
+      { timeoutMs: 60_000 },
+    );
+    await Promise.all(senders.map((sender) => sender.stop()));
+
+    const acked = senders.flatMap((sender) => sender.acks);
+    expect(new Set(acked.map((ack) => ack.seq)).size).toBe(acked.length);
+    const stored = await waitFor(
+      async () => {
+        const rows = (await stack.rows()).filter((row) => row.room === room);
+        return acked.every((ack) => rows.some((row) => row.id === ack.id)) ? rows : undefined;
+      },
+      "every acked message in PostgreSQL",
+      { timeoutMs: 90_000 },
+    );
+    const duplicated = stored.length - new Set(stored.map((row) => row.id)).size;
+    console.info(
+      `both gateways killed: ${acked.length} acked, ${stored.length} stored, 0 lost, ${duplicated} duplicated`,
+    );
+    expect(duplicated).toBe(0);
+    for (const ack of acked) expect(stored.find((row) => row.id === ack.id)?.seq).toBe(ack.seq);
+  });
+
   it.each(faults)("%s: every acked message stored once, every view gap-free", async (name, fault) => {
     const [a, b] = stack.gateways;
     if (!a || !b) throw new Error("two gateways expected");

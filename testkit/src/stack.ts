@@ -29,6 +29,11 @@ export class Stack {
     /** Variables only the persister gets. */
     private readonly persisterEnv: Record<string, string> = {},
     private readonly persisterNodeArgs: readonly string[] = [],
+    /** What every gateway of the stack is started with. */
+    private readonly gatewayStart: { readonly env: Record<string, string>; readonly nodeArgs: readonly string[] } = {
+      env: {},
+      nodeArgs: [],
+    },
   ) {}
 
   static async start({
@@ -72,19 +77,22 @@ export class Stack {
       env,
       otelEndpoint === undefined ? {} : { PARLEY_OTEL_ENDPOINT: otelEndpoint },
       persisterNodeArgs,
+      {
+        env: { ...env, PARLEY_BUS: "redis", PARLEY_LOG: "kafka", PARLEY_STORE: "postgres", ...gatewayEnv },
+        nodeArgs: gatewayNodeArgs,
+      },
     );
     await promisify(execFile)(process.execPath, [MIGRATE], { env: { PATH: process.env.PATH ?? "", ...env } });
-    const gatewayProcesses = await Promise.all(
-      Array.from({ length: gateways }, () =>
-        GatewayProcess.start(
-          { ...env, PARLEY_BUS: "redis", PARLEY_LOG: "kafka", PARLEY_STORE: "postgres", ...gatewayEnv },
-          gatewayNodeArgs,
-        ),
-      ),
-    );
-    stack.gateways.push(...gatewayProcesses);
+    await Promise.all(Array.from({ length: gateways }, () => stack.startGateway()));
     await stack.startPersister();
     return stack;
+  }
+
+  /** Starts one more gateway like the others (on new ports) and adds it to `gateways`. */
+  async startGateway(): Promise<GatewayProcess> {
+    const gateway = await GatewayProcess.start(this.gatewayStart.env, this.gatewayStart.nodeArgs);
+    this.gateways.push(gateway);
+    return gateway;
   }
 
   async startPersister(): Promise<ServiceProcess> {
