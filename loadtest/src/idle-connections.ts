@@ -11,10 +11,16 @@
  * reading come after the same idle time, so V8 has had the same chance to give back heap it grew for a burst (its
  * memory reducer waits for a low allocation rate). Each reading also has V8's live heap, reserved heap and external
  * memory from /metrics.
+ *
+ * BENCH_SNAPSHOT=1 then has the gateway write a heap snapshot, which collects all garbage first: the reading after
+ * it separates live heap from garbage V8 had not collected, and the snapshot's objects per connection say whose the
+ * live bytes are (by constructor, largest first).
  */
 import { fork } from "node:child_process";
 import { once } from "node:events";
-import { readFile } from "node:fs/promises";
+import { mkdtemp, readdir, readFile, rm, stat } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join as joinPath } from "node:path";
 import { fileURLToPath } from "node:url";
 import { scrape } from "@parley/testkit/metrics";
 import { Stack } from "@parley/testkit/stack";
@@ -26,7 +32,9 @@ const warmup = Number(process.env.BENCH_WARMUP ?? 1_000);
 const join = process.env.BENCH_JOIN ?? "1";
 const settleMs = Number(process.env.BENCH_SETTLE_MS ?? 5_000);
 const idleMs = Number(process.env.BENCH_IDLE_MS ?? 120_000);
+const snapshot = process.env.BENCH_SNAPSHOT === "1";
 const CLIENT = fileURLToPath(new URL("./idle-client.js", import.meta.url));
+const snapshotDir = snapshot ? await mkdtemp(joinPath(tmpdir(), "parley-idle-")) : "";
 
 /** The gateway's RSS and, from its /metrics, where V8 has it: live heap, heap reserved, and memory outside the heap. */
 async function memory(pid: number, metricsPort: number) {
@@ -40,7 +48,11 @@ async function memory(pid: number, metricsPort: number) {
   };
 }
 
-const stack = await Stack.start({ gateways: 1, gatewayEnv: { PARLEY_IDLE_TIMEOUT_SECONDS: "960" } });
+const stack = await Stack.start({
+  gateways: 1,
+  gatewayEnv: { PARLEY_IDLE_TIMEOUT_SECONDS: "960" },
+  gatewayNodeArgs: snapshot ? ["--heapsnapshot-signal=SIGUSR2", `--diagnostic-dir=${snapshotDir}`] : [],
+});
 const gateway = stack.gateways[0];
 if (!gateway) throw new Error("no gateway");
 const pid = gateway.service.child.pid ?? 0;
@@ -91,5 +103,63 @@ console.log(
     [`bytesPerConnectionIdle${idleMs / 1000}s`]: perConnection(late),
   }),
 );
+if (snapshot) {
+  process.kill(pid, "SIGUSR2");
+  const file = await writtenSnapshot();
+  const collected = await memory(pid, metricsPort);
+  console.log(JSON.stringify({ bytesPerConnectionAfterSnapshotGc: perConnection(collected) }));
+  console.log(topObjects(JSON.parse(await readFile(file, "utf8")), connections).join("\n"));
+  await rm(snapshotDir, { recursive: true, force: true });
+}
 for (const child of clients) child.kill();
 await stack.stop();
+
+/** The snapshot's path once its size stopped changing. */
+async function writtenSnapshot(): Promise<string> {
+  let size = -1;
+  for (;;) {
+    await new Promise((resolve) => setTimeout(resolve, 1_000));
+    const name = (await readdir(snapshotDir)).find((entry) => entry.endsWith(".heapsnapshot"));
+    if (name === undefined) continue;
+    const path = joinPath(snapshotDir, name);
+    const now = (await stat(path)).size;
+    if (now === size && now > 0) return path;
+    size = now;
+  }
+}
+
+interface HeapSnapshot {
+  readonly snapshot: { readonly meta: { readonly node_fields: string[]; readonly node_types: [string[]] } };
+  readonly nodes: number[];
+  readonly strings: string[];
+}
+
+/** Bytes per connection by object kind (type and constructor), the 20 largest. */
+function topObjects(heap: HeapSnapshot, count: number): string[] {
+  const {
+    node_fields: fields,
+    node_types: [types],
+  } = heap.snapshot.meta;
+  const [type, name, size] = ["type", "name", "self_size"].map((field) => fields.indexOf(field)) as [
+    number,
+    number,
+    number,
+  ];
+  const totals = new Map<string, { objects: number; bytes: number }>();
+  for (let index = 0; index < heap.nodes.length; index += fields.length) {
+    const kind = types[heap.nodes[index + type] ?? 0] ?? "";
+    const key =
+      kind === "object" || kind === "closure" ? `${kind} ${heap.strings[heap.nodes[index + name] ?? 0]}` : kind;
+    const total = totals.get(key) ?? { objects: 0, bytes: 0 };
+    total.objects++;
+    total.bytes += heap.nodes[index + size] ?? 0;
+    totals.set(key, total);
+  }
+  return [...totals]
+    .sort((a, b) => b[1].bytes - a[1].bytes)
+    .slice(0, 20)
+    .map(
+      ([key, { objects, bytes }]) =>
+        `${(bytes / count).toFixed(0).padStart(6)} B  ${(objects / count).toFixed(2).padStart(6)} per connection  ${key}`,
+    );
+}
