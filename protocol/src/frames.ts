@@ -78,7 +78,10 @@ function cidOf(raw: unknown): string | undefined {
   return parsed.success ? parsed.data : undefined;
 }
 
-/** Decodes a server frame (clients and tests use this; the gateway trusts its own encoder). */
+/**
+ * Decodes a server frame: clients and tests use this, and so do the gateway's Bus and the persister for the payloads
+ * they read back from Redis (another process, or another version, may have written them).
+ */
 export function decodeServerFrame(text: string): Decoded<ServerFrame> {
   const json = parseJson(text);
   if (!json.ok) return NOT_JSON;

@@ -10,6 +10,13 @@ export interface HistoryQuery {
   readonly limit: number;
 }
 
+/** Seqs `from..to` (inclusive) of a room that were assigned but will never be stored. */
+export interface LostRange {
+  readonly from: number;
+  readonly to: number;
+  readonly reason: string;
+}
+
 /**
  * Where messages end up (PostgreSQL in production, PGlite embedded). Both run the same Kysely migrations and queries.
  *
@@ -20,14 +27,11 @@ export interface HistoryQuery {
  * - `insert` rejects with a non-retriable `ParleyError` when the data itself can never be stored (the database
  *   refuses a value), so a caller can set those messages aside; any other rejection may succeed when retried.
  * - `history` returns messages of one room ordered by ascending seq.
+ * - A room's saved watermark only grows (`saveWatermarks` ignores lower values), and `roomsBehind` lists every room
+ *   with a message stored above it, or with messages and none saved.
+ * - Lost ranges are recorded once each (`recordLost` of the same range again is a no-op) and listed in ascending
+ *   order.
  */
-/** Seqs `from..to` (inclusive) of a room that were assigned but will never be stored. */
-export interface LostRange {
-  readonly from: number;
-  readonly to: number;
-  readonly reason: string;
-}
-
 export interface Store {
   /** Applies pending migrations. Safe to call from several processes at once. */
   migrate(): Promise<void>;
