@@ -47,6 +47,37 @@ describe("fault matrix", () => {
     };
   }
 
+  /**
+   * After a fault: waits for 20 more acks, stops the senders, and checks that every acked message is stored once
+   * under its seq, printing the counts. Returns what was acked.
+   */
+  async function storedOnce(name: string, room: string, senders: readonly { acks: Ack[]; stop(): Promise<void> }[]) {
+    const ackedAtRecovery = senders.reduce((sum, sender) => sum + sender.acks.length, 0);
+    await waitFor(
+      () => senders.reduce((sum, sender) => sum + sender.acks.length, 0) >= ackedAtRecovery + 20,
+      "traffic after the fault",
+      { timeoutMs: 60_000 },
+    );
+    await Promise.all(senders.map((sender) => sender.stop()));
+
+    const acked = senders.flatMap((sender) => sender.acks);
+    expect(new Set(acked.map((ack) => ack.seq)).size).toBe(acked.length);
+    const stored = await waitFor(
+      async () => {
+        const rows = (await stack.rows()).filter((row) => row.room === room);
+        return acked.every((ack) => rows.some((row) => row.id === ack.id)) ? rows : undefined;
+      },
+      "every acked message in PostgreSQL",
+      { timeoutMs: 90_000 },
+    );
+    const lost = acked.filter((ack) => !stored.some((row) => row.id === ack.id)).length;
+    const duplicated = stored.length - new Set(stored.map((row) => row.id)).size;
+    console.info(`${name}: ${acked.length} acked, ${stored.length} stored, ${lost} lost, ${duplicated} duplicated`);
+    expect(duplicated).toBe(0);
+    for (const ack of acked) expect(stored.find((row) => row.id === ack.id)?.seq).toBe(ack.seq);
+    return acked;
+  }
+
   const faults: [string, () => Promise<void>][] = [
     [
       "persister SIGKILL",
@@ -164,30 +195,7 @@ describe("fault matrix", () => {
     await Promise.all(killed.map((gateway) => gateway.service.exited));
     await new Promise((resolve) => setTimeout(resolve, 2_000));
     await Promise.all([stack.startGateway(), stack.startGateway()]);
-    const ackedAtRestart = senders.reduce((sum, sender) => sum + sender.acks.length, 0);
-    await waitFor(
-      () => senders.reduce((sum, sender) => sum + sender.acks.length, 0) >= ackedAtRestart + 20,
-      "traffic on the new gateways",
-      { timeoutMs: 60_000 },
-    );
-    await Promise.all(senders.map((sender) => sender.stop()));
-
-    const acked = senders.flatMap((sender) => sender.acks);
-    expect(new Set(acked.map((ack) => ack.seq)).size).toBe(acked.length);
-    const stored = await waitFor(
-      async () => {
-        const rows = (await stack.rows()).filter((row) => row.room === room);
-        return acked.every((ack) => rows.some((row) => row.id === ack.id)) ? rows : undefined;
-      },
-      "every acked message in PostgreSQL",
-      { timeoutMs: 90_000 },
-    );
-    const duplicated = stored.length - new Set(stored.map((row) => row.id)).size;
-    console.info(
-      `both gateways killed: ${acked.length} acked, ${stored.length} stored, 0 lost, ${duplicated} duplicated`,
-    );
-    expect(duplicated).toBe(0);
-    for (const ack of acked) expect(stored.find((row) => row.id === ack.id)?.seq).toBe(ack.seq);
+    await storedOnce("both gateways killed", room, senders);
   });
 
   it.each(faults)("%s: every acked message stored once, every view gap-free", async (name, fault) => {
@@ -205,29 +213,7 @@ describe("fault matrix", () => {
     await waitFor(() => senders.every((sender) => sender.acks.length >= 20), "steady traffic");
 
     await fault();
-    const ackedAtRecovery = senders.reduce((sum, sender) => sum + sender.acks.length, 0);
-    await waitFor(
-      () => senders.reduce((sum, sender) => sum + sender.acks.length, 0) >= ackedAtRecovery + 20,
-      "traffic after the fault",
-      { timeoutMs: 60_000 },
-    );
-    await Promise.all(senders.map((sender) => sender.stop()));
-
-    const acked = senders.flatMap((sender) => sender.acks);
-    expect(new Set(acked.map((ack) => ack.seq)).size).toBe(acked.length);
-    const stored = await waitFor(
-      async () => {
-        const rows = (await stack.rows()).filter((row) => row.room === room);
-        return acked.every((ack) => rows.some((row) => row.id === ack.id)) ? rows : undefined;
-      },
-      "every acked message in PostgreSQL",
-      { timeoutMs: 90_000 },
-    );
-    const lost = acked.filter((ack) => !stored.some((row) => row.id === ack.id)).length;
-    const duplicated = stored.length - new Set(stored.map((row) => row.id)).size;
-    console.info(`${name}: ${acked.length} acked, ${stored.length} stored, ${lost} lost, ${duplicated} duplicated`);
-    expect(duplicated).toBe(0);
-    for (const ack of acked) expect(stored.find((row) => row.id === ack.id)?.seq).toBe(ack.seq);
+    const acked = await storedOnce(name, room, senders);
 
     const latest = Math.max(...acked.map((ack) => ack.seq));
     for (const reader of [readerA, readerB]) {
