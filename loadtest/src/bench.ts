@@ -37,7 +37,7 @@ import { type Scrape, scrape } from "@parley/testkit/metrics";
 import { renderCharts } from "./charts.js";
 import { type CpuSample, type CpuSplit, cpuBetween, type RolePids, sampleCpu, servicePids } from "./cpu.js";
 import { runK6 } from "./k6.js";
-import { runLoad } from "./loadgen/load.js";
+import { type LoadOptions, runLoad } from "./loadgen/load.js";
 import {
   cpuTable,
   fanoutTable,
@@ -164,6 +164,21 @@ function record(point: Point): Point {
   return point;
 }
 
+/** Our generator's options for `shape` against `system`, sending for `durationS`. */
+function loadOf(system: System, shape: Shape, durationS: number): LoadOptions {
+  return {
+    protocol: system.protocol,
+    targets: system.targets,
+    connections: shape.connections,
+    roomSize: shape.roomSize,
+    rate: shape.sends,
+    durationS,
+    sendEvery: shape.sendEvery,
+    workers: settings.loadgenWorkers,
+    sourceAddresses: true,
+  };
+}
+
 /** One run of our load generator against `system`, with every process's CPU over its sends and drain. */
 async function measureLoad(system: System, scenario: Scenario, shape: Shape): Promise<Point> {
   const metricsBefore = await scrapeAll(system);
@@ -172,15 +187,7 @@ async function measureLoad(system: System, scenario: Scenario, shape: Shape): Pr
     samples.push(await sampleCpu(await rolePids(system, [])));
   };
   const result = await runLoad({
-    protocol: system.protocol,
-    targets: system.targets,
-    connections: shape.connections,
-    roomSize: shape.roomSize,
-    rate: shape.sends,
-    durationS: settings.durationS,
-    sendEvery: shape.sendEvery,
-    workers: settings.loadgenWorkers,
-    sourceAddresses: true,
+    ...loadOf(system, shape, settings.durationS),
     window: { begin: sample, end: sample },
   });
   const [before, after] = samples;
@@ -322,17 +329,7 @@ async function using<S extends System>(system: S, body: (system: S) => Promise<v
 async function fanoutRuns(system: System): Promise<void> {
   const [lowest] = [...fanout].sort((a, b) => a.sends - b.sends);
   if (lowest && settings.warmupS > 0) {
-    await runLoad({
-      protocol: system.protocol,
-      targets: system.targets,
-      connections: lowest.connections,
-      roomSize: lowest.roomSize,
-      rate: lowest.sends,
-      durationS: settings.warmupS,
-      sendEvery: lowest.sendEvery,
-      workers: settings.loadgenWorkers,
-      sourceAddresses: true,
-    });
+    await runLoad(loadOf(system, lowest, settings.warmupS));
   }
   for (const shape of fanout) await measureLoad(system, "fanout", shape);
 }
