@@ -115,6 +115,7 @@ describe("Redis data loss", () => {
     const after = await during;
     const acked = [...before, ...after];
 
+    let announced = 0;
     for (const room of rooms) {
       const seqs = after.filter((ack) => ack.room === room).map((ack) => ack.seq);
       const floor = (highestBefore.get(room) ?? 0) + RESEED_MARGIN;
@@ -125,8 +126,11 @@ describe("Redis data loss", () => {
       const epochs = senders
         .filter((sender) => sender.room === room)
         .flatMap(({ client }) => client.frames.filter((frame) => frame.t === "epoch" && frame.room === room));
-      expect(new Set(epochs.map((epoch) => (epoch.t === "epoch" ? epoch.seq : 0)))).toEqual(new Set([floor]));
+      // Pub/sub is at-most-once: a client resubscribed too late misses the epoch, but every one sent has the floor.
+      for (const epoch of epochs) expect(epoch.t === "epoch" ? epoch.seq : 0).toBe(floor);
+      announced += epochs.length;
     }
+    expect(announced).toBeGreaterThan(0);
     const stored = await waitFor(async () => {
       const rows = (await stack.rows()).filter((row) => rooms.includes(row.room));
       return rows.length >= acked.length ? rows : undefined;
