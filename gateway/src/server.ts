@@ -237,11 +237,12 @@ function listen<D>(
       sockets.upgrade(request).then(
         (decision) => {
           if (aborted) return;
-          res.cork(() => {
-            if (decision.accept)
-              res.upgrade<Connection<D>>({ data: decision.data }, key, protocol, extensions, context);
-            else writeResponse(res, decision.response);
-          });
+          // Not inside res.cork(): uWS's cork() can take the upgraded socket for the HTTP one and close it right after
+          // `open` (uWebSockets#1929, not fixed in the build we run). A decision reached within this request's callback
+          // (no I/O: dev auth, HS256, JWKS keys in cache) upgrades under the parser's cork; one that waited (a JWKS
+          // fetch) upgrades uncorked, which uWS logs a warning for.
+          if (decision.accept) res.upgrade<Connection<D>>({ data: decision.data }, key, protocol, extensions, context);
+          else res.cork(() => writeResponse(res, decision.response));
         },
         () => {
           if (!aborted) res.cork(() => writeResponse(res, { status: 500, body: "internal error" }));

@@ -16,7 +16,9 @@ export class AuthError extends Error {
  *
  * Guarantees any implementation must give: it resolves only with a valid user name (`NAME_PATTERN`), and rejects
  * with {@link AuthError} for missing, malformed, expired or untrusted credentials; other errors mean the
- * authenticator itself failed (e.g. the JWKS endpoint is down) and are retriable.
+ * authenticator itself failed (e.g. the JWKS endpoint is down) and are retriable. It should settle without waiting on
+ * I/O or the thread pool whenever it can: an upgrade decided within the request's callback avoids a uWS bug (see
+ * `server.ts`).
  */
 export interface Authenticator {
   authenticate(credentials: Credentials): Promise<string>;
