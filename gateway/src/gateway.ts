@@ -1,7 +1,7 @@
-import type { Log } from "@parley/persister/log";
-import type { Store } from "@parley/persister/store";
+import type { Log } from "@parley/log";
 import { CloseCode, ErrorCode } from "@parley/protocol";
 import { healthAnswer, type Logger } from "@parley/protocol/runtime";
+import type { Store } from "@parley/store";
 import type { Authenticator } from "./auth/auth.js";
 import type { Bus, BusEvent } from "./bus/bus.js";
 import { authenticateRequest, errorResponse, historyRoute, methodNotAllowed } from "./http-api.js";

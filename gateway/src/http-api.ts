@@ -1,5 +1,5 @@
-import type { Store } from "@parley/persister/store";
 import { describeIssue, ErrorCode, isRoomName, mayAccess } from "@parley/protocol";
+import type { Store } from "@parley/store";
 import { z } from "zod";
 import { AuthError, type Authenticator, type Credentials } from "./auth/auth.js";
 import type { HttpRequest, HttpResponse } from "./server.js";

@@ -1,4 +1,4 @@
-import type { Log, LogRecord } from "@parley/persister/log";
+import type { Log, LogRecord } from "@parley/log";
 import { activeSpan, inSpan, SpanKind, traceHeaders, tracer } from "@parley/protocol/runtime";
 import type { Bus, Published, PublishInput } from "./bus/bus.js";
 import type { GatewayMetrics } from "./metrics.js";

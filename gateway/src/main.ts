@@ -4,12 +4,12 @@
  * whole of Parley in one process, persister included, and serves the web client when PARLEY_WEB_DIR is set.
  */
 
-import { KafkaLog, type Log, MemoryLog } from "@parley/persister/log";
+import { KafkaLog, type Log, MemoryLog } from "@parley/log";
 import { createPersisterMetrics } from "@parley/persister/metrics";
 import { createPersistence } from "@parley/persister/persistence";
-import { createPgliteStore, createPostgresStore, type Store } from "@parley/persister/store";
 import { MAX_FRAME_BYTES } from "@parley/protocol";
 import { createLogger, type Logger, serveMetrics, startTracing, unknownKind } from "@parley/protocol/runtime";
+import { createPgliteStore, createPostgresStore, type Store } from "@parley/store";
 import type { Authenticator } from "./auth/auth.js";
 import { DevAuthenticator } from "./auth/dev-auth.js";
 import { JwtAuthenticator } from "./auth/jwt-auth.js";

@@ -1,5 +1,5 @@
-import type { Store } from "@parley/persister/store";
 import type { ChatMessage } from "@parley/protocol";
+import type { Store } from "@parley/store";
 import type { Bus } from "./bus/bus.js";
 
 export interface Recovery {

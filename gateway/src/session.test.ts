@@ -1,4 +1,4 @@
-import { MemoryLog } from "@parley/persister/log";
+import { MemoryLog } from "@parley/log";
 import type { ChatMessage } from "@parley/protocol";
 import { waitFor } from "@parley/testkit";
 import { describe, expect, it } from "vitest";

@@ -1,6 +1,5 @@
 import { randomUUID } from "node:crypto";
-import type { Log } from "@parley/persister/log";
-import type { Store } from "@parley/persister/store";
+import type { Log } from "@parley/log";
 import {
   type ClientFrame,
   CloseCode,
@@ -12,6 +11,7 @@ import {
   type ServerFrame,
 } from "@parley/protocol";
 import { inSpan, type Logger, SpanKind, tracer, withTimeout } from "@parley/protocol/runtime";
+import type { Store } from "@parley/store";
 import type { Bus, BusEvent, Published } from "./bus/bus.js";
 import { type LocalRooms, type RoomMember, roomOf } from "./local-rooms.js";
 import type { GatewayMetrics } from "./metrics.js";

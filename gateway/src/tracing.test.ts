@@ -5,7 +5,7 @@
  */
 
 import { InMemorySpanExporter, type ReadableSpan } from "@opentelemetry/sdk-trace-base";
-import { MemoryLog } from "@parley/persister/log";
+import { MemoryLog } from "@parley/log";
 import { Persister } from "@parley/persister/persister";
 import type { ChatMessage } from "@parley/protocol";
 import { createLogger, startTracing, type Tracing } from "@parley/protocol/runtime";

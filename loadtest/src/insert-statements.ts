@@ -15,9 +15,9 @@
 import { randomUUID } from "node:crypto";
 import { Readable } from "node:stream";
 import { pipeline } from "node:stream/promises";
-import { createPostgresStore } from "@parley/persister/store";
 import type { ChatMessage } from "@parley/protocol";
 import { createLogger } from "@parley/protocol/runtime";
+import { createPostgresStore } from "@parley/store";
 import { freshDatabase } from "@parley/testkit/database";
 import pg from "pg";
 import { from as copyFrom } from "pg-copy-streams";

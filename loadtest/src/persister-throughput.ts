@@ -8,11 +8,11 @@
  * row is in a fresh database. Environment: BENCH_MESSAGES, BENCH_ROOMS, BENCH_PARTITIONS, BENCH_CONCURRENCY.
  */
 import { randomUUID } from "node:crypto";
-import { KafkaLog } from "@parley/persister/log";
+import { KafkaLog } from "@parley/log";
 import { Persister } from "@parley/persister/persister";
-import { createPostgresStore } from "@parley/persister/store";
 import { encodeEnvelope } from "@parley/protocol";
 import { createLogger } from "@parley/protocol/runtime";
+import { createPostgresStore } from "@parley/store";
 import { serviceEnv, uniqueName, waitFor } from "@parley/testkit";
 import { freshDatabase, withClient } from "@parley/testkit/database";
 

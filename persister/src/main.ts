@@ -4,13 +4,13 @@
  * `npm run migrate` (a Job in Kubernetes) applies them; until then inserts fail and are retried.
  */
 
+import { KafkaLog } from "@parley/log";
 import { createLogger, type Logger, serveMetrics, startTracing } from "@parley/protocol/runtime";
+import { createPostgresStore } from "@parley/store";
 import { loadPersisterConfig, type PersisterConfig } from "./config.js";
-import { KafkaLog } from "./log/index.js";
 import { createPersisterMetrics } from "./metrics.js";
 import { createPersistence } from "./persistence.js";
 import { RedisFeed } from "./redis-feed.js";
-import { createPostgresStore } from "./store/index.js";
 
 const SERVICE = "parley-persister";
 /** Metrics are scraped from outside the pod. */

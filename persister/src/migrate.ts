@@ -4,8 +4,8 @@
  */
 
 import { createLogger } from "@parley/protocol/runtime";
+import { createPostgresStore } from "@parley/store";
 import { loadMigrateConfig } from "./config.js";
-import { createPostgresStore } from "./store/index.js";
 
 const SERVICE = "parley-migrate";
 

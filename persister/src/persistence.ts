@@ -1,8 +1,8 @@
+import type { Log } from "@parley/log";
 import type { Logger } from "@parley/protocol/runtime";
-import type { Log } from "./log/index.js";
+import type { Store } from "@parley/store";
 import type { createPersisterMetrics } from "./metrics.js";
 import { Persister } from "./persister.js";
-import type { Store } from "./store/index.js";
 import { type RoomFeed, WatermarkTracker } from "./watermark.js";
 
 export interface PersistenceOptions {

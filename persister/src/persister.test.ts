@@ -1,12 +1,12 @@
+import { MemoryLog } from "@parley/log";
 import { type ChatMessage, ENVELOPE_VERSION, encodeEnvelope } from "@parley/protocol";
 import { createLogger, ParleyError } from "@parley/protocol/runtime";
+import { createPgliteStore, type KyselyStore, type Store } from "@parley/store";
+import { testMessage } from "@parley/store/contract";
 import { uniqueName, waitFor } from "@parley/testkit";
 import fc from "fast-check";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
-import { MemoryLog } from "./log/index.js";
 import { type PersistedBatch, Persister, type PersisterMetrics, type PersisterOptions } from "./persister.js";
-import { createPgliteStore, type KyselyStore, type Store } from "./store/index.js";
-import { testMessage } from "./store/store.contract.js";
 
 const logger = createLogger("persister-test", "silent");
 /** Fast retries: the tests wait for outcomes, not for backoff. */

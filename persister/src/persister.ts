@@ -1,3 +1,4 @@
+import type { ConsumedRecord, Consumption, Log } from "@parley/log";
 import { type ChatMessage, decodeEnvelope } from "@parley/protocol";
 import {
   type BackoffOptions,
@@ -10,8 +11,7 @@ import {
   SpanStatusCode,
   tracer,
 } from "@parley/protocol/runtime";
-import type { ConsumedRecord, Consumption, Log } from "./log/index.js";
-import type { Store } from "./store/index.js";
+import type { Store } from "@parley/store";
 
 /** The counter of a metrics library the persister needs (prom-client's `Counter` fits). */
 export interface Counter {

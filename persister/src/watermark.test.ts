@@ -1,9 +1,9 @@
 import type { ChatMessage } from "@parley/protocol";
 import { createLogger } from "@parley/protocol/runtime";
+import { createPgliteStore, type KyselyStore } from "@parley/store";
+import { testMessage } from "@parley/store/contract";
 import { uniqueName, waitFor } from "@parley/testkit";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
-import { createPgliteStore, type KyselyStore } from "./store/index.js";
-import { testMessage } from "./store/store.contract.js";
 import { LOST_NEVER_LOGGED, type RoomFeed, WatermarkTracker } from "./watermark.js";
 
 const logger = createLogger("watermark-test", "silent");

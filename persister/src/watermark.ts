@@ -1,6 +1,6 @@
 import type { ChatMessage } from "@parley/protocol";
 import type { Logger } from "@parley/protocol/runtime";
-import type { LostRange, Store } from "./store/index.js";
+import type { LostRange, Store } from "@parley/store";
 
 /**
  * What the tracker needs of the fan-out side (the gateways' Bus): the recent buffer, to repair a seq whose message

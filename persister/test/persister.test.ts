@@ -1,18 +1,18 @@
 import { fileURLToPath } from "node:url";
+import { type ConsumedRecord, DEAD_LETTER_HEADERS, KafkaLog } from "@parley/log";
+import { kafkaLogOptions, testKafkaLog } from "@parley/log/testing";
 import { type ChatMessage, ENVELOPE_VERSION, encodeEnvelope } from "@parley/protocol";
 import { createLogger } from "@parley/protocol/runtime";
+import { createPostgresStore } from "@parley/store";
+import { testMessage } from "@parley/store/contract";
 import { freePort, serviceEnv, uniqueName, waitFor } from "@parley/testkit";
 import { type FreshDatabase, freshDatabase, withClient } from "@parley/testkit/database";
 import { ServiceProcess } from "@parley/testkit/process";
 import { serviceCtl } from "@parley/testkit/services";
 import { Kafka, logLevel } from "kafkajs";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
-import { type ConsumedRecord, DEAD_LETTER_HEADERS, KafkaLog } from "../src/log/index.js";
 import { createPersisterMetrics } from "../src/metrics.js";
 import { Persister } from "../src/persister.js";
-import { createPostgresStore } from "../src/store/index.js";
-import { testMessage } from "../src/store/store.contract.js";
-import { kafkaLogOptions, testKafkaLog } from "./kafka.js";
 
 const logger = createLogger("persister-it", "error");
 /** How long PostgreSQL stays down in the outage test. */

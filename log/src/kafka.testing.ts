@@ -1,6 +1,6 @@
 import { createLogger } from "@parley/protocol/runtime";
 import { serviceEnv, uniqueName } from "@parley/testkit";
-import { KafkaLog, type KafkaLogOptions } from "../src/log/index.js";
+import { KafkaLog, type KafkaLogOptions } from "./index.js";
 
 /**
  * Group timings for tests: the broker's minimum session timeout, and heartbeats frequent enough that a rebalance

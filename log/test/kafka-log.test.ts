@@ -1,7 +1,7 @@
+import { type ConsumedRecord, type Consumption, DEAD_LETTER_HEADERS, KafkaLog } from "@parley/log";
+import { logContract } from "@parley/log/contract";
+import { kafkaLogOptions, testKafkaLog } from "@parley/log/testing";
 import { uniqueName } from "@parley/testkit";
-import { type ConsumedRecord, type Consumption, DEAD_LETTER_HEADERS, KafkaLog } from "../src/log/index.js";
-import { logContract } from "../src/log/log.contract.js";
-import { kafkaLogOptions, testKafkaLog } from "./kafka.js";
 
 logContract("kafka", {
   create: async () => {

@@ -1,10 +1,10 @@
+import { createPostgresStore } from "@parley/store";
+import { storeContract } from "@parley/store/contract";
+import { migrationProvider } from "@parley/store/migrations";
 import { waitFor } from "@parley/testkit";
 import { type FreshDatabase, freshDatabase, withClient } from "@parley/testkit/database";
 import pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { createPostgresStore } from "../src/store/index.js";
-import { migrationProvider } from "../src/store/migrations/index.js";
-import { storeContract } from "../src/store/store.contract.js";
 
 let database: FreshDatabase;
 beforeAll(async () => {
