@@ -7,6 +7,7 @@ import {
   parseEnv,
   type RedisTarget,
   redisTarget,
+  required,
   TRACING_VARIABLES,
   type TracingConfig,
   tracingConfig,
@@ -27,7 +28,7 @@ export const variables = {
   PARLEY_REDIS_PREFIX: env.string("parley"),
   PARLEY_RESEED_MARGIN: env.int(10_000),
   PARLEY_LOG: env.oneOf(["memory", "kafka"], "memory"),
-  PARLEY_KAFKA_BROKERS: env.optionalString(),
+  PARLEY_KAFKA_BROKERS: env.list([]),
   PARLEY_KAFKA_TOPIC: env.string("parley.messages"),
   PARLEY_KAFKA_DLQ_TOPIC: env.string("parley.messages.dlq"),
   PARLEY_KAFKA_CLIENT_ID: env.string("parley-gateway"),
@@ -111,11 +112,6 @@ export interface GatewayConfig {
   readonly gapTimeoutMs: number;
 }
 
-function required(name: string, value: string | undefined, because: string): string {
-  if (value === undefined) throw invalidConfig(name, `required when ${because}`);
-  return value;
-}
-
 /** Parses the gateway's configuration once, at start. Errors name the variable. */
 export function loadGatewayConfig(source: Env, warn: (message: string) => void): GatewayConfig {
   const v = parseEnv(variables, source, warn);
@@ -135,10 +131,7 @@ export function loadGatewayConfig(source: Env, warn: (message: string) => void):
     v.PARLEY_LOG === "kafka"
       ? {
           kind: "kafka",
-          brokers: required("PARLEY_KAFKA_BROKERS", v.PARLEY_KAFKA_BROKERS, "PARLEY_LOG=kafka")
-            .split(",")
-            .map((broker) => broker.trim())
-            .filter(Boolean),
+          brokers: Object.freeze(required("PARLEY_KAFKA_BROKERS", v.PARLEY_KAFKA_BROKERS, "PARLEY_LOG=kafka")),
           topic: v.PARLEY_KAFKA_TOPIC,
           deadLetterTopic: v.PARLEY_KAFKA_DLQ_TOPIC,
           clientId: v.PARLEY_KAFKA_CLIENT_ID,

@@ -7,6 +7,7 @@ import {
   parseEnv,
   type RedisTarget,
   redisTarget,
+  required,
   TRACING_VARIABLES,
   type TracingConfig,
   tracingConfig,
@@ -79,16 +80,10 @@ export interface MigrateConfig {
   readonly database: DatabaseConfig;
 }
 
-function required<T>(name: string, value: T | undefined): T {
-  if (value === undefined) throw invalidConfig(name, "required");
-  return value;
-}
-
 /** Parses the persister's configuration once, at start. Errors name the variable. */
 export function loadPersisterConfig(source: Env, warn: (message: string) => void): PersisterConfig {
   const v = parseEnv(variables, source, warn);
   const connectionString = required("PARLEY_DATABASE_URL", v.PARLEY_DATABASE_URL);
-  if (v.PARLEY_KAFKA_BROKERS.length === 0) throw invalidConfig("PARLEY_KAFKA_BROKERS", "required");
   if (v.PARLEY_KAFKA_HEARTBEAT_INTERVAL_MS >= v.PARLEY_KAFKA_SESSION_TIMEOUT_MS) {
     throw invalidConfig("PARLEY_KAFKA_HEARTBEAT_INTERVAL_MS", "must be below PARLEY_KAFKA_SESSION_TIMEOUT_MS");
   }
@@ -98,7 +93,7 @@ export function loadPersisterConfig(source: Env, warn: (message: string) => void
     metricsPort: v.PARLEY_METRICS_PORT,
     database: Object.freeze({ connectionString, poolSize: v.PARLEY_DB_POOL_SIZE }),
     kafka: Object.freeze({
-      brokers: Object.freeze(v.PARLEY_KAFKA_BROKERS),
+      brokers: Object.freeze(required("PARLEY_KAFKA_BROKERS", v.PARLEY_KAFKA_BROKERS)),
       topic: v.PARLEY_KAFKA_TOPIC,
       deadLetterTopic: v.PARLEY_KAFKA_DLQ_TOPIC,
       clientId: v.PARLEY_KAFKA_CLIENT_ID,

@@ -15,6 +15,14 @@ export function invalidConfig(name: string, problem: string): ConfigError {
   return new ConfigError(`invalid configuration:\n  ${name}: ${problem}`);
 }
 
+/** A variable's value, or an error naming it when it is unset (a list: empty); `when` says when it is required. */
+export function required<T>(name: string, value: T | undefined, when?: string): T {
+  if (value === undefined || (Array.isArray(value) && value.length === 0)) {
+    throw invalidConfig(name, when === undefined ? "required" : `required when ${when}`);
+  }
+  return value;
+}
+
 // Read by the local scripts, not the services: tests start services with this in their environment.
 const SCRIPT_VARIABLES: ReadonlySet<string> = new Set(["PARLEY_SERVICES_PORT_OFFSET"]);
 
