@@ -166,6 +166,19 @@ describe("the images, built and run", () => {
     }
   });
 
+  it("the gateway image holds the gateway and its seams, and no persister code", async () => {
+    const list = async (folder: string) =>
+      (await podman(["run", "--rm", "--ulimit", "host", "--entrypoint", "ls", images.gateway, folder])).stdout
+        .split("\n")
+        .filter(Boolean);
+    for (const folder of ["/app", "/app/node_modules/@parley"]) {
+      const entries = await list(folder);
+      expect(entries).toEqual(expect.arrayContaining(["protocol", "log", "store", "gateway"]));
+      expect(entries).not.toContain("persister");
+      expect(entries).not.toContain("embedded");
+    }
+  });
+
   it("the web image serves the app with the gateway's security headers and cache rules", async () => {
     if (!ingress) throw new Error("no ingress");
     const page = await fetch(`${ingress.origin}/`);

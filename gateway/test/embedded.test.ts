@@ -1,3 +1,5 @@
+import { spawn } from "node:child_process";
+import { once } from "node:events";
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -106,5 +108,21 @@ describe("embedded mode", () => {
     expect(response.headers.get("content-type")).toBe("application/json");
     if (status === 405) expect(response.headers.get("allow")).toMatch(/^GET/);
     expect(await response.json()).toMatchObject({ code: what, message: expect.any(String) });
+  });
+});
+
+describe("the gateway service alone", () => {
+  it("refuses the in-memory Log, which only the embedded server consumes, and says so", async () => {
+    const entry = fileURLToPath(new URL("../dist/main.js", import.meta.url));
+    const child = spawn(process.execPath, [entry], {
+      env: { PATH: process.env.PATH ?? "", PARLEY_PORT: "0", PARLEY_METRICS_PORT: "0" },
+      stdio: ["ignore", "pipe", "pipe"],
+    });
+    let output = "";
+    for (const stream of [child.stdout, child.stderr]) stream.on("data", (chunk: Buffer) => (output += chunk));
+    const [code] = await once(child, "exit");
+    expect(code).toBe(1);
+    expect(output).toContain("PARLEY_LOG");
+    expect(output).toContain("embedded server (npm start)");
   });
 });
