@@ -1,5 +1,11 @@
-import { type ChatMessage, decodeServerFrame, encodeServerFrame, roomKeys } from "@parley/protocol";
-import { type RedisClient, type RedisTarget, redisClient } from "@parley/protocol/runtime";
+import type { ChatMessage } from "@parley/protocol";
+import {
+  announcePersisted,
+  type RedisClient,
+  type RedisTarget,
+  readRecent,
+  redisClient,
+} from "@parley/protocol/runtime";
 import type { RoomFeed } from "./watermark.js";
 
 export interface RedisFeedOptions {
@@ -10,8 +16,8 @@ export interface RedisFeedOptions {
 }
 
 /**
- * The watermark tracker's view of the gateways' Redis: it reads a room's recent buffer and publishes `persisted`
- * frames on the room's channel, with the key layout the gateways' bus uses (`roomKeys`).
+ * The watermark tracker's view of the gateways' Redis: a room's recent buffer and its `persisted` frames, through the
+ * same room-feed functions the gateways' RedisBus uses.
  */
 export class RedisFeed implements RoomFeed {
   readonly #redis: RedisClient;
@@ -26,19 +32,12 @@ export class RedisFeed implements RoomFeed {
     this.#prefix = prefix;
   }
 
-  async recent(room: string, after: number): Promise<ChatMessage[]> {
-    const messages: ChatMessage[] = [];
-    for (const payload of await this.#redis.lrange(roomKeys(this.#prefix, room).recent, 0, -1)) {
-      const decoded = decodeServerFrame(payload);
-      if (!decoded.ok || decoded.value.t !== "msg") continue;
-      const { t: _t, ...message } = decoded.value;
-      if (message.seq > after) messages.push(message);
-    }
-    return messages;
+  recent(room: string, after: number): Promise<ChatMessage[]> {
+    return readRecent(this.#redis, this.#prefix, room, after);
   }
 
-  async publishPersisted(room: string, upTo: number): Promise<void> {
-    await this.#redis.spublish(roomKeys(this.#prefix, room).channel, encodeServerFrame({ t: "persisted", room, upTo }));
+  publishPersisted(room: string, upTo: number): Promise<void> {
+    return announcePersisted(this.#redis, this.#prefix, room, upTo);
   }
 
   async close(): Promise<void> {

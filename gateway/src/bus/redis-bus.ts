@@ -1,6 +1,12 @@
 import { createHash, randomUUID } from "node:crypto";
 import { type ChatMessage, roomKeys } from "@parley/protocol";
-import { type RedisClient, type RedisTarget, redisClient } from "@parley/protocol/runtime";
+import {
+  announcePersisted,
+  type RedisClient,
+  type RedisTarget,
+  readRecent,
+  redisClient,
+} from "@parley/protocol/runtime";
 import {
   type Bus,
   type BusListener,
@@ -13,7 +19,7 @@ import {
   type Published,
   type PublishInput,
 } from "./bus.js";
-import { decodeBusEvent, epochEvent, persistedEvent, typingEvent } from "./bus-event.js";
+import { decodeBusEvent, epochEvent, typingEvent } from "./bus-event.js";
 
 export interface RedisBusOptions extends BusOptions {
   /** The standalone Redis or the Redis Cluster. */
@@ -274,7 +280,7 @@ export class RedisBus implements Bus {
   }
 
   async publishPersisted(room: string, upTo: number): Promise<void> {
-    await this.#commands.spublish(this.#channel(room), persistedEvent(room, upTo).frame);
+    await announcePersisted(this.#commands, this.#prefix, room, upTo);
   }
 
   subscribe(room: string): Promise<void> {
@@ -298,14 +304,8 @@ export class RedisBus implements Bus {
     return Number(await this.#commands.get(key));
   }
 
-  async recent(room: string, after: number): Promise<ChatMessage[]> {
-    const payloads = await this.#commands.lrange(roomKeys(this.#prefix, room).recent, 0, -1);
-    const messages: ChatMessage[] = [];
-    for (const payload of payloads) {
-      const event = decodeBusEvent(payload);
-      if (event?.t === "msg" && event.message.seq > after) messages.push(event.message);
-    }
-    return messages;
+  recent(room: string, after: number): Promise<ChatMessage[]> {
+    return readRecent(this.#commands, this.#prefix, room, after);
   }
 
   /** Both connections are up, and the subscriber received the last probe in time. */

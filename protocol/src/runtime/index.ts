@@ -4,4 +4,5 @@ export * from "./logger.js";
 export * from "./metrics-server.js";
 export * from "./redis.js";
 export * from "./retry.js";
+export * from "./room-feed.js";
 export * from "./tracing.js";
