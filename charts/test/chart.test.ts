@@ -49,10 +49,7 @@ function exportedMetrics(): Set<string> {
  */
 function knownVariables(service: "gateway" | "persister"): Set<string> {
   const config = source(`${service}/src/config.ts`);
-  const texts = [
-    config,
-    ...(config.includes("...TRACING_VARIABLES") ? [source("protocol/src/runtime/tracing.ts")] : []),
-  ];
+  const texts = [config, ...(config.includes("...TRACING_VARIABLES") ? [source("runtime/src/tracing.ts")] : [])];
   return new Set(texts.flatMap((text) => [...text.matchAll(/\b(PARLEY_[A-Z0-9_]+):/g)].map((m) => m[1] ?? "")));
 }
 
@@ -238,7 +235,7 @@ describe("charts/parley", () => {
     expect(obj(persister, "readinessProbe", "httpGet")).toEqual({ path: "/readyz", port: "metrics" });
     expect(obj(persister, "livenessProbe", "httpGet")).toEqual({ path: "/healthz", port: "metrics" });
     expect(source("persister/src/main.ts")).toMatch(/serveMetrics\([^;]*\{\s*ready: \(\) => phase === "consuming"/);
-    expect(source("protocol/src/runtime/metrics-server.ts")).toContain("isHealthPath(path)");
+    expect(source("runtime/src/metrics-server.ts")).toContain("isHealthPath(path)");
 
     // No container's liveness probe checks what its readiness probe checks: a pod that is merely busy or cut off
     // from Redis must leave the endpoints, not be restarted, so liveness is a different check or looser.

@@ -11,7 +11,7 @@ import {
   TRACING_VARIABLES,
   type TracingConfig,
   tracingConfig,
-} from "@parley/protocol/runtime";
+} from "@parley/runtime";
 import type { JwtKeySource } from "./auth/jwt-auth.js";
 import type { DrainOptions } from "./gateway.js";
 import type { SessionLimits } from "./session.js";

@@ -1,6 +1,6 @@
 import type { Log } from "@parley/log";
 import { CloseCode, ErrorCode } from "@parley/protocol";
-import { healthAnswer, type Logger } from "@parley/protocol/runtime";
+import { healthAnswer, type Logger } from "@parley/runtime";
 import type { Store } from "@parley/store";
 import type { Authenticator } from "./auth/auth.js";
 import type { Bus, BusEvent } from "./bus/bus.js";

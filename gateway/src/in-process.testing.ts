@@ -1,4 +1,4 @@
-import { createLogger } from "@parley/protocol/runtime";
+import { createLogger } from "@parley/runtime";
 import { Registry } from "prom-client";
 import { DevAuthenticator } from "./auth/dev-auth.js";
 import { Gateway, type GatewayOptions } from "./gateway.js";

@@ -1,5 +1,5 @@
 import type { Log, LogRecord } from "@parley/log";
-import { activeSpan, inSpan, SpanKind, traceHeaders, tracer } from "@parley/protocol/runtime";
+import { activeSpan, inSpan, SpanKind, traceHeaders, tracer } from "@parley/runtime";
 import type { Bus, Published, PublishInput } from "./bus/bus.js";
 import type { GatewayMetrics } from "./metrics.js";
 

@@ -6,14 +6,7 @@
 
 import { KafkaLog, type Log, MemoryLog } from "@parley/log";
 import { MAX_FRAME_BYTES } from "@parley/protocol";
-import {
-  createLogger,
-  invalidConfig,
-  type Logger,
-  serveMetrics,
-  startTracing,
-  unknownKind,
-} from "@parley/protocol/runtime";
+import { createLogger, invalidConfig, type Logger, serveMetrics, startTracing, unknownKind } from "@parley/runtime";
 import { createPgliteStore, createPostgresStore, type Store } from "@parley/store";
 import type { Registry } from "prom-client";
 import type { Authenticator } from "./auth/auth.js";

@@ -9,8 +9,9 @@ import {
   encodeServerFrame,
   mayAccess,
   type ServerFrame,
+  withTimeout,
 } from "@parley/protocol";
-import { inSpan, type Logger, SpanKind, tracer, withTimeout } from "@parley/protocol/runtime";
+import { inSpan, type Logger, SpanKind, tracer } from "@parley/runtime";
 import type { Store } from "@parley/store";
 import type { Bus, BusEvent, Published } from "./bus/bus.js";
 import { type LocalRooms, type RoomMember, roomOf } from "./local-rooms.js";

@@ -7,7 +7,7 @@
 
 import { InMemorySpanExporter, type ReadableSpan } from "@opentelemetry/sdk-trace-base";
 import { type LogRecord, MemoryLog } from "@parley/log";
-import { createLogger, startTracing, type Tracing } from "@parley/protocol/runtime";
+import { createLogger, startTracing, type Tracing } from "@parley/runtime";
 import { waitFor } from "@parley/testkit";
 import { Registry } from "prom-client";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";

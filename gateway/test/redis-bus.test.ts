@@ -1,8 +1,7 @@
 import { randomUUID } from "node:crypto";
 import { once } from "node:events";
 import { type AddressInfo, connect, createServer, type Socket } from "node:net";
-import { roomKeys } from "@parley/protocol";
-import { redisTarget } from "@parley/protocol/runtime";
+import { redisTarget, roomKeys } from "@parley/runtime";
 import { serviceEnv, uniqueName, waitFor } from "@parley/testkit";
 import { Redis } from "ioredis";
 import { expect, it } from "vitest";

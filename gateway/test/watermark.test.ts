@@ -1,6 +1,5 @@
 import { randomUUID } from "node:crypto";
-import { roomKeys } from "@parley/protocol";
-import { redisTarget } from "@parley/protocol/runtime";
+import { redisTarget, roomKeys } from "@parley/runtime";
 import { serviceEnv, uniqueName, waitFor } from "@parley/testkit";
 import { withClient } from "@parley/testkit/database";
 import { Stack } from "@parley/testkit/stack";

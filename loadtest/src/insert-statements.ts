@@ -16,7 +16,7 @@ import { randomUUID } from "node:crypto";
 import { Readable } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import type { ChatMessage } from "@parley/protocol";
-import { createLogger } from "@parley/protocol/runtime";
+import { createLogger } from "@parley/runtime";
 import { createPostgresStore } from "@parley/store";
 import { freshDatabase } from "@parley/testkit/database";
 import pg from "pg";

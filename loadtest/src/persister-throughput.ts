@@ -11,7 +11,7 @@ import { randomUUID } from "node:crypto";
 import { KafkaLog } from "@parley/log";
 import { Persister } from "@parley/persister/persister";
 import { encodeEnvelope } from "@parley/protocol";
-import { createLogger } from "@parley/protocol/runtime";
+import { createLogger } from "@parley/runtime";
 import { createPostgresStore } from "@parley/store";
 import { serviceEnv, uniqueName, waitFor } from "@parley/testkit";
 import { freshDatabase, withClient } from "@parley/testkit/database";

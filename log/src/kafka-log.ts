@@ -1,4 +1,5 @@
-import { type Logger, ParleyError, retry } from "@parley/protocol/runtime";
+import { ParleyError, retry } from "@parley/protocol";
+import type { Logger } from "@parley/runtime";
 import {
   type EachBatchPayload,
   Kafka,

@@ -1,4 +1,4 @@
-import { createLogger } from "@parley/protocol/runtime";
+import { createLogger } from "@parley/runtime";
 import { serviceEnv, uniqueName } from "@parley/testkit";
 import { KafkaLog, type KafkaLogOptions } from "./index.js";
 

@@ -1,4 +1,4 @@
-import { backoffDelay, ParleyError } from "@parley/protocol/runtime";
+import { backoffDelay, ParleyError } from "@parley/protocol";
 import type { BatchHandler, ConsumedRecord, ConsumeOptions, Consumption, Log, LogRecord } from "./log.js";
 
 /** Tuning for a {@link MemoryLog}; the defaults suit the embedded server. */

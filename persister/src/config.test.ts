@@ -1,4 +1,4 @@
-import { ConfigError } from "@parley/protocol/runtime";
+import { ConfigError } from "@parley/runtime";
 import { documentedVariables } from "@parley/testkit/readme";
 import { describe, expect, it } from "vitest";
 import { loadMigrateConfig, loadPersisterConfig, variables } from "./config.js";

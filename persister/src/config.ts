@@ -11,7 +11,7 @@ import {
   TRACING_VARIABLES,
   type TracingConfig,
   tracingConfig,
-} from "@parley/protocol/runtime";
+} from "@parley/runtime";
 
 const database = {
   PARLEY_DATABASE_URL: env.optionalString(),

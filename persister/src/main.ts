@@ -5,7 +5,7 @@
  */
 
 import { KafkaLog } from "@parley/log";
-import { createLogger, type Logger, serveMetrics, startTracing } from "@parley/protocol/runtime";
+import { createLogger, type Logger, serveMetrics, startTracing } from "@parley/runtime";
 import { createPostgresStore } from "@parley/store";
 import { loadPersisterConfig, type PersisterConfig } from "./config.js";
 import { createPersisterMetrics } from "./metrics.js";

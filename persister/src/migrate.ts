@@ -3,7 +3,7 @@
  * PARLEY_DATABASE_URL and exits. Several running at once are safe: the migrator holds a PostgreSQL advisory lock.
  */
 
-import { createLogger } from "@parley/protocol/runtime";
+import { createLogger } from "@parley/runtime";
 import { createPostgresStore } from "@parley/store";
 import { loadMigrateConfig } from "./config.js";
 

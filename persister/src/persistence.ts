@@ -1,5 +1,5 @@
 import type { Log } from "@parley/log";
-import type { Logger } from "@parley/protocol/runtime";
+import type { Logger } from "@parley/runtime";
 import type { Store } from "@parley/store";
 import type { createPersisterMetrics } from "./metrics.js";
 import { Persister } from "./persister.js";

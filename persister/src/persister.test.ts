@@ -1,6 +1,6 @@
 import { MemoryLog } from "@parley/log";
-import { type ChatMessage, ENVELOPE_VERSION, encodeEnvelope } from "@parley/protocol";
-import { createLogger, ParleyError } from "@parley/protocol/runtime";
+import { type ChatMessage, ENVELOPE_VERSION, encodeEnvelope, ParleyError } from "@parley/protocol";
+import { createLogger } from "@parley/runtime";
 import { createPgliteStore, type KyselyStore, type Store } from "@parley/store";
 import { testMessage } from "@parley/store/contract";
 import { uniqueName, waitFor } from "@parley/testkit";

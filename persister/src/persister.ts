@@ -1,16 +1,6 @@
 import type { ConsumedRecord, Consumption, Log } from "@parley/log";
-import { type ChatMessage, decodeEnvelope } from "@parley/protocol";
-import {
-  type BackoffOptions,
-  contextFromHeaders,
-  isRetriable,
-  type Logger,
-  retry,
-  type Span,
-  SpanKind,
-  SpanStatusCode,
-  tracer,
-} from "@parley/protocol/runtime";
+import { type BackoffOptions, type ChatMessage, decodeEnvelope, isRetriable, retry } from "@parley/protocol";
+import { contextFromHeaders, type Logger, type Span, SpanKind, SpanStatusCode, tracer } from "@parley/runtime";
 import type { Store } from "@parley/store";
 
 /** The counter of a metrics library the persister needs (prom-client's `Counter` fits). */

@@ -1,11 +1,5 @@
 import type { ChatMessage } from "@parley/protocol";
-import {
-  announcePersisted,
-  type RedisClient,
-  type RedisTarget,
-  readRecent,
-  redisClient,
-} from "@parley/protocol/runtime";
+import { announcePersisted, type RedisClient, type RedisTarget, readRecent, redisClient } from "@parley/runtime";
 import type { RoomFeed } from "./watermark.js";
 
 export interface RedisFeedOptions {

@@ -7,15 +7,7 @@
 import { InMemorySpanExporter } from "@opentelemetry/sdk-trace-base";
 import { MemoryLog } from "@parley/log";
 import { type ChatMessage, encodeEnvelope } from "@parley/protocol";
-import {
-  createLogger,
-  inSpan,
-  SpanKind,
-  startTracing,
-  type Tracing,
-  traceHeaders,
-  tracer,
-} from "@parley/protocol/runtime";
+import { createLogger, inSpan, SpanKind, startTracing, type Tracing, traceHeaders, tracer } from "@parley/runtime";
 import { testMessage } from "@parley/store/contract";
 import { waitFor } from "@parley/testkit";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";

@@ -1,5 +1,5 @@
 import type { ChatMessage } from "@parley/protocol";
-import { createLogger } from "@parley/protocol/runtime";
+import { createLogger } from "@parley/runtime";
 import { createPgliteStore, type KyselyStore } from "@parley/store";
 import { testMessage } from "@parley/store/contract";
 import { uniqueName, waitFor } from "@parley/testkit";

@@ -1,5 +1,5 @@
 import type { ChatMessage } from "@parley/protocol";
-import type { Logger } from "@parley/protocol/runtime";
+import type { Logger } from "@parley/runtime";
 import type { LostRange, Store } from "@parley/store";
 
 /**

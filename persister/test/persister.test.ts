@@ -2,7 +2,7 @@ import { fileURLToPath } from "node:url";
 import { type ConsumedRecord, DEAD_LETTER_HEADERS, KafkaLog } from "@parley/log";
 import { kafkaLogOptions, testKafkaLog } from "@parley/log/testing";
 import { type ChatMessage, ENVELOPE_VERSION, encodeEnvelope } from "@parley/protocol";
-import { createLogger } from "@parley/protocol/runtime";
+import { createLogger } from "@parley/runtime";
 import { createPostgresStore } from "@parley/store";
 import { testMessage } from "@parley/store/contract";
 import { freePort, serviceEnv, uniqueName, waitFor } from "@parley/testkit";

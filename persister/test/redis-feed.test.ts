@@ -2,8 +2,8 @@
  * The persister's view of the gateways' Redis on a real Redis: it reads the recent buffer in the layout the gateways'
  * RedisBus writes (`roomKeys`, `msg` frames) and its `persisted` frames arrive on the room's sharded channel.
  */
-import { encodeServerFrame, roomKeys } from "@parley/protocol";
-import { redisClient, redisTarget } from "@parley/protocol/runtime";
+import { encodeServerFrame } from "@parley/protocol";
+import { redisClient, redisTarget, roomKeys } from "@parley/runtime";
 import { testMessage } from "@parley/store/contract";
 import { serviceEnv, uniqueName, waitFor } from "@parley/testkit";
 import { afterAll, describe, expect, it } from "vitest";

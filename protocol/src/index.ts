@@ -3,5 +3,5 @@ export * from "./envelope.js";
 export * from "./frames.js";
 export * from "./message.js";
 export * from "./parse.js";
-export * from "./redis-keys.js";
+export * from "./retry.js";
 export * from "./rooms.js";

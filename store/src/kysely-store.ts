@@ -1,5 +1,4 @@
-import type { ChatMessage } from "@parley/protocol";
-import { ParleyError } from "@parley/protocol/runtime";
+import { type ChatMessage, ParleyError } from "@parley/protocol";
 import { type Kysely, Migrator, type Selectable, sql } from "kysely";
 import { migrationProvider } from "./migrations/index.js";
 import type { Database, MessagesTable } from "./schema.js";

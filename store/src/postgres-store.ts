@@ -1,4 +1,4 @@
-import type { Logger } from "@parley/protocol/runtime";
+import type { Logger } from "@parley/runtime";
 import { Kysely, PostgresDialect } from "kysely";
 import pg from "pg";
 import { KyselyStore } from "./kysely-store.js";

@@ -1,6 +1,5 @@
 import { randomUUID } from "node:crypto";
-import { type ChatMessage, chatMessageSchema } from "@parley/protocol";
-import { isRetriable, ParleyError } from "@parley/protocol/runtime";
+import { type ChatMessage, chatMessageSchema, isRetriable, ParleyError } from "@parley/protocol";
 import { uniqueName } from "@parley/testkit";
 import fc from "fast-check";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";

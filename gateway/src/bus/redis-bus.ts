@@ -1,12 +1,13 @@
 import { createHash, randomUUID } from "node:crypto";
-import { type ChatMessage, roomKeys } from "@parley/protocol";
+import type { ChatMessage } from "@parley/protocol";
 import {
   announcePersisted,
   type RedisClient,
   type RedisTarget,
   readRecent,
   redisClient,
-} from "@parley/protocol/runtime";
+  roomKeys,
+} from "@parley/runtime";
 import {
   type Bus,
   type BusListener,

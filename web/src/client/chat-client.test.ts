@@ -1,5 +1,4 @@
-import type { ChatMessage, ClientFrame, ServerFrame } from "@parley/protocol";
-import { backoffDelay } from "@parley/protocol/retry";
+import { backoffDelay, type ChatMessage, type ClientFrame, type ServerFrame } from "@parley/protocol";
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import {
   ChatClient,

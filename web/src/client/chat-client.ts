@@ -1,4 +1,5 @@
 import {
+  backoffDelay,
   bodySchema,
   type ClientFrame,
   CloseCode,
@@ -13,7 +14,6 @@ import {
   parseJson,
   type ServerFrame,
 } from "@parley/protocol";
-import { backoffDelay } from "@parley/protocol/retry";
 import { z } from "zod";
 import { RoomModel, type RoomSnapshot } from "./room.js";
 

@@ -3,6 +3,6 @@ export * from "./health.js";
 export * from "./logger.js";
 export * from "./metrics-server.js";
 export * from "./redis.js";
-export * from "./retry.js";
+export * from "./redis-keys.js";
 export * from "./room-feed.js";
 export * from "./tracing.js";

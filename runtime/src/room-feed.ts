@@ -1,7 +1,6 @@
-import { decodeServerFrame, encodeServerFrame } from "../frames.js";
-import type { ChatMessage } from "../message.js";
-import { roomKeys } from "../redis-keys.js";
+import { type ChatMessage, decodeServerFrame, encodeServerFrame } from "@parley/protocol";
 import type { RedisClient } from "./redis.js";
+import { roomKeys } from "./redis-keys.js";
 
 /**
  * A room's feed in the gateways' Redis, as the Bus lays it out (`roomKeys`), for the two services that use it: the
