@@ -6,7 +6,15 @@
 
 import { KafkaLog, type Log, MemoryLog } from "@parley/log";
 import { MAX_FRAME_BYTES } from "@parley/protocol";
-import { createLogger, invalidConfig, type Logger, serveMetrics, startTracing, unknownKind } from "@parley/runtime";
+import {
+  invalidConfig,
+  type Logger,
+  runService,
+  type ServiceLifecycle,
+  serveMetrics,
+  startTracing,
+  unknownKind,
+} from "@parley/runtime";
 import { createPgliteStore, createPostgresStore, type Store } from "@parley/store";
 import type { Registry } from "prom-client";
 import type { Authenticator } from "./auth/auth.js";
@@ -109,7 +117,12 @@ export interface GatewayBootOptions {
   readonly companion?: (parts: GatewayParts) => Promise<Companion | undefined>;
 }
 
-async function start(config: GatewayConfig, logger: Logger, options: GatewayBootOptions): Promise<void> {
+async function start(
+  config: GatewayConfig,
+  logger: Logger,
+  lifecycle: ServiceLifecycle,
+  options: GatewayBootOptions,
+): Promise<void> {
   const tracing = await startTracing(SERVICE, config.tracing);
   const metrics = createGatewayMetrics();
   const store = await createStore(config.store);
@@ -179,49 +192,37 @@ async function start(config: GatewayConfig, logger: Logger, options: GatewayBoot
     );
   }
 
-  let stopping = false;
-  const shutdown = async (signal: string) => {
-    if (stopping) return;
-    stopping = true;
-    logger.info({ signal, connections: gateway.connections }, "draining");
-    try {
-      // Order: refuse upgrades and fail readiness, close clients in batches, stop listening, then flush the Log
-      // (every ack already sent is durable; in-flight sends finish before close), and release the rest.
-      await gateway.drain(config.drain);
-      server.stopListening();
-      await companion?.close();
-      await log.close();
-      await bus.close();
-      await store.close();
-      await metricsServer.close();
-      await tracing.shutdown();
-      logger.info("stopped");
-      process.exit(0);
-    } catch (error) {
-      logger.error({ err: error }, "shutdown failed");
-      process.exit(1);
-    }
-  };
-  process.on("SIGTERM", () => void shutdown("SIGTERM"));
-  process.on("SIGINT", () => void shutdown("SIGINT"));
+  lifecycle.onStop(async () => {
+    logger.info({ connections: gateway.connections }, "draining");
+    // Order: refuse upgrades and fail readiness, close clients in batches, stop listening, then flush the Log
+    // (every ack already sent is durable; in-flight sends finish before close), and release the rest.
+    await gateway.drain(config.drain);
+    server.stopListening();
+    await companion?.close();
+    await log.close();
+    await bus.close();
+    await store.close();
+    await metricsServer.close();
+    await tracing.shutdown();
+  });
 }
 
 const SERVICE = "parley-gateway";
 
-/** Reads the configuration and runs the gateway until SIGTERM or SIGINT; exits the process if it cannot start. */
-export async function bootGateway(options: GatewayBootOptions = {}): Promise<void> {
-  const bootLogger = createLogger(SERVICE, "info");
-  try {
-    const config = loadGatewayConfig(process.env, (message) => bootLogger.warn(message));
-    if (config.log.kind === "memory" && options.companion === undefined) {
-      throw invalidConfig(
-        "PARLEY_LOG",
-        "memory is only for the embedded server (npm start), which consumes it in-process; the gateway service needs kafka",
-      );
-    }
-    await start(config, createLogger(SERVICE, config.logLevel), options);
-  } catch (error) {
-    bootLogger.fatal({ err: error }, "failed to start");
-    process.exit(1);
-  }
+/** Runs the gateway until SIGTERM or SIGINT (see `runService`); exits the process if it cannot start. */
+export function bootGateway(options: GatewayBootOptions = {}): Promise<void> {
+  return runService({
+    name: SERVICE,
+    loadConfig: (env, warn) => {
+      const config = loadGatewayConfig(env, warn);
+      if (config.log.kind === "memory" && options.companion === undefined) {
+        throw invalidConfig(
+          "PARLEY_LOG",
+          "memory is only for the embedded server (npm start), which consumes it in-process; the gateway service needs kafka",
+        );
+      }
+      return config;
+    },
+    start: (config, logger, lifecycle) => start(config, logger, lifecycle, options),
+  });
 }

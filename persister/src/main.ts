@@ -5,7 +5,7 @@
  */
 
 import { KafkaLog } from "@parley/log";
-import { createLogger, type Logger, serveMetrics, startTracing } from "@parley/runtime";
+import { type Logger, runService, type ServiceLifecycle, serveMetrics, startTracing } from "@parley/runtime";
 import { createPostgresStore } from "@parley/store";
 import { loadPersisterConfig, type PersisterConfig } from "./config.js";
 import { createPersisterMetrics } from "./metrics.js";
@@ -15,10 +15,8 @@ import { RedisFeed } from "./redis-feed.js";
 const SERVICE = "parley-persister";
 /** Metrics are scraped from outside the pod. */
 const METRICS_HOST = "0.0.0.0";
-/** Exit anyway if shutdown hangs, within Kubernetes' default 30 s grace period. */
-const SHUTDOWN_TIMEOUT_MS = 25_000;
 
-async function start(config: PersisterConfig, logger: Logger): Promise<void> {
+async function start(config: PersisterConfig, logger: Logger, lifecycle: ServiceLifecycle): Promise<void> {
   const tracing = await startTracing(SERVICE, config.tracing);
   const metrics = createPersisterMetrics();
   // Ready (`/readyz` 200 on the metrics port) only while consuming: not before `persister.start()` has joined the
@@ -43,38 +41,22 @@ async function start(config: PersisterConfig, logger: Logger): Promise<void> {
     metrics,
     ...(feed === undefined ? {} : { feed }),
     gapTimeoutMs: config.gapTimeoutMs,
-    onFatal: (error) => void shutdown("consumer stopped", error),
+    onFatal: (error) => lifecycle.fail("consumer stopped", error),
   });
 
-  async function shutdown(reason: string, error?: unknown): Promise<void> {
-    if (phase === "stopping") return;
+  lifecycle.onStop(async () => {
     phase = "stopping";
-    if (error === undefined) logger.info({ reason }, "stopping");
-    else logger.fatal({ reason, err: error }, "stopping");
-    setTimeout(() => {
-      logger.error("shutdown timed out");
-      process.exit(1);
-    }, SHUTDOWN_TIMEOUT_MS).unref();
-    try {
-      // Order: stop consuming (the batch in hand finishes and commits, or is abandoned uncommitted if it is waiting
-      // out an outage), flush dead letters, finish watermark work, then release Redis, the database and the metrics
-      // port.
-      await persister.close();
-      await log.close();
-      await watermarks.close();
-      await feed?.close();
-      await store.close();
-      await metricsServer.close();
-      await tracing.shutdown();
-      logger.info("stopped");
-      process.exit(error === undefined ? 0 : 1);
-    } catch (closeError) {
-      logger.error({ err: closeError }, "shutdown failed");
-      process.exit(1);
-    }
-  }
-  process.on("SIGTERM", () => void shutdown("SIGTERM"));
-  process.on("SIGINT", () => void shutdown("SIGINT"));
+    // Order: stop consuming (the batch in hand finishes and commits, or is abandoned uncommitted if it is waiting
+    // out an outage), flush dead letters, finish watermark work, then release Redis, the database and the metrics
+    // port.
+    await persister.close();
+    await log.close();
+    await watermarks.close();
+    await feed?.close();
+    await store.close();
+    await metricsServer.close();
+    await tracing.shutdown();
+  });
 
   await persister.start();
   // A signal or a fatal consumer error during start-up has begun the shutdown already: stay not ready.
@@ -85,11 +67,4 @@ async function start(config: PersisterConfig, logger: Logger): Promise<void> {
   );
 }
 
-const bootLogger = createLogger(SERVICE, "info");
-try {
-  const config = loadPersisterConfig(process.env, (message) => bootLogger.warn(message));
-  await start(config, createLogger(SERVICE, config.logLevel));
-} catch (error) {
-  bootLogger.fatal({ err: error }, "failed to start");
-  process.exit(1);
-}
+await runService({ name: SERVICE, loadConfig: loadPersisterConfig, start });

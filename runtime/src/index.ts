@@ -5,4 +5,5 @@ export * from "./metrics-server.js";
 export * from "./redis.js";
 export * from "./redis-keys.js";
 export * from "./room-feed.js";
+export * from "./service.js";
 export * from "./tracing.js";
