@@ -147,6 +147,33 @@ function randomCid(): string {
   return Array.from(bytes, (byte) => byte.toString(16).padStart(2, "0")).join("");
 }
 
+/** The defaults of {@link ChatClientOptions}, resolved once when a client is made. */
+const DEFAULTS = {
+  random: () => Math.random(),
+  now: () => Date.now(),
+  newCid: randomCid,
+  defaultRooms: ["lobby"],
+  ackTimeoutMs: 15_000,
+  typingTtlMs: 4000,
+  typingIntervalMs: 2000,
+  pingIntervalMs: 25_000,
+  historyPageSize: 50,
+} satisfies Partial<ChatClientOptions>;
+
+/** The options with every default filled in. */
+type Settings = ChatClientOptions & { readonly [K in keyof typeof DEFAULTS]-?: NonNullable<ChatClientOptions[K]> };
+
+/**
+ * Puts `credentials` on a request to `url`: a dev name in the query; a token as a Bearer header (the returned
+ * headers), or in the query where headers cannot be set.
+ */
+function authorize(credentials: Credentials, url: URL, token: "header" | "query"): Record<string, string> {
+  if (credentials.kind === "dev") url.searchParams.set("user", credentials.user);
+  else if (token === "query") url.searchParams.set("token", credentials.token);
+  else return { authorization: `Bearer ${credentials.token}` };
+  return {};
+}
+
 /**
  * The protocol side of the web client, without any UI: one WebSocket to the gateway, reconnected with backoff and
  * jitter; every open room rejoined with `since` so nothing is missed; messages deduplicated by seq; our own sends
@@ -155,10 +182,7 @@ function randomCid(): string {
  */
 export class ChatClient {
   readonly me: string;
-  readonly #options: ChatClientOptions;
-  readonly #random: () => number;
-  readonly #now: () => number;
-  readonly #newCid: () => string;
+  readonly #options: Settings;
   readonly #rooms = new Map<string, RoomModel>();
   readonly #listeners = new Set<() => void>();
   #socket: SocketLike | undefined;
@@ -176,12 +200,9 @@ export class ChatClient {
   readonly #typingTrailing = new Map<string, ReturnType<typeof setTimeout>>();
 
   constructor(options: ChatClientOptions) {
-    this.#options = options;
+    this.#options = { ...DEFAULTS, ...options };
     this.me = options.credentials.user;
-    this.#random = options.random ?? Math.random;
-    this.#now = options.now ?? Date.now;
-    this.#newCid = options.newCid ?? randomCid;
-    const remembered = this.#load("rooms", z.array(z.string())) ?? [...(options.defaultRooms ?? ["lobby"])];
+    const remembered = this.#load("rooms", z.array(z.string())) ?? [...this.#options.defaultRooms];
     const lastRead = this.#load("read", z.record(z.string(), z.number().int())) ?? {};
     for (const name of remembered) {
       if (!isRoomName(name) || !mayAccess(this.me, name)) continue;
@@ -214,7 +235,7 @@ export class ChatClient {
     this.#stopped = false;
     this.#typingTimer = setInterval(() => {
       let changed = false;
-      for (const room of this.#rooms.values()) changed = room.expireTyping(this.#now()) || changed;
+      for (const room of this.#rooms.values()) changed = room.expireTyping(this.#options.now()) || changed;
       if (changed) this.#emit();
     }, 1000);
     this.#connect();
@@ -289,8 +310,8 @@ export class ChatClient {
     if (!room) return { ok: false, reason: "Open the room first." };
     const problem = bodyProblem(body);
     if (problem) return { ok: false, reason: problem };
-    const cid = this.#newCid();
-    room.addSend(cid, body, this.#now());
+    const cid = this.#options.newCid();
+    room.addSend(cid, body, this.#options.now());
     this.#flushSends(room);
     this.#emit();
     return { ok: true, cid };
@@ -311,8 +332,8 @@ export class ChatClient {
   typing(name: string): void {
     const room = this.#rooms.get(name);
     if (!room?.joined || this.#typingTrailing.has(name)) return;
-    const interval = this.#options.typingIntervalMs ?? 2000;
-    const wait = (this.#lastTypingSent.get(name) ?? Number.NEGATIVE_INFINITY) + interval - this.#now();
+    const interval = this.#options.typingIntervalMs;
+    const wait = (this.#lastTypingSent.get(name) ?? Number.NEGATIVE_INFINITY) + interval - this.#options.now();
     if (wait <= 0) {
       this.#sendTyping(name);
       return;
@@ -327,7 +348,7 @@ export class ChatClient {
   }
 
   #sendTyping(name: string): void {
-    this.#lastTypingSent.set(name, this.#now());
+    this.#lastTypingSent.set(name, this.#options.now());
     this.#frame({ t: "typing", room: name });
   }
 
@@ -346,7 +367,7 @@ export class ChatClient {
     room.changed();
     this.#emit();
     try {
-      const page = await this.#history(name, before, this.#options.historyPageSize ?? 50);
+      const page = await this.#history(name, before, this.#options.historyPageSize);
       if (this.#rooms.get(name) !== room) return;
       room.onHistory(page.messages, page.nextBefore !== undefined);
     } catch (error) {
@@ -357,17 +378,17 @@ export class ChatClient {
     this.#emit();
   }
 
-  /** One page of the history API, with our credentials. */
+  /** A request to the history API of `room`, with our credentials. */
+  #fetchHistory(room: string, params: Record<string, string>): ReturnType<ChatClientOptions["fetch"]> {
+    const url = new URL(`/api/rooms/${encodeURIComponent(room)}/messages`, this.#options.origin);
+    for (const [name, value] of Object.entries(params)) url.searchParams.set(name, value);
+    const headers = authorize(this.#options.credentials, url, "header");
+    return this.#options.fetch(url.toString(), { headers });
+  }
+
+  /** One page of the history API. */
   async #history(name: string, before: number, limit: number): Promise<z.infer<typeof historyPageSchema>> {
-    const { credentials } = this.#options;
-    const query = new URLSearchParams({ before: String(before), limit: String(limit) });
-    const headers: Record<string, string> = {};
-    if (credentials.kind === "dev") query.set("user", credentials.user);
-    else headers.authorization = `Bearer ${credentials.token}`;
-    const response = await this.#options.fetch(
-      `${this.#options.origin}/api/rooms/${encodeURIComponent(name)}/messages?${query}`,
-      { headers },
-    );
+    const response = await this.#fetchHistory(name, { before: String(before), limit: String(limit) });
     if (response.status !== 200) throw new Error(`the server answered ${response.status}`);
     const page = historyPageSchema.safeParse(await response.json());
     if (!page.success) throw new Error("the server sent an unreadable page");
@@ -383,7 +404,7 @@ export class ChatClient {
     for (let page = 0; page < 20 && before > hole.after + 1; page++) {
       let result: z.infer<typeof historyPageSchema>;
       try {
-        result = await this.#history(name, before, this.#options.historyPageSize ?? 50);
+        result = await this.#history(name, before, this.#options.historyPageSize);
       } catch {
         return; // The hole stays; the messages are still in history for a later reload.
       }
@@ -400,12 +421,10 @@ export class ChatClient {
   // ---- the connection ----
 
   #wsUrl(): string {
-    const { credentials, origin } = this.#options;
-    const url = new URL("/ws", origin);
+    const url = new URL("/ws", this.#options.origin);
     url.protocol = url.protocol === "https:" ? "wss:" : "ws:";
-    if (credentials.kind === "dev") url.searchParams.set("user", credentials.user);
     // Browsers cannot set headers on a WebSocket upgrade, so the token travels in the query (over TLS in production).
-    else url.searchParams.set("token", credentials.token);
+    authorize(this.#options.credentials, url, "query");
     return url.toString();
   }
 
@@ -470,15 +489,8 @@ export class ChatClient {
   }
 
   async #checkCredentials(): Promise<string | undefined> {
-    const { credentials } = this.#options;
-    const query = credentials.kind === "dev" ? `&user=${encodeURIComponent(credentials.user)}` : "";
-    const headers: Record<string, string> =
-      credentials.kind === "jwt" ? { authorization: `Bearer ${credentials.token}` } : {};
     try {
-      const room = encodeURIComponent(this.#rooms.keys().next().value ?? "lobby");
-      const response = await this.#options.fetch(`${this.#options.origin}/api/rooms/${room}/messages?limit=1${query}`, {
-        headers,
-      });
+      const response = await this.#fetchHistory(this.#rooms.keys().next().value ?? "lobby", { limit: "1" });
       return response.status === 401 ? "The server did not accept your sign-in." : undefined;
     } catch {
       return undefined;
@@ -486,9 +498,9 @@ export class ChatClient {
   }
 
   #scheduleReconnect(reason: string): void {
-    const delay = backoffDelay(this.#attempt, { ...RECONNECT_BACKOFF, random: this.#random });
+    const delay = backoffDelay(this.#attempt, { ...RECONNECT_BACKOFF, random: this.#options.random });
     this.#attempt += 1;
-    this.#setConnection({ status: "waiting", retryAt: this.#now() + delay, reason, attempt: this.#attempt });
+    this.#setConnection({ status: "waiting", retryAt: this.#options.now() + delay, reason, attempt: this.#attempt });
     this.#retryTimer = setTimeout(() => this.#connect(), delay);
   }
 
@@ -507,7 +519,7 @@ export class ChatClient {
       }
       this.#awaitingPong = true;
       this.#frame({ t: "ping" });
-    }, this.#options.pingIntervalMs ?? 25_000);
+    }, this.#options.pingIntervalMs);
   }
 
   #onFrame(frame: ServerFrame): void {
@@ -558,7 +570,7 @@ export class ChatClient {
         this.#rooms.get(frame.room)?.onPresence(frame.joined, frame.left, frame.count);
         break;
       case "typing":
-        this.#rooms.get(frame.room)?.onTyping(frame.user, this.#now() + (this.#options.typingTtlMs ?? 4000));
+        this.#rooms.get(frame.room)?.onTyping(frame.user, this.#options.now() + this.#options.typingTtlMs);
         break;
       case "error":
         this.#onError(frame.code, frame.message, frame.cid);
@@ -603,7 +615,7 @@ export class ChatClient {
         setTimeout(() => {
           this.#ackTimers.delete(cid);
           if (room.onSendError(cid, "No confirmation from the server; try again.")) this.#emit();
-        }, this.#options.ackTimeoutMs ?? 15_000),
+        }, this.#options.ackTimeoutMs),
       );
     }
   }
