@@ -39,4 +39,53 @@ describe("ClientSession", () => {
     await bus.close();
     await log.close();
   });
+
+  /** A gateway in-process on the reference Bus and Log, with a member `ann` joined to `lobby` who sent `count`. */
+  async function withHistory(count: number) {
+    const log = new MemoryLog();
+    const bus = new MemoryBus({ listener: (event) => gateway.deliver(event) });
+    const topics = new RecordingTopics();
+    const gateway: Gateway = inProcessGateway({ bus, log, store: { history: async () => [] }, topics });
+    const connect = (user: string) => {
+      const socket = new RecordingSocket(topics);
+      return { socket, session: gateway.open(socket, { user }) };
+    };
+    const ann = connect("ann");
+    ann.session.text(JSON.stringify({ t: "join", room: "lobby" }));
+    await waitFor(() => ann.socket.frames.some((frame) => frame.t === "joined"), "ann's joined");
+    for (let i = 1; i <= count; i++)
+      ann.session.text(JSON.stringify({ t: "send", room: "lobby", cid: `c${i}`, body: "x" }));
+    await waitFor(() => ann.socket.frames.filter((frame) => frame.t === "ack").length === count, "the acks");
+    return { connect, close: () => Promise.all([bus.close(), log.close()]) };
+  }
+
+  it("answers a join with since with joined (latest seq, recovered) and then the messages after since", async () => {
+    const { connect, close } = await withHistory(3);
+    const ben = connect("ben");
+    ben.session.text(JSON.stringify({ t: "join", room: "lobby", since: 1 }));
+    await waitFor(() => ben.socket.frames.some((frame) => frame.t === "presence"), "ben's join");
+    const types = ben.socket.frames.map((frame) => (frame.t === "msg" ? `msg ${String(frame.seq)}` : frame.t));
+    expect(types).toEqual(["joined", "msg 2", "msg 3", "presence"]);
+    expect(ben.socket.frames[0]).toEqual({ t: "joined", room: "lobby", seq: 3, recovered: true });
+    await close();
+  });
+
+  it.each([
+    ["a join of another pair's direct room", { t: "join", room: "dm:bob:carol" }, { code: "forbidden" }],
+    [
+      "a send to a room not joined",
+      { t: "send", room: "elsewhere", cid: "c9", body: "x" },
+      { code: "not_joined", cid: "c9" },
+    ],
+    ["typing in a room not joined", { t: "typing", room: "elsewhere" }, { code: "not_joined" }],
+  ])("answers %s with an error frame and goes on serving", async (_what, frame, error) => {
+    const { connect, close } = await withHistory(0);
+    const ben = connect("ben");
+    ben.session.text(JSON.stringify(frame));
+    await waitFor(() => ben.socket.frames.some((sent) => sent.t === "error"), "the error");
+    expect(ben.socket.frames).toEqual([{ t: "error", message: expect.any(String), ...error }]);
+    ben.session.text(JSON.stringify({ t: "ping" }));
+    await waitFor(() => ben.socket.frames.some((sent) => sent.t === "pong"), "the pong");
+    await close();
+  });
 });

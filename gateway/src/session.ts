@@ -1,22 +1,20 @@
-import { randomUUID } from "node:crypto";
 import type { Log } from "@parley/log";
 import {
   type ClientFrame,
   CloseCode,
   decodeClientFrame,
   ErrorCode,
-  encodeEnvelope,
   encodeServerFrame,
   mayAccess,
   type ServerFrame,
-  withTimeout,
 } from "@parley/protocol";
 import { inSpan, type Logger, SpanKind, tracer } from "@parley/runtime";
 import type { Store } from "@parley/store";
-import type { Bus, BusEvent, Published } from "./bus/bus.js";
+import type { Bus, BusEvent } from "./bus/bus.js";
 import { type LocalRooms, type RoomMember, roomOf } from "./local-rooms.js";
 import type { GatewayMetrics } from "./metrics.js";
 import { recover } from "./recovery.js";
+import { sendMessage } from "./send.js";
 import type { Socket, SocketSession } from "./server.js";
 import { TokenBucket } from "./token-bucket.js";
 
@@ -277,34 +275,13 @@ export class ClientSession implements SocketSession, RoomMember {
   async #publish(room: string, cid: string, body: string): Promise<void> {
     if (!this.#joinedState(room)) return this.#error(ErrorCode.NotJoined, `join ${room} first`, cid);
     const started = performance.now();
-    let published: Published;
-    try {
-      published = await this.context.bus.publish({
-        room,
-        from: this.user,
-        cid,
-        body,
-        id: randomUUID(),
-        ts: Date.now(),
-      });
-    } catch (error) {
-      this.context.logger.warn({ err: error, room }, "bus publish failed");
-      return this.#error(ErrorCode.Unavailable, "sequencing failed, retry with the same cid", cid);
-    }
-    const { message } = published;
-    try {
-      // Appended again for a duplicate too: the first attempt may have died before reaching the Log.
-      await withTimeout(
-        this.context.log.append({ key: room, value: encodeEnvelope(message) }),
-        this.context.limits.appendTimeoutMs,
-        "log append",
-      );
-    } catch (error) {
-      this.context.appended(false);
-      this.context.logger.warn({ err: error, room }, "log append failed");
-      return this.#error(ErrorCode.Unavailable, "not stored durably, retry with the same cid", cid);
-    }
-    this.context.appended(true);
+    const { bus, log, logger, appended, limits } = this.context;
+    const outcome = await sendMessage(
+      { bus, log, logger, appended, appendTimeoutMs: limits.appendTimeoutMs },
+      { room, from: this.user, cid, body },
+    );
+    if (!outcome.ok) return this.#error(outcome.code, outcome.reason, cid);
+    const { message } = outcome;
     this.context.metrics.ackLatency.observe((performance.now() - started) / 1000);
     this.own(room, message.seq);
     this.#send({ t: "ack", room, cid, seq: message.seq, id: message.id });
