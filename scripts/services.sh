@@ -48,6 +48,15 @@ IS_ROOT=false
 [[ $(id -u) -eq 0 ]] && IS_ROOT=true
 readonly IS_ROOT
 
+# stop_pid NAME PID_FILE TIMEOUT LOG PID: a service's process stopped (SIGTERM, SIGKILL after TIMEOUT seconds) and its
+# pid file removed; an empty PID means it was not running.
+stop_pid() {
+  local name=$1 pid_file=$2 timeout=$3 log=$4 pid=$5
+  if [[ -n $pid ]]; then terminate "$name" "$pid" "$timeout" "$log"; fi
+  rm -f -- "$pid_file"
+  say "$name: stopped${pid:+ (was pid $pid)}"
+}
+
 # One file per service, each with its <svc>_up and <svc>_down (redis_cluster_up for redis-cluster).
 # shellcheck source=scripts/services/redis.sh
 . "$SCRIPTS_DIR/services/redis.sh"

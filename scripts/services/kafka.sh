@@ -179,16 +179,5 @@ kafka_up() {
   kafka_wait "$KAFKA_STARTED_AT"
 }
 
-kafka_down() {
-  local pid
-  pid=$(kafka_pid)
-  if [[ -z $pid ]]; then
-    rm -f -- "$KAFKA_PID"
-    say "kafka: stopped"
-    return
-  fi
-  # SIGTERM is a controlled shutdown; a lone KRaft node takes a few seconds.
-  terminate kafka "$pid" 60 "$KAFKA_LOG"
-  rm -f -- "$KAFKA_PID"
-  say "kafka: stopped (was pid $pid)"
-}
+# SIGTERM is a controlled shutdown; a lone KRaft node takes a few seconds.
+kafka_down() { stop_pid kafka "$KAFKA_PID" 60 "$KAFKA_LOG" "$(kafka_pid)"; }

@@ -49,15 +49,4 @@ redis_up() {
   say "redis: ready on $HOST:$REDIS_PORT (pid $(redis_pid)) in $(elapsed "$start")"
 }
 
-redis_down() {
-  local pid
-  pid=$(redis_pid)
-  if [[ -z $pid ]]; then
-    rm -f -- "$REDIS_PID"
-    say "redis: stopped"
-    return
-  fi
-  terminate redis "$pid" 30 "$REDIS_LOG"
-  rm -f -- "$REDIS_PID"
-  say "redis: stopped (was pid $pid)"
-}
+redis_down() { stop_pid redis "$REDIS_PID" 30 "$REDIS_LOG" "$(redis_pid)"; }
