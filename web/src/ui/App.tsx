@@ -11,6 +11,7 @@ import { credentialsFromUrl, loadSession, roomFromUrl, saveSession, urlWithRoom 
 import { RoomView } from "./RoomView.js";
 import { Sidebar } from "./Sidebar.js";
 import { SignIn } from "./SignIn.js";
+import { ThemeToggle } from "./ThemeToggle.js";
 import { useTheme } from "./theme.js";
 
 /** How a room is called in the UI: `#name`, or the other person's name for a direct conversation. */
@@ -143,14 +144,7 @@ function Chat({
           <span className="me" title="Signed in as">
             {snapshot.me}
           </span>
-          <button
-            type="button"
-            className="icon-button"
-            onClick={onToggleTheme}
-            aria-label={theme === "dark" ? "Use light theme" : "Use dark theme"}
-          >
-            <span aria-hidden="true">{theme === "dark" ? "☀" : "☾"}</span>
-          </button>
+          <ThemeToggle theme={theme} onToggle={onToggleTheme} />
           <button type="button" className="text-button" onClick={onSignOut}>
             Sign out
           </button>

@@ -1,6 +1,7 @@
 import { type FormEvent, useId, useState } from "react";
 import { type Credentials, nameProblem } from "../client/chat-client.js";
 import { userOfToken } from "../client/session.js";
+import { ThemeToggle } from "./ThemeToggle.js";
 
 export function SignIn({
   onSignIn,
@@ -36,14 +37,7 @@ export function SignIn({
 
   return (
     <div className="signin-page">
-      <button
-        type="button"
-        className="icon-button signin-theme"
-        onClick={onToggleTheme}
-        aria-label={theme === "dark" ? "Use light theme" : "Use dark theme"}
-      >
-        <span aria-hidden="true">{theme === "dark" ? "☀" : "☾"}</span>
-      </button>
+      <ThemeToggle theme={theme} onToggle={onToggleTheme} className="signin-theme" />
       <main className="signin-card">
         <h1 className="brand brand-large">Parley</h1>
         <p className="tagline">Real-time chat for your team.</p>
