@@ -11,9 +11,9 @@ import {
 import { inSpan, type Logger, SpanKind, tracer } from "@parley/runtime";
 import type { Store } from "@parley/store";
 import type { Bus, BusEvent } from "./bus/bus.js";
+import { answerJoin } from "./join.js";
 import { type LocalRooms, type RoomMember, roomOf } from "./local-rooms.js";
 import type { GatewayMetrics } from "./metrics.js";
-import { recover } from "./recovery.js";
 import { sendMessage } from "./send.js";
 import type { Socket, SocketSession } from "./server.js";
 import { TokenBucket } from "./token-bucket.js";
@@ -225,32 +225,18 @@ export class ClientSession implements SocketSession, RoomMember {
     try {
       if (fresh) await this.context.rooms.join(room, this);
       this.context.metrics.subscribedRooms.set(this.context.rooms.size);
-      // Who is here now (changes from here on are held like messages), fetched before `joined` goes out: from
-      // `joined` on the client may send, so nothing may be awaited between it and the room counting as joined.
-      const [latest, present] = await Promise.all([
-        this.context.bus.latest(room),
-        fresh ? this.context.bus.presence(room) : undefined,
-      ]);
-      const replay =
-        since === undefined
-          ? undefined
-          : await recover(this.context.bus, this.context.store, {
-              room,
-              since,
-              latest,
-              limit: this.context.limits.maxReplay,
-            });
+      const answer = await answerJoin(
+        { bus: this.context.bus, store: this.context.store, maxReplay: this.context.limits.maxReplay },
+        { room, since, first: fresh },
+      );
       // Left or disconnected meanwhile.
       if (fresh ? this.#rooms.get(room) !== joining : !this.#rooms.has(room)) return;
-      this.#send({ t: "joined", room, seq: latest, ...(replay ? { recovered: replay.complete } : {}) });
-      for (const message of replay?.messages ?? []) {
-        this.#write(encodeServerFrame({ t: "msg", ...message }), "msg", "replay");
-      }
-      if (!present) return;
-      const { count, users } = present;
-      this.#send({ t: "presence", room, ...(users ? { joined: [...users] } : {}), count });
+      this.#send(answer.joined);
+      for (const message of answer.replay) this.#write(encodeServerFrame({ t: "msg", ...message }), "msg", "replay");
+      if (!answer.presence) return;
+      this.#send(answer.presence);
       // Held messages at or below `latest` were covered by the replay (or predate the join).
-      const joined: Joined = { delivered: latest, unpersisted: joining.unpersisted, lastTyping: -Infinity };
+      const joined: Joined = { delivered: answer.latest, unpersisted: joining.unpersisted, lastTyping: -Infinity };
       this.#rooms.set(room, joined);
       for (const event of joining.held) this.deliver(event);
       this.context.rooms.joined(room, this, joined.delivered);

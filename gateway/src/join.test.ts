@@ -1,6 +1,7 @@
 import type { ChatMessage } from "@parley/protocol";
 import { describe, expect, it } from "vitest";
-import { recover } from "./recovery.js";
+import { MemoryBus } from "./bus/memory-bus.js";
+import { answerJoin, recover } from "./join.js";
 
 const message = (seq: number): ChatMessage => ({
   room: "lobby",
@@ -77,5 +78,49 @@ describe("recover (the join's replay)", () => {
     const replay = await recover(bus, store, { room: "lobby", since: 1, latest: 6, limit: 10 });
     expect(seqs(replay.messages)).toEqual([2, 4, 5, 6]);
     expect(replay.complete).toBe(false);
+  });
+});
+
+describe("answerJoin", () => {
+  async function busWith(count: number) {
+    const bus = new MemoryBus({ listener: () => {} });
+    for (let i = 1; i <= count; i++) {
+      await bus.publish({ room: "lobby", from: "ann", cid: `c${i}`, body: "x", id: `id-${i}`, ts: i });
+    }
+    await bus.joinPresence("lobby", "ann");
+    return bus;
+  }
+  const noHistory = { history: async () => [] };
+
+  it("answers a first join with joined at the latest seq and who is present, without a replay", async () => {
+    const bus = await busWith(2);
+    const answer = await answerJoin(
+      { bus, store: noHistory, maxReplay: 10 },
+      { room: "lobby", since: undefined, first: true },
+    );
+    expect(answer).toEqual({
+      latest: 2,
+      joined: { t: "joined", room: "lobby", seq: 2 },
+      replay: [],
+      presence: { t: "presence", room: "lobby", joined: ["ann"], count: 1 },
+    });
+    await bus.close();
+  });
+
+  it("answers a join with since with the replay after it and whether it is complete", async () => {
+    const bus = await busWith(3);
+    const answer = await answerJoin({ bus, store: noHistory, maxReplay: 10 }, { room: "lobby", since: 1, first: true });
+    expect(answer.joined).toEqual({ t: "joined", room: "lobby", seq: 3, recovered: true });
+    expect(seqs([...answer.replay])).toEqual([2, 3]);
+    await bus.close();
+  });
+
+  it("answers a repeated join (a client recovering a gap) without presence: it is counted present already", async () => {
+    const bus = await busWith(3);
+    const answer = await answerJoin({ bus, store: noHistory, maxReplay: 1 }, { room: "lobby", since: 0, first: false });
+    expect(answer.presence).toBeUndefined();
+    expect(answer.joined).toEqual({ t: "joined", room: "lobby", seq: 3, recovered: false });
+    expect(seqs([...answer.replay])).toEqual([3]);
+    await bus.close();
   });
 });

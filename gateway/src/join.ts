@@ -1,0 +1,82 @@
+import type { ChatMessage, ServerFrame } from "@parley/protocol";
+import type { Store } from "@parley/store";
+import type { Bus } from "./bus/bus.js";
+
+/** What the join pipeline reads; each collaborator is narrowed to the calls it makes. */
+export interface JoinContext {
+  readonly bus: Pick<Bus, "latest" | "presence" | "recent">;
+  readonly store: Pick<Store, "history">;
+  /** Most messages replayed for a `since`. */
+  readonly maxReplay: number;
+}
+
+/** How a join is answered, in order: `joined`, the replayed messages, and on a first join `presence`. */
+export interface JoinAnswer {
+  /** The room's latest seq when the join read it: live messages above it follow the replay. */
+  readonly latest: number;
+  readonly joined: ServerFrame & { t: "joined" };
+  readonly replay: readonly ChatMessage[];
+  /** Only for a first join: a repeated join (a client recovering a gap) is already counted present. */
+  readonly presence?: ServerFrame & { t: "presence" };
+}
+
+/**
+ * Reads what a join answers, all before `joined` goes out: from `joined` on the client may send, so nothing may be
+ * awaited between it and the room counting as joined. Presence is read alongside `latest`, so changes from here on
+ * can be held back like messages.
+ */
+export async function answerJoin(
+  { bus, store, maxReplay }: JoinContext,
+  { room, since, first }: { room: string; since: number | undefined; first: boolean },
+): Promise<JoinAnswer> {
+  const [latest, present] = await Promise.all([bus.latest(room), first ? bus.presence(room) : undefined]);
+  const replay = since === undefined ? undefined : await recover(bus, store, { room, since, latest, limit: maxReplay });
+  return {
+    latest,
+    joined: { t: "joined", room, seq: latest, ...(replay ? { recovered: replay.complete } : {}) },
+    replay: replay?.messages ?? [],
+    ...(present
+      ? {
+          presence: {
+            t: "presence",
+            room,
+            ...(present.users ? { joined: [...present.users] } : {}),
+            count: present.count,
+          },
+        }
+      : {}),
+  };
+}
+
+export interface Recovery {
+  /** Ascending, without duplicates. */
+  readonly messages: ChatMessage[];
+  /** Whether `messages` holds every seq in `(since, latest]`. */
+  readonly complete: boolean;
+}
+
+/**
+ * What a client that saw up to `since` missed, up to `latest`: from the Bus's recent buffer and, for anything older
+ * than the buffer reaches, from the Store. At most `limit` messages, the newest ones, so a client far behind gets the
+ * recent conversation at once and pages older history over HTTP.
+ */
+export async function recover(
+  bus: Pick<Bus, "recent">,
+  store: Pick<Store, "history">,
+  { room, since, latest, limit }: { room: string; since: number; latest: number; limit: number },
+): Promise<Recovery> {
+  if (since >= latest) return { messages: [], complete: true };
+  const from = Math.max(since, latest - limit);
+  const buffered = (await bus.recent(room, from)).filter((message) => message.seq <= latest);
+  const firstBuffered = buffered[0]?.seq ?? latest + 1;
+  const older =
+    firstBuffered > from + 1
+      ? (await store.history({ room, after: from, limit: firstBuffered - from - 1 })).filter(
+          (message) => message.seq < firstBuffered,
+        )
+      : [];
+  const messages = [...older, ...buffered];
+  const complete =
+    from === since && messages.length === latest - since && messages.every((m, index) => m.seq === since + index + 1);
+  return { messages, complete };
+}
