@@ -16,6 +16,7 @@ import { type LocalRooms, type RoomMember, roomOf } from "./local-rooms.js";
 import type { GatewayMetrics } from "./metrics.js";
 import { sendMessage } from "./send.js";
 import type { Socket, SocketSession } from "./server.js";
+import { SmallMap } from "./small-map.js";
 import { TokenBucket } from "./token-bucket.js";
 
 /** Per-connection limits and deadlines. */
@@ -89,7 +90,7 @@ interface Joined {
  * socket's session itself and shares its context with every other session, so an idle connection costs little.
  */
 export class ClientSession implements SocketSession, RoomMember {
-  readonly #rooms = new Map<string, Joining | Joined>();
+  readonly #rooms = new SmallMap<string, Joining | Joined>();
   readonly #bucket: TokenBucket;
   /** How many more refused frames the connection may send; made on its first refused frame. */
   #tolerance: TokenBucket | undefined;
