@@ -95,7 +95,7 @@ describe("answerJoin", () => {
   it("answers a first join with joined at the latest seq and who is present, without a replay", async () => {
     const bus = await busWith(2);
     const answer = await answerJoin(
-      { bus, store: noHistory, maxReplay: 10 },
+      { bus, store: noHistory, limits: { maxReplay: 10 } },
       { room: "lobby", since: undefined, first: true },
     );
     expect(answer).toEqual({
@@ -109,7 +109,10 @@ describe("answerJoin", () => {
 
   it("answers a join with since with the replay after it and whether it is complete", async () => {
     const bus = await busWith(3);
-    const answer = await answerJoin({ bus, store: noHistory, maxReplay: 10 }, { room: "lobby", since: 1, first: true });
+    const answer = await answerJoin(
+      { bus, store: noHistory, limits: { maxReplay: 10 } },
+      { room: "lobby", since: 1, first: true },
+    );
     expect(answer.joined).toEqual({ t: "joined", room: "lobby", seq: 3, recovered: true });
     expect(seqs([...answer.replay])).toEqual([2, 3]);
     await bus.close();
@@ -117,7 +120,10 @@ describe("answerJoin", () => {
 
   it("answers a repeated join (a client recovering a gap) without presence: it is counted present already", async () => {
     const bus = await busWith(3);
-    const answer = await answerJoin({ bus, store: noHistory, maxReplay: 1 }, { room: "lobby", since: 0, first: false });
+    const answer = await answerJoin(
+      { bus, store: noHistory, limits: { maxReplay: 1 } },
+      { room: "lobby", since: 0, first: false },
+    );
     expect(answer.presence).toBeUndefined();
     expect(answer.joined).toEqual({ t: "joined", room: "lobby", seq: 3, recovered: false });
     expect(seqs([...answer.replay])).toEqual([3]);

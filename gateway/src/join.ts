@@ -2,12 +2,12 @@ import type { ChatMessage, ServerFrame } from "@parley/protocol";
 import type { Store } from "@parley/store";
 import type { Bus } from "./bus/bus.js";
 
-/** What the join pipeline reads; each collaborator is narrowed to the calls it makes. */
+/** What the join pipeline reads (a session's context has it all); each collaborator narrowed to the calls it makes. */
 export interface JoinContext {
   readonly bus: Pick<Bus, "latest" | "presence" | "recent">;
   readonly store: Pick<Store, "history">;
-  /** Most messages replayed for a `since`. */
-  readonly maxReplay: number;
+  /** `maxReplay`: most messages replayed for a `since`. */
+  readonly limits: { readonly maxReplay: number };
 }
 
 /** How a join is answered, in order: `joined`, the replayed messages, and on a first join `presence`. */
@@ -26,11 +26,12 @@ export interface JoinAnswer {
  * can be held back like messages.
  */
 export async function answerJoin(
-  { bus, store, maxReplay }: JoinContext,
+  { bus, store, limits }: JoinContext,
   { room, since, first }: { room: string; since: number | undefined; first: boolean },
 ): Promise<JoinAnswer> {
   const [latest, present] = await Promise.all([bus.latest(room), first ? bus.presence(room) : undefined]);
-  const replay = since === undefined ? undefined : await recover(bus, store, { room, since, latest, limit: maxReplay });
+  const replay =
+    since === undefined ? undefined : await recover(bus, store, { room, since, latest, limit: limits.maxReplay });
   return {
     latest,
     joined: { t: "joined", room, seq: latest, ...(replay ? { recovered: replay.complete } : {}) },

@@ -20,7 +20,7 @@ function pipeline(
         return append(record);
       },
     },
-    appendTimeoutMs: 50,
+    limits: { appendTimeoutMs: 50 },
     logger: createLogger("send-test", "silent"),
     appended: (ok) => appends.push(ok),
   };

@@ -4,12 +4,12 @@ import { type ChatMessage, ErrorCode, encodeEnvelope, withTimeout } from "@parle
 import type { Logger } from "@parley/runtime";
 import type { Bus } from "./bus/bus.js";
 
-/** What the send pipeline needs; each collaborator is narrowed to the call it makes. */
+/** What the send pipeline needs (a session's context has it all); each collaborator narrowed to the call it makes. */
 export interface SendContext {
   readonly bus: Pick<Bus, "publish">;
   readonly log: Pick<Log, "append">;
-  /** A Log append that takes longer fails the send. */
-  readonly appendTimeoutMs: number;
+  /** `appendTimeoutMs`: a Log append that takes longer fails the send. */
+  readonly limits: { readonly appendTimeoutMs: number };
   readonly logger: Logger;
   /** Told whether each Log append succeeded (readiness follows the Log's health). */
   readonly appended: (ok: boolean) => void;
@@ -44,7 +44,7 @@ export async function sendMessage(context: SendContext, { room, from, cid, body 
   try {
     await withTimeout(
       context.log.append({ key: room, value: encodeEnvelope(message) }),
-      context.appendTimeoutMs,
+      context.limits.appendTimeoutMs,
       "log append",
     );
   } catch (error) {

@@ -226,10 +226,7 @@ export class ClientSession implements SocketSession, RoomMember {
     try {
       if (fresh) await this.context.rooms.join(room, this);
       this.context.metrics.subscribedRooms.set(this.context.rooms.size);
-      const answer = await answerJoin(
-        { bus: this.context.bus, store: this.context.store, maxReplay: this.context.limits.maxReplay },
-        { room, since, first: fresh },
-      );
+      const answer = await answerJoin(this.context, { room, since, first: fresh });
       // Left or disconnected meanwhile.
       if (fresh ? this.#rooms.get(room) !== joining : !this.#rooms.has(room)) return;
       this.#send(answer.joined);
@@ -262,11 +259,7 @@ export class ClientSession implements SocketSession, RoomMember {
   async #publish(room: string, cid: string, body: string): Promise<void> {
     if (!this.#joinedState(room)) return this.#error(ErrorCode.NotJoined, `join ${room} first`, cid);
     const started = performance.now();
-    const { bus, log, logger, appended, limits } = this.context;
-    const outcome = await sendMessage(
-      { bus, log, logger, appended, appendTimeoutMs: limits.appendTimeoutMs },
-      { room, from: this.user, cid, body },
-    );
+    const outcome = await sendMessage(this.context, { room, from: this.user, cid, body });
     if (!outcome.ok) return this.#error(outcome.code, outcome.reason, cid);
     const { message } = outcome;
     this.context.metrics.ackLatency.observe((performance.now() - started) / 1000);
