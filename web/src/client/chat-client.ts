@@ -332,8 +332,8 @@ export class ChatClient {
   typing(name: string): void {
     const room = this.#rooms.get(name);
     if (!room?.joined || this.#typingTrailing.has(name)) return;
-    const interval = this.#options.typingIntervalMs;
-    const wait = (this.#lastTypingSent.get(name) ?? Number.NEGATIVE_INFINITY) + interval - this.#options.now();
+    const last = this.#lastTypingSent.get(name) ?? Number.NEGATIVE_INFINITY;
+    const wait = last + this.#options.typingIntervalMs - this.#options.now();
     if (wait <= 0) {
       this.#sendTyping(name);
       return;
@@ -367,7 +367,7 @@ export class ChatClient {
     room.changed();
     this.#emit();
     try {
-      const page = await this.#history(name, before, this.#options.historyPageSize);
+      const page = await this.#history(name, before);
       if (this.#rooms.get(name) !== room) return;
       room.onHistory(page.messages, page.nextBefore !== undefined);
     } catch (error) {
@@ -386,9 +386,12 @@ export class ChatClient {
     return this.#options.fetch(url.toString(), { headers });
   }
 
-  /** One page of the history API. */
-  async #history(name: string, before: number, limit: number): Promise<z.infer<typeof historyPageSchema>> {
-    const response = await this.#fetchHistory(name, { before: String(before), limit: String(limit) });
+  /** One page (`historyPageSize` messages) of the history API. */
+  async #history(name: string, before: number): Promise<z.infer<typeof historyPageSchema>> {
+    const response = await this.#fetchHistory(name, {
+      before: String(before),
+      limit: String(this.#options.historyPageSize),
+    });
     if (response.status !== 200) throw new Error(`the server answered ${response.status}`);
     const page = historyPageSchema.safeParse(await response.json());
     if (!page.success) throw new Error("the server sent an unreadable page");
@@ -404,7 +407,7 @@ export class ChatClient {
     for (let page = 0; page < 20 && before > hole.after + 1; page++) {
       let result: z.infer<typeof historyPageSchema>;
       try {
-        result = await this.#history(name, before, this.#options.historyPageSize);
+        result = await this.#history(name, before);
       } catch {
         return; // The hole stays; the messages are still in history for a later reload.
       }
