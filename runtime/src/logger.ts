@@ -8,7 +8,9 @@ export type LogLevel = (typeof LOG_LEVELS)[number];
 
 /**
  * Structured JSON logs on stdout. Message bodies are never logged at info or above. A line written inside a traced
- * span carries its `trace_id` and `span_id`, so logs and traces of one message join up.
+ * span carries its `trace_id` and `span_id`, so logs and traces of one message join up. Lines are written
+ * synchronously: with pino's asynchronous default, `process.exit` while a write was in flight let the lines after it
+ * overtake it (seen: "closed" and "stopped" before "stopping"). The services log per event, never per message.
  */
 export function createLogger(service: string, level: LogLevel, destination?: pino.DestinationStream): Logger {
   const options = {
@@ -18,5 +20,5 @@ export function createLogger(service: string, level: LogLevel, destination?: pin
     timestamp: pino.stdTimeFunctions.isoTime,
     mixin: traceFields,
   };
-  return destination === undefined ? pino(options) : pino(options, destination);
+  return pino(options, destination ?? pino.destination({ dest: 1, sync: true }));
 }
