@@ -78,52 +78,9 @@ kafka_format() {
     fail kafka "formatting the storage failed" "$log"
 }
 
-# Big-endian integers out of the byte array KAFKA_REPLY (decimal bytes).
-int16_at() {
-  local v=$((KAFKA_REPLY[$1] << 8 | KAFKA_REPLY[$1 + 1]))
-  ((v < 32768)) || v=$((v - 65536))
-  printf '%d' "$v"
-}
-int32_at() {
-  local v=$((KAFKA_REPLY[$1] << 24 | KAFKA_REPLY[$1 + 1] << 16 | KAFKA_REPLY[$1 + 2] << 8 | KAFKA_REPLY[$1 + 3]))
-  ((v < 2147483648)) || v=$((v - 4294967296))
-  printf '%d' "$v"
-}
-
-# Sends a Metadata v4 request (no topics) and succeeds when the broker lists itself among the live
-# brokers: the listener is up, request handling is on and the broker is registered and unfenced.
-kafka_probe() {
-  local fd size i count node port hostlen racklen found=false
-  local -a KAFKA_REPLY
-  exec {fd}<>"/dev/tcp/$HOST/$KAFKA_PORT" || return 1
-  # size=27 | api_key=3 (Metadata) | api_version=4 | correlation_id=7 | client_id="parley-probe"
-  # | topics=[] | allow_auto_topic_creation=false
-  printf '\x00\x00\x00\x1b\x00\x03\x00\x04\x00\x00\x00\x07\x00\x0cparley-probe\x00\x00\x00\x00\x00' >&"$fd" ||
-    { exec {fd}>&-; return 1; }
-  # dd with bs=1 reads exactly what it is asked for, leaving nothing buffered.
-  read -ra KAFKA_REPLY < <(timeout 3 dd bs=1 count=4 status=none <&"$fd" | od -An -v -tu1 | tr '\n' ' ') || true
-  if ((${#KAFKA_REPLY[@]} != 4)); then exec {fd}>&-; return 1; fi
-  size=$(int32_at 0)
-  if ((size < 12 || size > 65536)); then exec {fd}>&-; return 1; fi
-  read -ra KAFKA_REPLY < <(timeout 3 dd bs=1 count="$size" status=none <&"$fd" | od -An -v -tu1 | tr '\n' ' ') || true
-  exec {fd}>&-
-  ((${#KAFKA_REPLY[@]} == size)) || return 1
-  # correlation_id | throttle_time_ms | brokers: [node_id, host, port, rack] | cluster_id | controller_id | topics
-  (($(int32_at 0) == 7)) || return 1
-  count=$(int32_at 8)
-  i=12
-  while ((count-- > 0)); do
-    ((i + 10 <= size)) || return 1
-    node=$(int32_at "$i")
-    hostlen=$(int16_at $((i + 4)))
-    i=$((i + 6 + hostlen))
-    port=$(int32_at "$i")
-    racklen=$(int16_at $((i + 4)))
-    i=$((i + 6 + (racklen > 0 ? racklen : 0)))
-    if ((node == 1 && port == KAFKA_PORT)); then found=true; fi
-  done
-  $found
-}
+# Succeeds when the broker lists itself (node 1) among the live brokers of a metadata answer: kafkajs, the
+# project's Kafka client, asks (scripts/kafka/ready.mjs).
+kafka_probe() { node "$SCRIPTS_DIR/kafka/ready.mjs" "$(kafka_brokers)" 1; }
 
 kafka_launch() {
   local java_opts=(-Xms256m -Xmx768m -XX:+UseG1GC -XX:MaxGCPauseMillis=20 -XX:+ExitOnOutOfMemoryError
@@ -158,6 +115,7 @@ KAFKA_STARTED_AT=""
 KAFKA_LAUNCHED=false
 kafka_start() {
   KAFKA_STARTED_AT=$(now_ms)
+  [[ -f $ROOT/node_modules/kafkajs/package.json ]] || fail kafka "kafkajs is not installed (its readiness probe uses it): run npm ci first"
   mkdir -p "$KAFKA_DIR"
   [[ -z $(kafka_pid) ]] || return 0
   kafka_ensure_runtime
