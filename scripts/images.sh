@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# Parley's three images (gateway, persister, web), built from their Dockerfiles with Debian's podman, on machines that
-# reach no image registry. The Dockerfiles' base images are assembled locally, under the exact names the Dockerfiles
-# use, from the Debian mirror and the npm registry:
+# Parley's three images (gateway, persister, web), built from the Dockerfile's targets with Debian's podman, on
+# machines that reach no image registry. The Dockerfile's base images are assembled locally, under the exact names it
+# uses, from the Debian mirror and the npm registry:
 #
 #   debian:<13.x>-slim              debootstrap --variant=minbase of that Debian release, slimmed like the official
 #                                   image (no docs, man pages or locales; apt lists removed; daemons never started)
@@ -14,7 +14,7 @@
 #
 #   scripts/images.sh ensure              install podman & co (as root, apt) and build the base images that are missing
 #   scripts/images.sh build [svc ...]     ensure, then build localhost/parley-<svc>:local (PARLEY_IMAGE_TAG) from
-#                                         <svc>/Dockerfile (default: all; after the first, side by side);
+#                                         the Dockerfile's <svc> target (default: all; after the first, side by side);
 #                                         charts/test/containers.test.ts runs this, then the images
 #   scripts/images.sh env                 eval-able exports: CONTAINERS_CONF, PARLEY_PODMAN, PARLEY_IMAGE_<SVC>
 #
@@ -45,11 +45,11 @@ export CONTAINERS_CONF="$RECIPES/containers.conf"
 
 sha() { sha256sum | cut -c1-16; }
 
-# dockerfile_arg SERVICE NAME: the default of `ARG NAME=...` in SERVICE/Dockerfile.
+# dockerfile_arg NAME: the default of `ARG NAME=...` in the Dockerfile.
 dockerfile_arg() {
   local value
-  value=$(sed -n "s/^ARG $2=\(.*\)$/\1/p" "$ROOT/$1/Dockerfile" | head -n 1)
-  [[ -n $value ]] || fail "$1/Dockerfile" "has no ARG $2 with a default"
+  value=$(sed -n "s/^ARG $1=\(.*\)$/\1/p" "$ROOT/Dockerfile" | head -n 1)
+  [[ -n $value ]] || fail Dockerfile "has no ARG $1 with a default"
   printf '%s' "$value"
 }
 
@@ -162,9 +162,9 @@ ensure_debian() {
   debian_rootfs "$work/root" "$codename" "$log" || fail "$image" "building the root filesystem failed" "$log"
   release=$(cat "$work/root/etc/debian_version")
   [[ ${release%%.*} == "${version%%.*}" ]] ||
-    fail "$image" "Debian $codename is $release, not Debian ${version%%.*}: the Dockerfiles name a release and a codename that disagree"
+    fail "$image" "Debian $codename is $release, not Debian ${version%%.*}: the Dockerfile names a release and a codename that disagree"
   if [[ $release != "$version" ]]; then
-    say "images.sh: $image: the mirror's $codename is now $release; the image is built from it. Bump the pin in web/Dockerfile to debian:$release-slim."
+    say "images.sh: $image: the mirror's $codename is now $release; the image is built from it. Bump DEBIAN_IMAGE in the Dockerfile to debian:$release-slim."
   fi
   previous=$(podman image inspect --format '{{ .Id }}' "$name" 2>/dev/null || true)
   tar --numeric-owner --xattrs -C "$work/root" -c . | podman import \
@@ -243,7 +243,7 @@ ensure_node() {
 # When the host's npm trusts a CA file of its own (cafile, or NODE_EXTRA_CA_CERTS: a TLS-intercepting egress proxy, as
 # on our machines), the npm inside the builds must trust it too. It is mounted for RUN steps only, over /usr/local/etc
 # (empty in the Debian and Node images), where npm reads its global npmrc: nothing of it ends up in an image, and the
-# Dockerfiles stay as a registry-backed Docker user builds them.
+# Dockerfile stays as a registry-backed Docker user builds it.
 TRUST_FLAGS=()
 build_trust() {
   local cafile etc="$CACHE/build-etc"
@@ -264,17 +264,13 @@ build_trust() {
 ensure() {
   mkdir -p "$LOGS"
   apt_install podman "${PACKAGES[@]}"
-  local node debian service codename
-  node=$(dockerfile_arg gateway NODE_IMAGE)
-  for service in "${SERVICES[@]}"; do
-    [[ $(dockerfile_arg "$service" NODE_IMAGE) == "$node" ]] ||
-      fail "$service/Dockerfile" "NODE_IMAGE differs from gateway/Dockerfile's $node: bump all three at once"
-  done
-  debian=$(dockerfile_arg web DEBIAN_IMAGE)
+  local node debian codename
+  node=$(dockerfile_arg NODE_IMAGE)
+  debian=$(dockerfile_arg DEBIAN_IMAGE)
   [[ $node =~ ^node:[0-9]+\.[0-9]+\.[0-9]+-([a-z]+)-slim$ ]] ||
-    fail gateway/Dockerfile "NODE_IMAGE=$node is not node:<x.y.z>-<debian codename>-slim"
+    fail Dockerfile "NODE_IMAGE=$node is not node:<x.y.z>-<debian codename>-slim"
   codename=${BASH_REMATCH[1]}
-  [[ $debian =~ ^debian:[0-9]+\.[0-9]+-slim$ ]] || fail web/Dockerfile "DEBIAN_IMAGE=$debian is not debian:<x.y>-slim"
+  [[ $debian =~ ^debian:[0-9]+\.[0-9]+-slim$ ]] || fail Dockerfile "DEBIAN_IMAGE=$debian is not debian:<x.y>-slim"
   # One builder at a time per machine (parallel test runs share podman's storage and the cache).
   mkdir -p "$CACHE"
   exec 8>"$CACHE/.lock"
@@ -285,17 +281,17 @@ ensure() {
   exec 8>&-
 }
 
-# build_one SERVICE: podman build of SERVICE/Dockerfile with the repository as its context.
+# build_one SERVICE: podman build of the Dockerfile's SERVICE target with the repository as its context.
 build_one() {
   local service=$1 log="$LOGS/$1.log" started
   started=$(now_ms)
-  podman build "${BUILD_FLAGS[@]}" "${TRUST_FLAGS[@]}" -f "$ROOT/$service/Dockerfile" \
+  podman build "${BUILD_FLAGS[@]}" "${TRUST_FLAGS[@]}" -f "$ROOT/Dockerfile" --target "$service" \
     -t "localhost/parley-$service:$TAG" "$ROOT" </dev/null >"$log" 2>&1 || fail "parley-$service" "podman build failed" "$log"
   say "images.sh: built parley-$service:$TAG in $(elapsed "$started"), $(podman image inspect --format '{{ .Size }}' \
     "localhost/parley-$service:$TAG" | awk '{ printf "%.0f MB", $1 / 1e6 }')"
 }
 
-# The first image builds alone, then the rest side by side: the Dockerfiles share their first steps, which must exist
+# The first image builds alone, then the rest side by side: the targets share their first stages, which must exist
 # once before the others reuse them (builds racing on a missing step each commit their own copy, and the next run's
 # cache may pick another copy than the one the later steps hang on). Side by side takes about two thirds of the time
 # one after another on 2 cores (npm ci waits on the registry as much as on the CPU); podman's storage locks keep the
@@ -304,14 +300,14 @@ build() {
   local services=("$@") service pids=() failed=() i
   ((${#services[@]} > 0)) || services=("${SERVICES[@]}")
   for service in "${services[@]}"; do
-    [[ -f $ROOT/$service/Dockerfile ]] || fail "$service" "no $service/Dockerfile (services: ${SERVICES[*]})"
+    [[ " ${SERVICES[*]} " == *" $service "* ]] || fail "$service" "no such image (services: ${SERVICES[*]})"
   done
   ensure
   build_trust
-  say "images.sh: building parley-${services[0]}:$TAG from ${services[0]}/Dockerfile (log: $LOGS/${services[0]}.log)"
+  say "images.sh: building parley-${services[0]}:$TAG (log: $LOGS/${services[0]}.log)"
   build_one "${services[0]}"
   for service in "${services[@]:1}"; do
-    say "images.sh: building parley-$service:$TAG from $service/Dockerfile (log: $LOGS/$service.log)"
+    say "images.sh: building parley-$service:$TAG (log: $LOGS/$service.log)"
     build_one "$service" &
     pids+=($!)
   done

@@ -25,7 +25,7 @@ echo "== tools"
 # helm, kubeconform, the Kubernetes control plane and schemas for charts/test (built once, then cached per user in
 # ~/.cache/parley/tools).
 scripts/tools.sh >/dev/null
-scripts/images.sh ensure >/dev/null # podman and the Dockerfiles' base images for charts/test/containers.test.ts (cached)
+scripts/images.sh ensure >/dev/null # podman and the Dockerfile's base images for charts/test/containers.test.ts (cached)
 
 echo "== control plane"
 # etcd, kube-apiserver, kube-controller-manager, kube-scheduler and kwok's simulated nodes for the chart's

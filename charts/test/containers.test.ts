@@ -1,5 +1,5 @@
 /**
- * The three images, built from the repository's Dockerfiles (scripts/images.sh, podman) and run as the chart runs
+ * The three images, built from the repository's Dockerfile (scripts/images.sh, podman) and run as the chart runs
  * them: read-only root filesystem with a /tmp of its own, no capabilities, the image's own user. The persister image
  * migrates a fresh database, then the persister, two gateways and the web server run against the local Redis, Kafka
  * and PostgreSQL behind an ingress stand-in, and a chat goes through them. This is where the production uWebSockets.js

@@ -1,5 +1,5 @@
 /**
- * The Dockerfiles, checked without a Docker engine: the installed uWebSockets.js has a binary for the image's Node
+ * The Dockerfile and its three targets, checked without a Docker engine: the installed uWebSockets.js has a binary for the image's Node
  * ABI whose glibc requirement the image's Debian release meets, and the images are pinned, non-root, tini-wrapped,
  * production-only installs of files that exist. containers.test.ts builds and runs them.
  */
@@ -17,7 +17,25 @@ const DEBIAN_GLIBC: Record<string, [number, number]> = { bullseye: [2, 31], book
 /** Debian release -> its major version (debian:<major>.<point>-slim). */
 const DEBIAN_MAJOR: Record<string, number> = { bullseye: 11, bookworm: 12, trixie: 13 };
 
-const dockerfile = (service: string) => readFileSync(`${ROOT}${service}/Dockerfile`, "utf8");
+const DOCKERFILE = readFileSync(`${ROOT}Dockerfile`, "utf8");
+
+/** The stages by name (`FROM base AS name`), each with its base and its instructions. */
+const STAGES = new Map(
+  DOCKERFILE.split(/^(?=FROM )/m)
+    .slice(1)
+    .map((text) => {
+      const [, base, name] = /^FROM (\S+) AS (\S+)$/m.exec(text) ?? [];
+      if (!base || !name) throw new Error(`a stage without a name: ${text.split("\n")[0]}`);
+      return [name, { base, text }] as const;
+    }),
+);
+
+/** A stage's instructions, its ancestors' first: what the image of that target is built from. */
+function stage(name: string): string {
+  const found = STAGES.get(name);
+  if (!found) throw new Error(`no stage ${name}`);
+  return STAGES.has(found.base) ? `${stage(found.base)}${found.text}` : found.text;
+}
 
 /** The default of `ARG name=...` in a Dockerfile. */
 function arg(text: string, name: string): string {
@@ -35,21 +53,20 @@ function requiredGlibc(file: string): [number, number] {
   return versions.reduce((a, b) => (b[0] > a[0] || (b[0] === a[0] && b[1] > a[1]) ? b : a));
 }
 
-describe("Dockerfiles", () => {
-  const nodeImage = arg(dockerfile("gateway"), "NODE_IMAGE");
+describe("the Dockerfile", () => {
+  const nodeImage = arg(DOCKERFILE, "NODE_IMAGE");
 
-  it("every image builds on the same pinned Node LTS image", () => {
-    for (const service of SERVICES) expect(arg(dockerfile(service), "NODE_IMAGE"), service).toBe(nodeImage);
+  it("builds on a pinned Node LTS image", () => {
     // An exact version (or a digest), never a floating tag like node:24 or latest.
     expect(nodeImage).toMatch(/^node:\d+\.\d+\.\d+-[a-z]+-slim(@sha256:[0-9a-f]{64})?$/);
   });
 
   it("the web image runs on the Debian release under the Node image, pinned to a point release", () => {
     const release = /^node:\d+\.\d+\.\d+-([a-z]+)-slim/.exec(nodeImage)?.[1] ?? "";
-    const debian = /^debian:(\d+)\.\d+-slim$/.exec(arg(dockerfile("web"), "DEBIAN_IMAGE"));
+    const debian = /^debian:(\d+)\.\d+-slim$/.exec(arg(DOCKERFILE, "DEBIAN_IMAGE"));
     expect(debian, "DEBIAN_IMAGE=debian:<major>.<point>-slim").not.toBeNull();
     expect(DEBIAN_MAJOR[release], `Debian major of ${release}`).toBe(Number(debian?.[1]));
-    expect(dockerfile("web")).toMatch(/^FROM \$\{DEBIAN_IMAGE\}$/m);
+    expect(STAGES.get("web")?.base).toMatch(/^\$\{DEBIAN_IMAGE\}$/);
   });
 
   it("uWebSockets.js ships a binary for the image's Node ABI whose glibc the image's Debian release provides", () => {
@@ -79,26 +96,34 @@ describe("Dockerfiles", () => {
     expect(major > bookworm[0] || (major === bookworm[0] && minor > bookworm[1])).toBe(true);
   });
 
-  it.each(SERVICES)("%s: multi-stage, non-root, no HEALTHCHECK, sources that exist", (service) => {
-    const text = dockerfile(service);
-    expect(text.match(/^FROM /gm)?.length).toBeGreaterThanOrEqual(2);
-    expect(text).not.toMatch(/^HEALTHCHECK/m);
-    const user = /^USER (\d+)(:\d+)?$/m.exec(text);
-    expect(Number(user?.[1]), "numeric non-root USER, so runAsNonRoot can verify it").toBeGreaterThan(0);
+  it("installs from every workspace's manifest and copies only files that exist", () => {
     // npm ci needs every workspace's package.json: the lock file lists them all.
     const workspaces = (JSON.parse(readFileSync(`${ROOT}package.json`, "utf8")) as { workspaces: string[] }).workspaces;
-    for (const workspace of workspaces) expect(text).toContain(`COPY ${workspace}/package.json ${workspace}/`);
-    for (const [, from] of text.matchAll(/^COPY (?!--from|<<)(\S+)/gm)) {
-      if (from) expect(existsSync(`${ROOT}${from}`), `${service}/Dockerfile copies ${from}`).toBe(true);
+    for (const workspace of workspaces) {
+      expect(stage("deps")).toContain(`COPY ${workspace}/package.json ${workspace}/`);
     }
+    for (const [, from] of DOCKERFILE.matchAll(/^COPY (?!--from|<<)(\S+)/gm)) {
+      if (from) expect(existsSync(`${ROOT}${from}`), `the Dockerfile copies ${from}`).toBe(true);
+    }
+    expect(DOCKERFILE).not.toMatch(/^HEALTHCHECK/m);
+    // The last stage is what a plain `docker build .` gives.
+    expect([...STAGES.keys()].at(-1)).toBe("gateway");
+  });
+
+  it.each(SERVICES)("%s: a target of its own, run as a numeric non-root user", (service) => {
+    const user = [...stage(service).matchAll(/^USER (\d+)(:\d+)?$/gm)].at(-1);
+    expect(Number(user?.[1]), "numeric non-root USER, so runAsNonRoot can verify it").toBeGreaterThan(0);
   });
 
   it.each(["gateway", "persister"])(
     "%s: production dependencies only, tini as PID 1, a command that is built",
     (service) => {
-      const text = dockerfile(service);
-      expect(text).toContain(`npm ci --workspace ${service} --omit=dev`);
+      const text = stage(service);
+      expect(readFileSync(`${ROOT}scripts/images/runtime-tree.sh`, "utf8")).toContain(
+        'npm ci --workspace "$service" --omit=dev',
+      );
       expect(text).toMatch(/^ENTRYPOINT \["\/usr\/bin\/tini", "--"\]$/m);
+      expect(text).toContain(`COPY --from=${service}-tree /out/ ./`);
       expect(text).toContain(`CMD ["node", "${service}/dist/main.js"]`);
       expect(existsSync(`${ROOT}${service}/src/main.ts`)).toBe(true);
     },
@@ -112,7 +137,7 @@ describe("Dockerfiles", () => {
     expect(gateway).toContain("default-src 'self'");
     const headers = readFileSync(`${ROOT}web/nginx/parley-headers.conf`, "utf8");
     expect(headers).toContain(`add_header Content-Security-Policy "${gateway.trim()}" always;`);
-    expect(dockerfile("web")).toContain("COPY web/nginx/parley-headers.conf /etc/nginx/parley-headers.conf");
+    expect(stage("web")).toContain("COPY web/nginx/parley-headers.conf /etc/nginx/parley-headers.conf");
     // Every location but the health check sends them (an add_header in a location drops the inherited ones).
     const server = readFileSync(`${ROOT}web/nginx/default.conf`, "utf8");
     const locations = [...server.matchAll(/^\s*(location [^{]+)\{([^}]*)/gm)].filter(
@@ -125,13 +150,13 @@ describe("Dockerfiles", () => {
   });
 
   it("the web image's nginx runs unprivileged on a read-only root: port 8080, pid and temp files under /tmp", () => {
-    const text = dockerfile("web");
+    const text = stage("web");
     expect(text).toMatch(/^USER 101:101$/m);
     expect(text).toMatch(/^EXPOSE 8080$/m);
     expect(text).toContain("COPY web/nginx/nginx.conf /etc/nginx/nginx.conf");
     expect(text).toContain("COPY web/nginx/default.conf /etc/nginx/conf.d/default.conf");
     // Buildah (Debian's podman) reads no heredocs: the config lives in files.
-    expect(text).not.toContain("<<");
+    expect(DOCKERFILE).not.toContain("<<");
     const conf = readFileSync(`${ROOT}web/nginx/nginx.conf`, "utf8");
     expect(conf).not.toMatch(/^\s*user\s/m);
     expect(conf).toMatch(/^pid \/tmp\/\S+;$/m);
@@ -163,12 +188,14 @@ describe("Dockerfiles", () => {
         for (const dep of workspace.deps) visit(dep);
       };
       visit(`@parley/${service}`);
-      const text = dockerfile(service);
-      const loop = /for w in ([a-z ]+); do/.exec(text)?.[1]?.split(" ") ?? [];
-      expect(loop.sort()).toEqual([...needed].sort());
+      const [, named, workspacesOfTree] =
+        /^RUN runtime-tree\.sh (\S+) ([a-z ]+)$/m.exec(stage(`${service}-tree`)) ?? [];
+      expect(named).toBe(service);
+      expect(workspacesOfTree?.split(" ").sort()).toEqual([...needed].sort());
       // npm nests a dependency under the workspace when the root cannot hold it (kysely under persister/, today).
-      expect(text).toContain('if [ -d "$w/node_modules" ]; then cp -a "$w/node_modules" "/out/$w/"; fi');
-      expect(text).toContain("COPY --from=build /out/ ./");
+      expect(readFileSync(`${ROOT}scripts/images/runtime-tree.sh`, "utf8")).toContain(
+        'if [ -d "$w/node_modules" ]; then cp -a "$w/node_modules" "/out/$w/"; fi',
+      );
     },
   );
 

@@ -1,6 +1,6 @@
 /**
  * The images test's way to its containers: `scripts/images.sh build` installs podman if needed, assembles the base
- * images once per machine and builds the three images from their Dockerfiles; `Container` runs one with podman the
+ * images once per machine and builds the three images from the Dockerfile's targets; `Container` runs one with podman the
  * way the script configures it (CONTAINERS_CONF) and reads its logs, user and exit.
  */
 import { execFile, spawn } from "node:child_process";
