@@ -19,18 +19,12 @@ const text = readFileSync(`${CHART}/values.yaml`, "utf8");
 const values = JSON.parse(execFileSync(yaml2json, { input: text }).toString())[0];
 const docs = new Map([...text.matchAll(/^\s*## @param (\S+) (.*)$/gm)].map((m) => [m[1], m[2]]));
 
-/** Maps whose keys are the user's (annotations, labels, selectors, env): one documented value each. */
-const FREEFORM = new Set([
+/** Maps of strings to strings whose keys are the user's (annotations, labels, node selectors). */
+const STRING_MAPS = [
   "serviceAccount.annotations",
-  "gateway.env",
-  "persister.env",
   "gateway.service.annotations",
   "gateway.podAnnotations",
-  "gateway.nodeSelector",
-  "gateway.affinity",
   "persister.podAnnotations",
-  "persister.nodeSelector",
-  "persister.affinity",
   "ingress.annotations",
   "gatewayApi.httpRoute.annotations",
   "gatewayApi.httpRoute.labels",
@@ -38,6 +32,16 @@ const FREEFORM = new Set([
   "metrics.serviceMonitor.labels",
   "metrics.prometheusRule.labels",
   "metrics.dashboards.labels",
+  "gateway.nodeSelector",
+  "persister.nodeSelector",
+];
+/** Maps whose keys are the user's (those, env, affinity, namespace selectors): one documented value each. */
+const FREEFORM = new Set([
+  ...STRING_MAPS,
+  "gateway.env",
+  "persister.env",
+  "gateway.affinity",
+  "persister.affinity",
   "networkPolicy.clientNamespaceSelector",
   "networkPolicy.metricsNamespaceSelector",
 ]);
@@ -175,24 +179,7 @@ set(["gatewayApi.httpRoute.parentRefs"], {
     },
   },
 });
-set(
-  [
-    "serviceAccount.annotations",
-    "gateway.service.annotations",
-    "gateway.podAnnotations",
-    "persister.podAnnotations",
-    "ingress.annotations",
-    "gatewayApi.httpRoute.annotations",
-    "gatewayApi.httpRoute.labels",
-    "gatewayApi.gateway.annotations",
-    "metrics.serviceMonitor.labels",
-    "metrics.prometheusRule.labels",
-    "metrics.dashboards.labels",
-    "gateway.nodeSelector",
-    "persister.nodeSelector",
-  ],
-  { additionalProperties: { type: "string" } },
-);
+set(STRING_MAPS, { additionalProperties: { type: "string" } });
 // The env maps add PARLEY_ variables; the ones the chart sets from other values are reserved (a duplicate key in
 // the ConfigMap would be an invalid manifest, and two sources of truth).
 function reserved(service) {
