@@ -17,7 +17,7 @@ import type { GatewayMetrics } from "./metrics.js";
 import { sendMessage } from "./send.js";
 import type { Socket, SocketSession } from "./server.js";
 import { SmallMap } from "./small-map.js";
-import { TokenBucket } from "./token-bucket.js";
+import { takeToken } from "./token-bucket.js";
 
 /** Per-connection limits and deadlines. */
 export interface SessionLimits {
@@ -91,23 +91,25 @@ interface Joined {
  */
 export class ClientSession implements SocketSession, RoomMember {
   readonly #rooms = new SmallMap<string, Joining | Joined>();
-  readonly #bucket: TokenBucket;
-  /** How many more refused frames the connection may send; made on its first refused frame. */
-  #tolerance: TokenBucket | undefined;
+  /** The frame-rate bucket: full again at this time (token-bucket.ts). Kept as a number, not an object, per connection. */
+  #framesFullAt = performance.now();
+  /** The tolerance for refused frames, a bucket like the frames'. */
+  #refusalsFullAt = this.#framesFullAt;
   #closed = false;
 
   constructor(
     private readonly socket: Socket,
     readonly user: string,
     private readonly context: SessionContext,
-  ) {
-    this.#bucket = new TokenBucket(context.limits.framesPerSecond, context.limits.frameBurst);
-  }
+  ) {}
 
   /** Every frame takes a token, undecodable ones too, so garbage cannot be sent faster than chat. */
   text(text: string): void {
     const decoded = decodeClientFrame(text);
-    const allowed = this.#bucket.take();
+    const { framesPerSecond, frameBurst } = this.context.limits;
+    const framesFullAt = takeToken(this.#framesFullAt, framesPerSecond, frameBurst);
+    const allowed = framesFullAt !== undefined;
+    if (allowed) this.#framesFullAt = framesFullAt;
     if (!decoded.ok) {
       this.context.metrics.framesReceived.inc({ type: "invalid" });
       this.#refuse(decoded.code, decoded.message, decoded.cid);
@@ -288,8 +290,9 @@ export class ClientSession implements SocketSession, RoomMember {
    */
   #refuse(code: ErrorCode, message: string, cid?: string): void {
     const { framesPerSecond, frameBurst } = this.context.limits;
-    this.#tolerance ??= new TokenBucket(framesPerSecond, REFUSALS_BURST_FACTOR * frameBurst);
-    if (this.#tolerance.take()) {
+    const refusalsFullAt = takeToken(this.#refusalsFullAt, framesPerSecond, REFUSALS_BURST_FACTOR * frameBurst);
+    if (refusalsFullAt !== undefined) {
+      this.#refusalsFullAt = refusalsFullAt;
       this.#error(code, message, cid);
     } else {
       this.close(CloseCode.PolicyViolation, "too many refused frames");

@@ -1,23 +1,15 @@
-/** A token bucket: `burst` tokens, refilled at `perSecond`. One per connection limits its frame rate. */
-export class TokenBucket {
-  #tokens: number;
-  #updatedAt: number;
-
-  constructor(
-    private readonly perSecond: number,
-    private readonly burst: number,
-    now: number = performance.now(),
-  ) {
-    this.#tokens = burst;
-    this.#updatedAt = now;
-  }
-
-  /** Takes one token if there is one. */
-  take(now: number = performance.now()): boolean {
-    this.#tokens = Math.min(this.burst, this.#tokens + ((now - this.#updatedAt) / 1000) * this.perSecond);
-    this.#updatedAt = now;
-    if (this.#tokens < 1) return false;
-    this.#tokens -= 1;
-    return true;
-  }
+/**
+ * A token bucket of `burst` tokens refilled at `perSecond`, kept as one number per bucket: the time at which it is
+ * full again (at or before now: full). One per connection limits its frame rate, so the state is a plain field of
+ * the session rather than an object of its own (the generic cell rate algorithm's "theoretical arrival time").
+ */
+/** Takes one token from the bucket that is full at `fullAt`: its new `fullAt`, or `undefined` when it is empty. */
+export function takeToken(
+  fullAt: number,
+  perSecond: number,
+  burst: number,
+  now = performance.now(),
+): number | undefined {
+  const next = Math.max(fullAt, now) + 1000 / perSecond;
+  return next - now <= (burst * 1000) / perSecond ? next : undefined;
 }
