@@ -119,12 +119,17 @@ export interface Server {
 /** uWS buffers frames up to this multiple of `maxFrameBytes`, so moderately oversized ones get a proper answer. */
 export const HARD_FRAME_LIMIT_FACTOR = 4;
 
+/**
+ * A WebSocket's user data. uWS copies the object given at the upgrade into one of its own (so this is a plain
+ * object, not a class: methods would not be copied), and every field is there from the start: properties added to it
+ * later would take a property array of their own, per connection.
+ */
 interface Connection<D> {
   readonly data: D;
-  session?: SocketSession;
-  socket?: UwsSocket<D>;
+  session: SocketSession | undefined;
+  socket: UwsSocket<D> | undefined;
   /** Whether a dropped publish has been reported (uWS reports every dropped frame). */
-  dropped?: true;
+  dropped: boolean;
 }
 
 /** A close frame: 2 bytes of header, the code and a reason of at most 123 bytes. */
@@ -241,8 +246,17 @@ function listen<D>(
           // `open` (uWebSockets#1929, not fixed in the build we run). A decision reached within this request's callback
           // (no I/O: dev auth, HS256, JWKS keys in cache) upgrades under the parser's cork; one that waited (a JWKS
           // fetch) upgrades uncorked, which uWS logs a warning for.
-          if (decision.accept) res.upgrade<Connection<D>>({ data: decision.data }, key, protocol, extensions, context);
-          else res.cork(() => writeResponse(res, decision.response));
+          if (decision.accept) {
+            const connection: Connection<D> = {
+              data: decision.data,
+              session: undefined,
+              socket: undefined,
+              dropped: false,
+            };
+            res.upgrade(connection, key, protocol, extensions, context);
+          } else {
+            res.cork(() => writeResponse(res, decision.response));
+          }
         },
         () => {
           if (!aborted) res.cork(() => writeResponse(res, { status: 500, body: "internal error" }));
