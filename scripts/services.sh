@@ -80,6 +80,11 @@ print_env() {
   printf 'export REDIS_CLUSTER_URLS=%s\n' "$(redis_cluster_urls)"
   printf 'export DATABASE_URL=%s\n' "$(database_url)"
   printf 'export KAFKA_BROKERS=%s\n' "$(kafka_brokers)"
+  # The processes, for benchmarks that count their CPU (loadtest/src/cpu.ts); empty when a service is not running.
+  printf 'export PARLEY_REDIS_PID=%s\n' "$(redis_pid)"
+  pg_find_home
+  printf 'export PARLEY_POSTGRES_PID=%s\n' "$(pg_pid)"
+  printf 'export PARLEY_KAFKA_PID=%s\n' "$(kafka_pid)"
 }
 
 usage() {
@@ -198,7 +203,7 @@ cmd_status() {
       "bus $((port + REDIS_CLUSTER_BUS))${pid:+, cluster_state:$(redis_cluster_state "$port")}"
   done
   pg_find_bin || true
-  if [[ -e $PARLEY/postgres ]]; then pg_resolve_home; fi
+  pg_find_home
   pid=$(pg_pid)
   status_line postgres "$PG_PORT" "$pid"
   pid=$(kafka_pid)

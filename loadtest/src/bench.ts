@@ -90,7 +90,7 @@ async function rolePids(system: System, generator: readonly number[]): Promise<R
     servers: system.serverPids,
     persister: system.persisterPids,
     generator,
-    ...(await servicePids(ROOT)),
+    ...(await servicePids(process.env)),
   };
 }
 

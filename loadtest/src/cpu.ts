@@ -1,8 +1,8 @@
 /**
  * Where a benchmark's CPU goes: utime + stime of each process from `/proc/<pid>/stat`, sampled before and after a
- * window, summed by the role the process plays. The local services are found as `scripts/services.sh` finds them,
- * by their pid files under `.parley/`; PostgreSQL is its postmaster and every process it forked (backends, WAL
- * writer, checkpointer, …), looked up again at each sample since backends come and go.
+ * window, summed by the role the process plays. The local services are the processes `scripts/services.sh env`
+ * names (PARLEY_REDIS_PID, PARLEY_POSTGRES_PID, PARLEY_KAFKA_PID); PostgreSQL is its postmaster and every process it
+ * forked (backends, WAL writer, checkpointer, …), looked up again at each sample since backends come and go.
  */
 import { readdir, readFile } from "node:fs/promises";
 
@@ -36,29 +36,27 @@ async function stat(pid: number): Promise<Stat | undefined> {
   };
 }
 
-async function pidFile(path: string): Promise<number[]> {
-  const text = await readFile(path, "utf8").catch(() => "");
-  const pid = Number.parseInt(text, 10);
+/** A pid from `scripts/services.sh env`: none when the variable is unset or empty (the service is not running). */
+function pidOf(value: string | undefined): number[] {
+  const pid = Number.parseInt(value ?? "", 10);
   return Number.isInteger(pid) && pid > 0 ? [pid] : [];
 }
 
 /** The postmaster and its children. */
-async function postgresPids(root: string): Promise<number[]> {
-  const [postmaster] = await pidFile(`${root}.parley/postgres/data/postmaster.pid`);
+async function postgresPids(postmaster: number | undefined): Promise<number[]> {
   if (postmaster === undefined) return [];
   const pids = (await readdir("/proc")).filter((name) => /^\d+$/.test(name)).map(Number);
   const parents = await Promise.all(pids.map(async (pid) => ((await stat(pid))?.ppid === postmaster ? pid : -1)));
   return [postmaster, ...parents.filter((pid) => pid > 0)];
 }
 
-/** The local services' processes (Redis standalone, Kafka, PostgreSQL) of the checkout at `root`. */
-export async function servicePids(root: string): Promise<Pick<RolePids, "redis" | "kafka" | "postgres">> {
-  const [redis, kafka, postgres] = await Promise.all([
-    pidFile(`${root}.parley/redis/redis.pid`),
-    pidFile(`${root}.parley/kafka/kafka.pid`),
-    postgresPids(root),
-  ]);
-  return { redis, kafka, postgres };
+/** The local services' processes (Redis standalone, Kafka, PostgreSQL), as `scripts/services.sh env` names them. */
+export async function servicePids(env: NodeJS.ProcessEnv): Promise<Pick<RolePids, "redis" | "kafka" | "postgres">> {
+  return {
+    redis: pidOf(env.PARLEY_REDIS_PID),
+    kafka: pidOf(env.PARLEY_KAFKA_PID),
+    postgres: await postgresPids(pidOf(env.PARLEY_POSTGRES_PID)[0]),
+  };
 }
 
 export async function sampleCpu(pids: RolePids): Promise<CpuSample> {

@@ -69,6 +69,9 @@ pg_pid() {
   if pid_matches "$pid" postgres "$PG_HOME/data"; then printf '%s' "$pid"; fi
 }
 
+# PG_HOME of a cluster made earlier, for the commands that only look (status, env).
+pg_find_home() { if [[ -z $PG_HOME && -e $PARLEY/postgres ]]; then pg_resolve_home; fi; }
+
 pg_query_ok() {
   PGCONNECT_TIMEOUT=5 "$PG_BIN/psql" -X -qAt -d "$(database_url)" -c 'select 1' >/dev/null 2>&1
 }
