@@ -7,6 +7,8 @@ readonly KAFKA_PID="$KAFKA_DIR/kafka.pid"
 readonly KAFKA_LOG="$KAFKA_DIR/kafka.log"
 readonly KAFKA_CONF="$KAFKA_DIR/server.properties"
 readonly KAFKA_LIBS="$KAFKA_DIR/libs"
+# The one KRaft node's id: in its config, and what the readiness probe looks for among the live brokers.
+readonly KAFKA_NODE_ID=1
 
 kafka_version() { sed -n 's:.*<kafka.version>\(.*\)</kafka.version>.*:\1:p' "$KAFKA_POM"; }
 
@@ -37,8 +39,8 @@ kafka_write_conf() {
   cat >"$KAFKA_CONF" <<EOF
 # Written by scripts/services.sh on every start; edits are lost.
 process.roles=broker,controller
-node.id=1
-controller.quorum.voters=1@$HOST:$KAFKA_CONTROLLER_PORT
+node.id=$KAFKA_NODE_ID
+controller.quorum.voters=$KAFKA_NODE_ID@$HOST:$KAFKA_CONTROLLER_PORT
 listeners=PLAINTEXT://$HOST:$KAFKA_PORT,CONTROLLER://$HOST:$KAFKA_CONTROLLER_PORT
 advertised.listeners=PLAINTEXT://$HOST:$KAFKA_PORT
 listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT
@@ -78,9 +80,9 @@ kafka_format() {
     fail kafka "formatting the storage failed" "$log"
 }
 
-# Succeeds when the broker lists itself (node 1) among the live brokers of a metadata answer: kafkajs, the
-# project's Kafka client, asks (scripts/kafka/ready.mjs).
-kafka_probe() { node "$SCRIPTS_DIR/kafka/ready.mjs" "$(kafka_brokers)" 1; }
+# Succeeds when the broker lists itself among the live brokers of a metadata answer: kafkajs, the project's Kafka
+# client, asks (scripts/kafka/ready.mjs).
+kafka_probe() { node "$SCRIPTS_DIR/kafka/ready.mjs" "$(kafka_brokers)" "$KAFKA_NODE_ID"; }
 
 kafka_launch() {
   local java_opts=(-Xms256m -Xmx768m -XX:+UseG1GC -XX:MaxGCPauseMillis=20 -XX:+ExitOnOutOfMemoryError
