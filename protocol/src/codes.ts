@@ -7,7 +7,10 @@ export const ErrorCode = {
   BadRequest: "bad_request",
   /** Credentials are missing, malformed, expired or not signed by a trusted key. */
   Unauthorized: "unauthorized",
-  /** The user may not use this room (another user's direct-message room). */
+  /**
+   * The user may not do this: use another pair's direct-message room, or edit (or, without the admin role,
+   * delete) someone else's message.
+   */
   Forbidden: "forbidden",
   /** The action needs membership of the room first (`send`, `typing` before `join`). */
   NotJoined: "not_joined",
@@ -17,10 +20,15 @@ export const ErrorCode = {
   TooLarge: "too_large",
   /** A backend (Bus or Log) failed; nothing was acked, retry with the same `cid`. */
   Unavailable: "unavailable",
-  /** HTTP only: no such path (under `/api/`, or not a page of the web client). */
+  /**
+   * No such thing: over HTTP a path (under `/api/`, or not a page of the web client); in a frame the message an
+   * `edit`, `delete`, `react` or `replyTo` names (no message has that seq in the room).
+   */
   NotFound: "not_found",
   /** HTTP only: the path exists but not for this method; the `Allow` header lists the ones it takes. */
   MethodNotAllowed: "method_not_allowed",
+  /** The message an `edit` or `react` names was deleted. */
+  Gone: "gone",
 } as const;
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
 

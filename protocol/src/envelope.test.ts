@@ -1,27 +1,31 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
+import { message, roomEvent } from "./arbitraries.testing.js";
 import { decodeEnvelope, encodeEnvelope } from "./envelope.js";
-import { bodySchema, type ChatMessage } from "./message.js";
-
-const message: fc.Arbitrary<ChatMessage> = fc.record({
-  room: fc.stringMatching(/^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/),
-  seq: fc.integer({ min: 1, max: Number.MAX_SAFE_INTEGER }),
-  id: fc.uuid(),
-  cid: fc.stringMatching(/^[\x21-\x7e]{1,64}$/),
-  from: fc.stringMatching(/^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/),
-  body: fc
-    .string({ minLength: 1, maxLength: 500, unit: "binary" })
-    .filter((text) => bodySchema.safeParse(text).success),
-  ts: fc.nat(),
-});
 
 describe("Kafka envelope", () => {
-  it("round-trips every message", () => {
+  it("round-trips every event", () => {
     fc.assert(
-      fc.property(message, (value) => {
-        expect(decodeEnvelope(encodeEnvelope(value))).toEqual({ ok: true, message: value });
+      fc.property(roomEvent, (value) => {
+        expect(decodeEnvelope(encodeEnvelope(value))).toEqual({ ok: true, event: value });
       }),
     );
+  });
+
+  it("writes a plain message as version 1, which a persister from before version 2 reads", () => {
+    fc.assert(
+      fc.property(message, ({ replyTo: _replyTo, ...plain }) => {
+        expect(JSON.parse(encodeEnvelope(plain).toString())).toEqual({ v: 1, ...plain });
+      }),
+    );
+    const reply = { room: "r", seq: 2, id: "i", cid: "c", from: "u", body: "b", ts: 1, replyTo: 1 };
+    expect(JSON.parse(encodeEnvelope(reply).toString())).toEqual({ v: 2, kind: "msg", ...reply });
+  });
+
+  it("still decodes records written before version 2", () => {
+    const record = { v: 1, room: "r", seq: 1, id: "i", cid: "c", from: "u", body: "b", ts: 1 };
+    const { v: _v, ...message } = record;
+    expect(decodeEnvelope(Buffer.from(JSON.stringify(record)))).toEqual({ ok: true, event: message });
   });
 
   it("never throws on arbitrary bytes and explains what is wrong", () => {
@@ -38,8 +42,32 @@ describe("Kafka envelope", () => {
     ["garbage", Buffer.from("not json"), "value is not valid JSON"],
     [
       "an unknown version",
-      Buffer.from(JSON.stringify({ v: 2, room: "r", seq: 1, id: "i", cid: "c", from: "u", body: "b", ts: 1 })),
-      "v:",
+      Buffer.from(JSON.stringify({ v: 3, room: "r", seq: 1, id: "i", cid: "c", from: "u", body: "b", ts: 1 })),
+      "v: unknown version 3",
+    ],
+    [
+      "an unknown kind",
+      Buffer.from(JSON.stringify({ v: 2, kind: "pin", room: "r", seq: 2, id: "i", cid: "c", from: "u", ts: 1 })),
+      "kind:",
+    ],
+    [
+      "a reaction with a word for an emoji",
+      Buffer.from(
+        JSON.stringify({
+          v: 2,
+          kind: "react",
+          room: "r",
+          seq: 2,
+          id: "i",
+          cid: "c",
+          from: "u",
+          ts: 1,
+          target: 1,
+          emoji: "yes",
+          on: true,
+        }),
+      ),
+      "emoji:",
     ],
   ])("rejects %s", (_what, value, reason) => {
     const decoded = decodeEnvelope(value);

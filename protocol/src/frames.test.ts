@@ -1,5 +1,6 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
+import { body, cid, emoji, room, seq } from "./arbitraries.testing.js";
 import { ErrorCode } from "./codes.js";
 import {
   type ClientFrame,
@@ -8,27 +9,23 @@ import {
   encodeServerFrame,
   type ServerFrame,
 } from "./frames.js";
-import { bodySchema, MAX_BODY_LENGTH } from "./message.js";
+import { MAX_BODY_LENGTH } from "./message.js";
 import { dmRoom, isRoomName, mayAccess } from "./rooms.js";
-
-const name = fc.stringMatching(/^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/);
-const room = fc.oneof(
-  name,
-  fc
-    .tuple(name, name)
-    .filter(([a, b]) => a !== b)
-    .map(([a, b]) => dmRoom(a, b)),
-);
-const cid = fc.stringMatching(/^[\x21-\x7e]{1,64}$/);
-const body = fc
-  .string({ minLength: 1, maxLength: 300, unit: "binary" })
-  .filter((text) => bodySchema.safeParse(text).success);
 
 const clientFrame: fc.Arbitrary<ClientFrame> = fc.oneof(
   fc.record({ t: fc.constant("join" as const), room }, { requiredKeys: ["t", "room"] }),
   fc.record({ t: fc.constant("join" as const), room, since: fc.nat() }),
   fc.record({ t: fc.constant("leave" as const), room }),
-  fc.record({ t: fc.constant("send" as const), room, cid, body }),
+  fc.record(
+    { t: fc.constant("send" as const), room, cid, body, replyTo: seq },
+    { requiredKeys: ["t", "room", "cid", "body"] },
+  ),
+  fc.record({ t: fc.constant("edit" as const), room, seq, body, cid }, { requiredKeys: ["t", "room", "seq", "body"] }),
+  fc.record({ t: fc.constant("delete" as const), room, seq, cid }, { requiredKeys: ["t", "room", "seq"] }),
+  fc.record(
+    { t: fc.constant("react" as const), room, seq, emoji, on: fc.boolean(), cid },
+    { requiredKeys: ["t", "room", "seq", "emoji", "on"] },
+  ),
   fc.record({ t: fc.constant("typing" as const), room }),
   fc.constant({ t: "ping" as const }),
 );
@@ -92,6 +89,19 @@ describe("decodeClientFrame", () => {
     ["a body with NUL", '{"t":"send","room":"r","cid":"c","body":"a\\u0000b"}', ErrorCode.BadRequest],
     ["a body with a lone surrogate", '{"t":"send","room":"r","cid":"c","body":"\\ud800"}', ErrorCode.BadRequest],
     ["a cid with spaces", '{"t":"send","room":"r","cid":"a b","body":"x"}', ErrorCode.BadRequest],
+    ["a reply to seq 0", '{"t":"send","room":"r","cid":"c","body":"x","replyTo":0}', ErrorCode.BadRequest],
+    ["an edit without a seq", '{"t":"edit","room":"r","body":"x"}', ErrorCode.BadRequest],
+    ["an edit to an empty body", '{"t":"edit","room":"r","seq":1,"body":""}', ErrorCode.BadRequest],
+    ["a delete of seq 0", '{"t":"delete","room":"r","seq":0}', ErrorCode.BadRequest],
+    ["a reaction that is a word", '{"t":"react","room":"r","seq":1,"emoji":"like","on":true}', ErrorCode.BadRequest],
+    ["a reaction of two emoji", '{"t":"react","room":"r","seq":1,"emoji":"👍👍","on":true}', ErrorCode.BadRequest],
+    ["a reaction without on", '{"t":"react","room":"r","seq":1,"emoji":"👍"}', ErrorCode.BadRequest],
+    ["a shortcode with capitals", '{"t":"react","room":"r","seq":1,"emoji":":Tada:","on":true}', ErrorCode.BadRequest],
+    [
+      "an edit over the limit",
+      JSON.stringify({ t: "edit", room: "r", seq: 1, body: "x".repeat(MAX_BODY_LENGTH + 1) }),
+      ErrorCode.TooLarge,
+    ],
     [
       "a body over the limit",
       JSON.stringify({ t: "send", room: "r", cid: "c", body: "x".repeat(MAX_BODY_LENGTH + 1) }),

@@ -1,6 +1,15 @@
 import { z } from "zod";
 import { ErrorCode } from "./codes.js";
-import { bodySchema, chatMessageSchema, cidSchema, roomSchema, seqSchema, userSchema } from "./message.js";
+import {
+  bodySchema,
+  chatMessageSchema,
+  cidSchema,
+  emojiSchema,
+  roomSchema,
+  seqSchema,
+  targetSchema,
+  userSchema,
+} from "./message.js";
 import { describeIssue, parseJson } from "./parse.js";
 
 /** Hard limit for one WebSocket frame in bytes; larger frames close the connection with 1009. */
@@ -8,18 +17,50 @@ export const MAX_FRAME_BYTES = 32 * 1024;
 
 const join = z.object({ t: z.literal("join"), room: roomSchema, since: seqSchema.optional() });
 const leave = z.object({ t: z.literal("leave"), room: roomSchema });
-const send = z.object({ t: z.literal("send"), room: roomSchema, cid: cidSchema, body: bodySchema });
+const send = z.object({
+  t: z.literal("send"),
+  room: roomSchema,
+  cid: cidSchema,
+  body: bodySchema,
+  replyTo: targetSchema.optional(),
+});
 const typing = z.object({ t: z.literal("typing"), room: roomSchema });
 const ping = z.object({ t: z.literal("ping") });
+/** Edits, deletions and reactions point at a message by its seq; a `cid` makes a retry safe and earns an `ack`. */
+const amend = { room: roomSchema, seq: targetSchema, cid: cidSchema.optional() };
+const edit = z.object({ t: z.literal("edit"), ...amend, body: bodySchema });
+const del = z.object({ t: z.literal("delete"), ...amend });
+const react = z.object({ t: z.literal("react"), ...amend, emoji: emojiSchema, on: z.boolean() });
 
-export const clientFrameSchema = z.discriminatedUnion("t", [join, leave, send, typing, ping]);
+export const clientFrameSchema = z.discriminatedUnion("t", [join, leave, send, typing, ping, edit, del, react]);
 /** Every frame a client may send. */
 export type ClientFrame = z.infer<typeof clientFrameSchema>;
+
+const timestamp = z.number().int().nonnegative();
+/** The stream fields of an `edited`, `deleted` or `reaction` frame. */
+const amended = {
+  room: roomSchema,
+  at: seqSchema.min(1),
+  seq: targetSchema,
+  id: z.string(),
+  cid: cidSchema,
+};
 
 export const serverFrameSchema = z.discriminatedUnion("t", [
   z.object({ t: z.literal("joined"), room: roomSchema, seq: seqSchema, recovered: z.boolean().optional() }),
   z.object({ t: z.literal("left"), room: roomSchema }),
   chatMessageSchema.extend({ t: z.literal("msg") }),
+  // Edits, deletions and reactions: `seq` is the message they change, `at` their own seq in the room's stream.
+  z.object({ t: z.literal("edited"), ...amended, from: userSchema, body: bodySchema, editedAt: timestamp }),
+  z.object({ t: z.literal("deleted"), ...amended, by: userSchema, ts: timestamp }),
+  z.object({
+    t: z.literal("reaction"),
+    ...amended,
+    user: userSchema,
+    emoji: emojiSchema,
+    on: z.boolean(),
+    ts: timestamp,
+  }),
   z.object({ t: z.literal("ack"), room: roomSchema, cid: cidSchema, seq: seqSchema, id: z.string() }),
   z.object({ t: z.literal("typing"), room: roomSchema, user: userSchema }),
   z.object({

@@ -37,19 +37,70 @@ export const bodySchema = z
   })
   .refine((body) => !body.includes("\u0000") && body.isWellFormed(), "body must be well-formed text without NUL");
 export const seqSchema = z.number().int().nonnegative();
+/** A message's position in its room: what `replyTo`, `edit`, `delete` and `react` point at. */
+export const targetSchema = seqSchema.min(1);
 
-/** One sequenced chat message: what the Bus publishes, clients receive, the Log carries and the Store keeps. */
-export const chatMessageSchema = z.object({
+/** Longest emoji or `:shortcode:` a reaction may carry, in UTF-16 code units. */
+export const MAX_EMOJI_LENGTH = 32;
+const EMOJI_PATTERN = /^(?:\p{RGI_Emoji}|:[a-z0-9_+\-]{1,30}:)$/v;
+/** One emoji as Unicode lists it (skin tones and ZWJ sequences included), or a `:shortcode:`. */
+export const emojiSchema = z
+  .string()
+  .max(MAX_EMOJI_LENGTH)
+  .regex(EMOJI_PATTERN, "emoji must be one Unicode emoji or a :shortcode:");
+
+/** What every sequenced event of a room carries. */
+const sequenced = {
   room: roomSchema,
-  /** Position in the room, gap-free and strictly increasing from 1. */
+  /** Position in the room, gap-free and strictly increasing from 1: messages, edits, deletions and reactions. */
   seq: seqSchema.min(1),
-  /** Globally unique id assigned by the gateway that first accepted the send. */
+  /** Globally unique id assigned by the gateway that first accepted it. */
   id: opaqueKey("id"),
   /** The sender's idempotency key. */
   cid: cidSchema,
   from: userSchema,
-  body: bodySchema,
-  /** Milliseconds since the epoch when the gateway accepted the send. */
+  /** Milliseconds since the epoch when the gateway accepted it. */
   ts: z.number().int().nonnegative(),
+};
+
+/** One sequenced chat message: what the Bus publishes, clients receive, the Log carries and the Store keeps. */
+export const chatMessageSchema = z.object({
+  ...sequenced,
+  body: bodySchema,
+  /** The seq of the message of the same room this one answers. */
+  replyTo: targetSchema.optional(),
 });
 export type ChatMessage = z.infer<typeof chatMessageSchema>;
+
+/** The author replaced the body of message `target`. A later edit wins; an edit of a deleted message changes nothing. */
+export const editSchema = z.object({ ...sequenced, kind: z.literal("edit"), target: targetSchema, body: bodySchema });
+export type Edit = z.infer<typeof editSchema>;
+
+/** Message `target` was deleted (by its author or an admin): it stays as a tombstone, its body is dropped. */
+export const deletionSchema = z.object({ ...sequenced, kind: z.literal("delete"), target: targetSchema });
+export type Deletion = z.infer<typeof deletionSchema>;
+
+/**
+ * `from` put reaction `emoji` on message `target` (`on`) or took it off. Each user's latest event per message and
+ * emoji (by seq) is their state, so a retried or repeated reaction never counts twice.
+ */
+export const reactionSchema = z.object({
+  ...sequenced,
+  kind: z.literal("react"),
+  target: targetSchema,
+  emoji: emojiSchema,
+  on: z.boolean(),
+});
+export type Reaction = z.infer<typeof reactionSchema>;
+
+/**
+ * Everything that takes a seq in a room, in one stream: recovery, the Log, the Store and watermarks treat them
+ * alike, so edits, deletions and reactions are ordered with the messages and recovered like them.
+ * A message has no `kind`, so records written before the others existed still read as messages.
+ */
+export type RoomEvent = ChatMessage | Edit | Deletion | Reaction;
+
+/** Whether `event` is a message rather than an edit, deletion or reaction of one. */
+export function isMessage(event: RoomEvent): event is ChatMessage {
+  return !("kind" in event);
+}
