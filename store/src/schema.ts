@@ -6,7 +6,16 @@ import type { ColumnType } from "kysely";
  */
 type BigintColumn = ColumnType<string | number | bigint, number, never>;
 
-/** Row of `messages`; see `migrations/0001-messages.ts` for the table. */
+/** A bigint column that is null on the rows of the kinds without it. */
+type NullableBigintColumn = ColumnType<string | number | bigint | null, number | null, never>;
+
+/** Which event a row of `messages` is: a message, or an edit, deletion or reaction of one. */
+export type EventKind = "msg" | "edit" | "delete" | "react";
+
+/**
+ * Row of `messages`, one per event of a room's stream; see `migrations/0001-messages.ts` for the table and
+ * `migrations/0003-events.ts` for the kinds.
+ */
 export interface MessagesTable {
   readonly room: string;
   readonly seq: BigintColumn;
@@ -14,9 +23,18 @@ export interface MessagesTable {
   readonly cid: string;
   /** The wire's `from` (a reserved word in SQL). */
   readonly sender: string;
-  readonly body: string;
+  /** `''` for a deletion or reaction, and for a deleted message and its edits (their bodies are dropped). */
+  readonly body: ColumnType<string, string, string>;
   /** Milliseconds since the epoch, as on the wire. */
   readonly ts: BigintColumn;
+  readonly kind: ColumnType<EventKind, EventKind, never>;
+  /** The seq of the message an edit, deletion or reaction names. */
+  readonly target: NullableBigintColumn;
+  /** The seq of the message a message answers. */
+  readonly reply_to: NullableBigintColumn;
+  readonly emoji: ColumnType<string | null, string | null, never>;
+  /** A reaction's `on`. */
+  readonly reaction_on: ColumnType<boolean | null, boolean | null, never>;
 }
 
 /** Row of `room_watermarks`; see `migrations/0002-watermarks.ts`. */

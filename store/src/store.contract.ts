@@ -1,14 +1,35 @@
 import { randomUUID } from "node:crypto";
-import { type ChatMessage, chatMessageSchema, isRetriable, ParleyError } from "@parley/protocol";
+import {
+  type ChatMessage,
+  chatMessageSchema,
+  type Deletion,
+  deletionSchema,
+  type Edit,
+  editSchema,
+  isMessage,
+  isRetriable,
+  ParleyError,
+  type Reaction,
+  type ReactionCount,
+  type RoomEvent,
+  reactionSchema,
+} from "@parley/protocol";
 import { uniqueName } from "@parley/testkit";
 import fc from "fast-check";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import type { Store } from "./store.js";
+import type { Store, StoredMessage } from "./store.js";
 
 export interface StoreFactory {
   /** A store on a database no other test file uses; the suite migrates it. Tests keep apart by room name. */
   create(): Promise<Store>;
+  /**
+   * Every body the database holds for the room's rows, in seq order, read past the store's queries: reads hide a
+   * deleted message's body whether or not it is still there, so only this shows that a deletion dropped it.
+   */
+  bodies(room: string): Promise<string[]>;
 }
+
+const BASE_TS = 1_700_000_000_000;
 
 /** A valid message of `room` at `seq`, with fresh ids. */
 export function testMessage(room: string, seq: number, overrides: Partial<ChatMessage> = {}): ChatMessage {
@@ -19,8 +40,89 @@ export function testMessage(room: string, seq: number, overrides: Partial<ChatMe
     cid: randomUUID(),
     from: "alice",
     body: `message ${seq}`,
-    ts: 1_700_000_000_000 + seq,
+    ts: BASE_TS + seq,
     ...overrides,
+  };
+}
+
+/** An edit at `seq` of message `target`, with fresh ids. */
+export function testEdit(room: string, seq: number, target: number, overrides: Partial<Edit> = {}): Edit {
+  return { ...sequenced(room, seq), kind: "edit", target, body: `edit ${seq} of ${target}`, ...overrides };
+}
+
+/** A deletion at `seq` of message `target`, with fresh ids. */
+export function testDeletion(room: string, seq: number, target: number, overrides: Partial<Deletion> = {}): Deletion {
+  return { ...sequenced(room, seq), kind: "delete", target, ...overrides };
+}
+
+/** `from` putting `emoji` on message `target` (or taking it off), at `seq`, with fresh ids. */
+export function testReaction(
+  room: string,
+  seq: number,
+  target: number,
+  { from, emoji, on }: Pick<Reaction, "from" | "emoji" | "on">,
+): Reaction {
+  return { ...sequenced(room, seq), kind: "react", target, from, emoji, on };
+}
+
+function sequenced(room: string, seq: number) {
+  return { room, seq, id: randomUUID(), cid: randomUUID(), from: "alice", ts: BASE_TS + seq };
+}
+
+/** A message as history gives it when nothing changed it. */
+function unchanged(message: ChatMessage): StoredMessage {
+  return { ...message, reactions: [] };
+}
+
+/** A deleted message in history: who sent it when, what it answered, and nothing else. */
+function deletedMessage({ body: _body, ...message }: ChatMessage): StoredMessage {
+  return { ...message, deleted: true, reactions: [] };
+}
+
+/** What `events` gives for a deleted message, or for an edit of one: a deletion at its own seq. */
+function tombstone(event: ChatMessage | Edit): Deletion {
+  const { room, seq, id, cid, from, ts } = event;
+  return { kind: "delete", room, seq, target: isMessage(event) ? seq : event.target, id, cid, from, ts };
+}
+
+function isDeletion(event: RoomEvent): event is Deletion {
+  return !isMessage(event) && event.kind === "delete";
+}
+
+/**
+ * The state `events` must end in, worked out the plainest way (in seq order, one event at a time), to hold every
+ * insertion order against: what `events`, `history` for each viewer, and the stored bodies must be.
+ */
+function expectedState(events: readonly RoomEvent[]) {
+  const sorted = [...events].sort((a, b) => a.seq - b.seq);
+  const deleted = new Set(sorted.filter(isDeletion).map((deletion) => deletion.target));
+  const isGone = (event: RoomEvent): event is ChatMessage | Edit =>
+    isMessage(event) ? deleted.has(event.seq) : event.kind === "edit" && deleted.has(event.target);
+  const history = (viewer: string): StoredMessage[] =>
+    sorted.filter(isMessage).map((message) => {
+      if (deleted.has(message.seq)) return deletedMessage(message);
+      const amendments = sorted.filter(
+        (event): event is Edit | Deletion | Reaction => !isMessage(event) && event.target === message.seq,
+      );
+      const latestEdit = amendments.filter((event): event is Edit => event.kind === "edit").at(-1);
+      const byEmoji = new Map<string, Map<string, boolean>>();
+      for (const reaction of amendments.filter((event): event is Reaction => event.kind === "react")) {
+        // Map keeps insertion order: an emoji's place is set by its first `on`, later events only update users.
+        if (reaction.on && !byEmoji.has(reaction.emoji)) byEmoji.set(reaction.emoji, new Map());
+        byEmoji.get(reaction.emoji)?.set(reaction.from, reaction.on);
+      }
+      const reactions: ReactionCount[] = [];
+      for (const [emoji, users] of byEmoji) {
+        const on = [...users].filter(([, isOn]) => isOn).map(([user]) => user);
+        if (on.length > 0) reactions.push({ emoji, count: on.length, mine: on.includes(viewer) });
+      }
+      const edit = latestEdit === undefined ? {} : { body: latestEdit.body, editedAt: latestEdit.ts };
+      return { ...message, ...edit, reactions };
+    });
+  return {
+    events: sorted.map((event) => (isGone(event) ? tombstone(event) : event)),
+    history,
+    bodies: sorted.map((event) => (isGone(event) || !("body" in event) ? "" : event.body)),
   };
 }
 
@@ -37,7 +139,9 @@ export function storeContract(name: string, factory: StoreFactory): void {
     });
 
     const range = (from: number, to: number) => Array.from({ length: to - from + 1 }, (_, index) => from + index);
-    const seqs = (messages: readonly ChatMessage[]) => messages.map((message) => message.seq);
+    const seqs = (events: readonly { seq: number }[]) => events.map((event) => event.seq);
+    const everything = (room: string) => store.events({ room, after: 0, limit: 1_000 });
+    const viewer = "alice";
 
     it("migrates again, also concurrently, as a no-op", async () => {
       await Promise.all([store.migrate(), store.migrate()]);
@@ -50,46 +154,85 @@ export function storeContract(name: string, factory: StoreFactory): void {
       const unusual = { body: "emoji 🎉, accents é, CJK 漢字, quotes '\"", ts: Number.MAX_SAFE_INTEGER };
       const messages = [testMessage(room, 3, unusual), testMessage(room, 1), testMessage(room, 2)];
       expect(await store.insert(messages)).toBe(3);
-      const stored = await store.history({ room, limit: 10 });
-      expect(stored).toEqual([...messages].sort((a, b) => a.seq - b.seq));
-      expect(await store.history({ room: uniqueName("empty"), limit: 10 })).toEqual([]);
+      const sorted = [...messages].sort((a, b) => a.seq - b.seq);
+      expect(await everything(room)).toEqual(sorted);
+      expect(await store.history({ room, limit: 10, viewer })).toEqual(sorted.map(unchanged));
+      expect(await everything(uniqueName("empty"))).toEqual([]);
+      expect(await store.history({ room: uniqueName("empty"), limit: 10, viewer })).toEqual([]);
     });
 
-    it("skips messages already stored under the same (room, seq) or id, without error", async () => {
+    it("skips events already stored under the same (room, seq) or id, without error", async () => {
       const room = uniqueName("room");
-      const original = [testMessage(room, 1), testMessage(room, 2)];
-      expect(await store.insert(original)).toBe(2);
-      expect(await store.insert(original)).toBe(0);
-      const sameSeq = testMessage(room, 1, { body: "another message claiming seq 1" });
-      const sameId = testMessage(room, 3, { id: original[1]?.id ?? "" });
+      const message = testMessage(room, 1);
+      const reaction = testReaction(room, 2, 1, { from: "bob", emoji: "👍", on: true });
+      expect(await store.insert([message, reaction])).toBe(2);
+      expect(await store.insert([message, reaction])).toBe(0);
       const fresh = testMessage(room, 4);
-      expect(await store.insert([sameSeq, sameId, fresh, fresh])).toBe(1);
-      expect(await store.history({ room, limit: 10 })).toEqual([...original, fresh]);
+      const skipped = [
+        testEdit(room, 1, 1, { body: "an edit claiming seq 1" }),
+        testMessage(room, 3, { id: reaction.id }),
+        // Skipped deletions delete nothing: the message keeps its body.
+        testDeletion(room, 2, 1),
+        testDeletion(room, 5, 1, { id: message.id }),
+      ];
+      expect(await store.insert([...skipped, fresh, fresh])).toBe(1);
+      expect(await everything(room)).toEqual([message, reaction, fresh]);
+      expect(await factory.bodies(room)).toEqual([message.body, "", fresh.body]);
     });
 
-    it("pages history with before, after and limit", async () => {
+    it("keeps a reply's replyTo, and gives none to a message without one", async () => {
       const room = uniqueName("room");
-      await store.insert(range(1, 30).map((seq) => testMessage(room, seq)));
-      expect(seqs(await store.history({ room, limit: 5 }))).toEqual(range(26, 30));
-      expect(seqs(await store.history({ room, before: 10, limit: 5 }))).toEqual(range(5, 9));
-      expect(seqs(await store.history({ room, before: 3, limit: 5 }))).toEqual([1, 2]);
-      expect(seqs(await store.history({ room, after: 10, limit: 5 }))).toEqual(range(11, 15));
-      expect(seqs(await store.history({ room, after: 28, limit: 5 }))).toEqual([29, 30]);
-      expect(seqs(await store.history({ room, after: 10, before: 13, limit: 5 }))).toEqual([11, 12]);
-      expect(await store.history({ room, limit: 0 })).toEqual([]);
+      const question = testMessage(room, 1);
+      const answer = testMessage(room, 2, { replyTo: 1 });
+      await store.insert([answer, question]);
+      expect(await everything(room)).toEqual([question, answer]);
+      const history = await store.history({ room, limit: 10, viewer });
+      expect(history).toEqual([unchanged(question), unchanged(answer)]);
+      expect(history[0]).not.toHaveProperty("replyTo");
+      expect(history[1]?.replyTo).toBe(1);
+    });
+
+    it("pages events with after, before and limit, every kind taking its seq", async () => {
+      const room = uniqueName("room");
+      // Odd seqs are messages, even ones reactions to the message before.
+      const events = range(1, 30).map((seq) =>
+        seq % 2 === 1
+          ? testMessage(room, seq)
+          : testReaction(room, seq, seq - 1, { from: "bob", emoji: "👍", on: true }),
+      );
+      await store.insert(events);
+      const page = (query: { after: number; before?: number; limit: number }) =>
+        store.events({ room, ...query }).then(seqs);
+      expect(await page({ after: 0, limit: 5 })).toEqual(range(1, 5));
+      expect(await page({ after: 10, limit: 5 })).toEqual(range(11, 15));
+      expect(await page({ after: 28, limit: 5 })).toEqual([29, 30]);
+      expect(await page({ after: 10, before: 13, limit: 5 })).toEqual([11, 12]);
+      expect(await page({ after: 0, limit: 0 })).toEqual([]);
+      expect(await everything(room)).toEqual(events);
+    });
+
+    it("pages history by messages alone, the newest below before", async () => {
+      const room = uniqueName("room");
+      const events = range(1, 30).map((seq) => (seq % 3 === 0 ? testEdit(room, seq, seq - 1) : testMessage(room, seq)));
+      await store.insert(events);
+      const page = (query: { before?: number; limit: number }) => store.history({ room, viewer, ...query }).then(seqs);
+      expect(await page({ limit: 4 })).toEqual([25, 26, 28, 29]);
+      expect(await page({ before: 10, limit: 3 })).toEqual([5, 7, 8]);
+      expect(await page({ before: 3, limit: 5 })).toEqual([1, 2]);
+      expect(await page({ limit: 0 })).toEqual([]);
     });
 
     it("inserts a batch beyond PostgreSQL's bind-parameter limit in one call", async () => {
       const room = uniqueName("room");
       const count = 20_000;
       expect(await store.insert(range(1, count).map((seq) => testMessage(room, seq)))).toBe(count);
-      expect(seqs(await store.history({ room, after: 0, limit: count }))).toEqual(range(1, count));
+      expect(seqs(await store.events({ room, after: 0, limit: count }))).toEqual(range(1, count));
     });
 
     it("rejects a batch holding data the database refuses with a non-retriable error, storing none of it", async () => {
       const room = uniqueName("room");
       // PostgreSQL text cannot hold NUL; rows after the first statement's chunk prove the whole call rolls back.
-      const batch = range(1, 10_000).map((seq) => testMessage(room, seq));
+      const batch: RoomEvent[] = range(1, 10_000).map((seq) => testMessage(room, seq));
       batch.push(testMessage(room, 10_001, { id: "nul\u0000id" }));
       const error = await store.insert(batch).then(
         () => undefined,
@@ -97,21 +240,156 @@ export function storeContract(name: string, factory: StoreFactory): void {
       );
       expect(error).toBeInstanceOf(ParleyError);
       expect(isRetriable(error)).toBe(false);
-      expect(await store.history({ room, limit: 10 })).toEqual([]);
+      expect(await everything(room)).toEqual([]);
     });
 
     it("keeps concurrent inserts apart: one failing does not undo another", async () => {
       const room = uniqueName("room");
-      // Batches of more than one statement, so each runs as a transaction of its own.
+      // A deletion in each batch makes it a transaction of more than one statement.
       const big = 10_000;
-      const good = range(1, big).map((seq) => testMessage(room, seq));
-      const small = range(big + 1, big + 100).map((seq) => testMessage(room, seq));
-      const bad = range(1, big).map((seq) => testMessage(uniqueName("room"), seq));
-      bad.push(testMessage(room, big + 1_000, { id: "nul\u0000id" }));
+      const good: RoomEvent[] = range(1, big).map((seq) => testMessage(room, seq));
+      good.push(testDeletion(room, big + 1, 1));
+      const small: RoomEvent[] = range(big + 2, big + 100).map((seq) => testMessage(room, seq));
+      small.push(testDeletion(room, big + 101, big + 2));
+      const bad: RoomEvent[] = range(1, big).map((seq) => testMessage(uniqueName("room"), seq));
+      bad.push(testDeletion(room, big + 1_000, 2), testMessage(room, big + 1_001, { id: "nul\u0000id" }));
       const results = await Promise.allSettled([store.insert(good), store.insert(bad), store.insert(small)]);
       expect(results.map((result) => result.status)).toEqual(["fulfilled", "rejected", "fulfilled"]);
-      const stored = await store.history({ room, after: 0, limit: 2 * big });
-      expect(seqs(stored)).toEqual(range(1, big + 100));
+      const stored = await store.events({ room, after: 0, limit: 2 * big });
+      expect(seqs(stored)).toEqual(range(1, big + 101));
+      expect(await store.target(room, 2)).toEqual({ from: "alice", deleted: false });
+    });
+
+    it("applies the latest edit by seq, whatever order the edits arrive in", async () => {
+      const room = uniqueName("room");
+      const message = testMessage(room, 1);
+      const other = testMessage(room, 2);
+      const first = testEdit(room, 3, 1, { body: "first edit" });
+      const second = testEdit(room, 4, 1, { body: "second edit" });
+      // The later edit first, each in a call of its own: arrival order must not decide.
+      for (const event of [second, other, first, message]) await store.insert([event]);
+      expect(await store.history({ room, limit: 10, viewer })).toEqual([
+        { ...unchanged(message), body: "second edit", editedAt: second.ts },
+        unchanged(other),
+      ]);
+      // The stream keeps every event as it was.
+      expect(await everything(room)).toEqual([message, other, first, second]);
+    });
+
+    describe("drops a deleted message's body and its edits', whichever arrives first", () => {
+      const arrivals: Record<string, (events: readonly RoomEvent[]) => RoomEvent[][]> = {
+        "the deletion last": (events) => events.map((event) => [event]),
+        "the deletion first": (events) => [...events].reverse().map((event) => [event]),
+        "all in one batch": (events) => [[...events]],
+      };
+      for (const [arrival, batches] of Object.entries(arrivals)) {
+        it(arrival, async () => {
+          const room = uniqueName("room");
+          const message = testMessage(room, 1, { replyTo: 1 });
+          const kept = testMessage(room, 2);
+          const edit = testEdit(room, 3, 1);
+          const reaction = testReaction(room, 4, 1, { from: "bob", emoji: "👍", on: true });
+          const deletion = testDeletion(room, 5, 1, { from: "carol" });
+          const lateEdit = testEdit(room, 6, 1);
+          for (const batch of batches([message, kept, edit, reaction, deletion, lateEdit])) await store.insert(batch);
+
+          expect(await store.history({ room, limit: 10, viewer })).toEqual([deletedMessage(message), unchanged(kept)]);
+          expect(await everything(room)).toEqual([
+            tombstone(message),
+            kept,
+            tombstone(edit),
+            reaction,
+            deletion,
+            tombstone(lateEdit),
+          ]);
+          expect(await factory.bodies(room)).toEqual(["", kept.body, "", "", "", ""]);
+        });
+      }
+    });
+
+    it("counts each user's latest reaction per emoji once, in the order the emoji were first used", async () => {
+      const room = uniqueName("room");
+      const message = testMessage(room, 1);
+      const react = (seq: number, from: string, emoji: string, on: boolean) =>
+        testReaction(room, seq, 1, { from, emoji, on });
+      const events = [
+        message,
+        react(2, "carol", ":tada:", false), // taking off what was never on: not a use of it
+        react(3, "bob", "👍", true),
+        react(4, "carol", "❤️", true),
+        react(5, "bob", "👍", true), // again: still one user
+        react(6, "dave", "👍", true),
+        react(7, "carol", "❤️", false), // nobody left: ❤️ is gone
+        react(8, "alice", ":tada:", true),
+        react(9, "dave", "👍", false),
+        react(10, "dave", "👍", true),
+        react(11, "bob", ":tada:", true),
+        react(12, "bob", ":tada:", false), // taken back: no longer bob's
+      ];
+      const reactions = (viewer: string) =>
+        store.history({ room, limit: 1, viewer }).then((page) => page[0]?.reactions);
+      const expected = (mine: { "👍": boolean; ":tada:": boolean }) => [
+        { emoji: "👍", count: 2, mine: mine["👍"] },
+        { emoji: ":tada:", count: 1, mine: mine[":tada:"] },
+      ];
+      // Newest first, one call each: every later event arrives before the one it overrides.
+      for (const event of [...events].reverse()) await store.insert([event]);
+      expect(await reactions("alice")).toEqual(expected({ "👍": false, ":tada:": true }));
+      expect(await reactions("bob")).toEqual(expected({ "👍": true, ":tada:": false }));
+      expect(await reactions("carol")).toEqual(expected({ "👍": false, ":tada:": false }));
+
+      expect(await store.insert(events)).toBe(0);
+      expect(await reactions("dave")).toEqual(expected({ "👍": true, ":tada:": false }));
+    });
+
+    it("names the message at a seq for amendments: its sender and whether it was deleted", async () => {
+      const room = uniqueName("room");
+      await store.insert([
+        testMessage(room, 1, { from: "alice" }),
+        testMessage(room, 2, { from: "bob" }),
+        testEdit(room, 3, 1),
+        testReaction(room, 4, 1, { from: "carol", emoji: "👍", on: true }),
+        testDeletion(room, 5, 2, { from: "carol" }),
+      ]);
+      expect(await store.target(room, 1)).toEqual({ from: "alice", deleted: false });
+      expect(await store.target(room, 2)).toEqual({ from: "bob", deleted: true });
+      for (const notAMessage of [3, 4, 5]) expect(await store.target(room, notAMessage)).toBeUndefined();
+      expect(await store.target(room, 6)).toBeUndefined();
+      expect(await store.target(uniqueName("room"), 1)).toBeUndefined();
+    });
+
+    it("gives every kind of event in one stream, in seq order", async () => {
+      const room = uniqueName("room");
+      const events: RoomEvent[] = [
+        testMessage(room, 1),
+        testMessage(room, 2, { replyTo: 1, from: "bob" }),
+        testEdit(room, 3, 2, { from: "bob" }),
+        testReaction(room, 4, 1, { from: "bob", emoji: "👍🏽", on: true }),
+        testMessage(room, 5),
+        testDeletion(room, 6, 5),
+        testReaction(room, 7, 1, { from: "bob", emoji: "👍🏽", on: false }),
+      ];
+      await store.insert([...events].reverse());
+      const [first, second, edit, on, deleted, deletion, off] = events as [
+        ChatMessage,
+        ChatMessage,
+        Edit,
+        Reaction,
+        ChatMessage,
+        Deletion,
+        Reaction,
+      ];
+      expect(await everything(room)).toEqual([first, second, edit, on, tombstone(deleted), deletion, off]);
+      expect(await store.events({ room, after: 2, before: 7, limit: 3 })).toEqual([edit, on, tombstone(deleted)]);
+    });
+
+    it("tells a room's highest stored seq, of any kind of event", async () => {
+      const room = uniqueName("room");
+      expect(await store.latest(room)).toBe(0);
+      await store.insert([testMessage(room, 1), testReaction(room, 5, 1, { from: "bob", emoji: "👍", on: true })]);
+      await store.insert([testMessage(room, 2)]);
+      expect(await store.latest(room)).toBe(5);
+      expect(await store.latest(uniqueName("room"))).toBe(0);
     });
 
     it("keeps a watermark per room that only grows, saving many rooms at once", async () => {
@@ -138,22 +416,36 @@ export function storeContract(name: string, factory: StoreFactory): void {
       expect(await saved()).toEqual([9, 7, 1]);
     });
 
-    it("lists the rooms with a message stored above their saved watermark, or none saved", async () => {
-      const [caughtUp, behind, unsaved] = [uniqueName("room"), uniqueName("room"), uniqueName("room")];
+    it("lists the rooms with an event stored above their saved watermark, or none saved", async () => {
+      const [caughtUp, behind, unsaved, amended] = [
+        uniqueName("room"),
+        uniqueName("room"),
+        uniqueName("room"),
+        uniqueName("room"),
+      ];
       await store.insert([testMessage(caughtUp, 1), testMessage(behind, 1), testMessage(behind, 3)]);
-      await store.insert([testMessage(unsaved, 1)]);
+      await store.insert([testMessage(unsaved, 1), testMessage(amended, 1), testEdit(amended, 2, 1)]);
       await store.saveWatermarks(
         new Map([
           [caughtUp, 1],
           [behind, 1],
+          [amended, 1],
         ]),
       );
       const listed = await store.roomsBehind();
       expect(listed).toContain(behind);
       expect(listed).not.toContain(caughtUp);
       expect(listed).toContain(unsaved);
-      await store.saveWatermarks(new Map([[behind, 3]]));
-      expect(await store.roomsBehind()).not.toContain(behind);
+      expect(listed).toContain(amended);
+      await store.saveWatermarks(
+        new Map([
+          [behind, 3],
+          [amended, 2],
+        ]),
+      );
+      const after = await store.roomsBehind();
+      expect(after).not.toContain(behind);
+      expect(after).not.toContain(amended);
     });
 
     it("records lost ranges once and lists those ending above a seq", async () => {
@@ -168,27 +460,114 @@ export function storeContract(name: string, factory: StoreFactory): void {
       expect(await store.lostRanges(room, 20)).toEqual([]);
     });
 
-    it("round-trips any valid message exactly", async () => {
+    it("round-trips any valid event exactly", async () => {
       const room = uniqueName("room");
       let seq = 0;
-      const validMessage = fc
-        .record({
-          body: fc.string({ unit: "binary", minLength: 1, maxLength: 300 }),
-          from: fc.stringMatching(/^[A-Za-z0-9][A-Za-z0-9_.-]{0,20}$/),
-          cid: fc.stringMatching(/^[\x21-\x7e]{1,64}$/),
-          ts: fc.integer({ min: 0, max: Number.MAX_SAFE_INTEGER }),
-        })
-        .map((fields) => ({ ...fields, room, seq: ++seq, id: randomUUID() }))
-        .filter((message) => chatMessageSchema.safeParse(message).success);
+      const fields = {
+        from: fc.stringMatching(/^[A-Za-z0-9][A-Za-z0-9_.-]{0,20}$/),
+        cid: fc.stringMatching(/^[\x21-\x7e]{1,64}$/),
+        ts: fc.integer({ min: 0, max: Number.MAX_SAFE_INTEGER }),
+      };
+      const body = fc.string({ unit: "binary", minLength: 1, maxLength: 300 });
+      // Amendments name seqs that hold no message, and deletions others than edits: no event here is a tombstone.
+      const amended = fc.integer({ min: 1_000_000, max: 1_999_999 });
+      const emoji = fc.oneof(
+        fc.constantFrom("👍", "👍🏽", "❤️", "👨‍👩‍👧", "🇳🇱"),
+        fc.stringMatching(/^:[a-z0-9_+-]{1,30}:$/),
+      );
+      const event = fc
+        .oneof(
+          fc
+            .record({ ...fields, body, replyTo: fc.option(fc.integer({ min: 1, max: 1_000 }), { nil: undefined }) })
+            .map(({ replyTo, ...message }) => (replyTo === undefined ? message : { ...message, replyTo })),
+          fc.record({ ...fields, kind: fc.constant("edit" as const), target: amended, body }),
+          fc.record({ ...fields, kind: fc.constant("delete" as const), target: amended.map((n) => n + 1_000_000) }),
+          fc.record({ ...fields, kind: fc.constant("react" as const), target: amended, emoji, on: fc.boolean() }),
+        )
+        .map((fields): RoomEvent => ({ ...fields, room, seq: ++seq, id: randomUUID() }))
+        .filter((event) => EVENT_SCHEMAS[isMessage(event) ? "msg" : event.kind].safeParse(event).success);
       await fc.assert(
-        fc.asyncProperty(fc.array(validMessage, { minLength: 1, maxLength: 20 }), async (messages) => {
-          expect(await store.insert(messages)).toBe(messages.length);
-          const first = messages[0]?.seq ?? 0;
-          const stored = await store.history({ room, after: first - 1, limit: messages.length });
-          expect(stored).toEqual(messages);
+        fc.asyncProperty(fc.array(event, { minLength: 1, maxLength: 20 }), async (events) => {
+          expect(await store.insert(events)).toBe(events.length);
+          const first = events[0]?.seq ?? 0;
+          expect(await store.events({ room, after: first - 1, limit: events.length })).toEqual(events);
         }),
         { numRuns: 50 },
       );
     });
+
+    it("ends in the same state whatever order and batches a room's events arrive in, replays included", async () => {
+      const users = ["alice", "bob", "carol"] as const;
+      const step = fc.record({
+        kind: fc.constantFrom("msg", "msg", "edit", "delete", "react", "react", "react"),
+        pick: fc.nat(),
+        from: fc.constantFrom(...users),
+        emoji: fc.constantFrom("👍", "❤️", ":tada:"),
+        on: fc.boolean(),
+      });
+      /** A room's stream: each amendment names a message earlier in it, as the gateway allows. */
+      const stream = fc.array(step, { minLength: 1, maxLength: 25 }).map((steps) => {
+        const messages: number[] = [];
+        return steps.map(({ kind, pick, from, emoji, on }, index): RoomEvent => {
+          const seq = index + 1;
+          const fields = { room: "", seq, id: "", cid: `cid-${seq}`, from, ts: BASE_TS + seq };
+          const target = messages[pick % Math.max(messages.length, 1)];
+          if (kind === "msg" || target === undefined) {
+            messages.push(seq);
+            const replyTo = messages[pick % messages.length];
+            return { ...fields, body: `message ${seq}`, ...(replyTo === seq ? {} : { replyTo }) };
+          }
+          if (kind === "edit") return { ...fields, kind, target, body: `edit ${seq}` };
+          if (kind === "delete") return { ...fields, kind, target };
+          return { ...fields, kind: "react", target, emoji, on };
+        });
+      });
+      const arrival = stream.chain((events) =>
+        fc.record({
+          events: fc.constant(events),
+          order: fc.shuffledSubarray(events, { minLength: events.length, maxLength: events.length }),
+          sizes: fc.array(fc.integer({ min: 1, max: 6 }), { minLength: events.length, maxLength: events.length }),
+          replayed: fc.nat(),
+        }),
+      );
+      await fc.assert(
+        fc.asyncProperty(arrival, async ({ events, order, sizes, replayed }) => {
+          const room = uniqueName("room");
+          const inRoom = (event: RoomEvent): RoomEvent => ({ ...event, room, id: `${room}/${event.seq}` });
+          const batches: RoomEvent[][] = [];
+          let start = 0;
+          for (const size of sizes) {
+            if (start < order.length) batches.push(order.slice(start, start + size).map(inRoom));
+            start += size;
+          }
+          let inserted = 0;
+          for (const batch of batches) inserted += await store.insert(batch);
+          expect(inserted).toBe(events.length);
+          // A batch delivered again after a crash changes nothing.
+          expect(await store.insert(batches[replayed % batches.length] ?? [])).toBe(0);
+
+          const expected = expectedState(events.map(inRoom));
+          expect(await everything(room)).toEqual(expected.events);
+          for (const user of users)
+            expect(await store.history({ room, limit: 100, viewer: user })).toEqual(expected.history(user));
+          const middle = Math.ceil(events.length / 2);
+          expect(await store.history({ room, before: middle, limit: 3, viewer })).toEqual(
+            expected
+              .history(viewer)
+              .filter((message) => message.seq < middle)
+              .slice(-3),
+          );
+          expect(await factory.bodies(room)).toEqual(expected.bodies);
+        }),
+        { numRuns: 40 },
+      );
+    });
   });
 }
+
+const EVENT_SCHEMAS = {
+  msg: chatMessageSchema,
+  edit: editSchema,
+  delete: deletionSchema,
+  react: reactionSchema,
+} as const;

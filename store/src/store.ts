@@ -1,13 +1,34 @@
-import type { ChatMessage } from "@parley/protocol";
+import type { HistoryMessage, ReactionCount, RoomEvent } from "@parley/protocol";
 
+/** A range of a room's event stream. */
+export interface EventsQuery {
+  readonly room: string;
+  /** Only events with a seq strictly above this (recovery on join, the persister's catch-up). */
+  readonly after: number;
+  /** Only events with a seq strictly below this. */
+  readonly before?: number;
+  /** Most events returned; below 1 returns none. */
+  readonly limit: number;
+}
+
+/** A page of a room's messages, as people read them. */
 export interface HistoryQuery {
   readonly room: string;
   /** Only messages with a seq strictly below this; omitted means from the newest. */
   readonly before?: number;
-  /** Only messages with a seq strictly above this (used for recovery on join). */
-  readonly after?: number;
   /** Most messages returned; below 1 returns none. */
   readonly limit: number;
+  /** Who asks: each reaction says whether they are among its users. */
+  readonly viewer: string;
+}
+
+/** A message as it stands now, as the history API serves it; a stored message always has its `reactions`. */
+export type StoredMessage = Omit<HistoryMessage, "reactions"> & { readonly reactions: readonly ReactionCount[] };
+
+/** What an edit, deletion, reaction or reply needs to know about the message it names. */
+export interface MessageTarget {
+  readonly from: string;
+  readonly deleted: boolean;
 }
 
 /** Seqs `from..to` (inclusive) of a room that were assigned but will never be stored. */
@@ -21,12 +42,17 @@ export interface LostRange {
  * Where messages end up (PostgreSQL in production, PGlite embedded). Both run the same Kysely migrations and queries.
  *
  * Guarantees any implementation must give:
- * - `insert` is idempotent: a message whose `(room, seq)` or `id` is already stored is skipped, never duplicated
+ * - `insert` is idempotent: an event whose `(room, seq)` or `id` is already stored is skipped, never duplicated
  *   and never an error, so a batch can be replayed after a crash.
+ * - The state of a message does not depend on the order its events are inserted in (gateways append to the Log
+ *   independently, so a room's events may arrive out of seq order): its latest edit by seq wins, a deletion wins
+ *   over every edit, and each user's latest reaction event per emoji is their reaction.
+ * - Once a message is deleted, neither its body nor the body of any of its edits is kept, whichever arrives first.
  * - `insert` is atomic: when it resolves every row is committed; when it rejects none is.
  * - `insert` rejects with a non-retriable `ParleyError` when the data itself can never be stored (the database
  *   refuses a value), so a caller can set those messages aside; any other rejection may succeed when retried.
- * - `history` returns messages of one room ordered by ascending seq.
+ * - `events` and `history` return one room's events or messages ordered by ascending seq; `events` gives a deleted
+ *   message and each of its edits as a deletion at their own seq (a tombstone), so the stream stays gap-free.
  * - A room's saved watermark only grows (`saveWatermarks` ignores lower values), and `roomsBehind` lists every room
  *   with a message stored above it, or with messages and none saved.
  * - Lost ranges are recorded once each (`recordLost` of the same range again is a no-op) and listed in ascending
@@ -35,13 +61,16 @@ export interface LostRange {
 export interface Store {
   /** Applies pending migrations. Safe to call from several processes at once. */
   migrate(): Promise<void>;
-  /** Inserts messages; resolves with how many were new. */
-  insert(messages: readonly ChatMessage[]): Promise<number>;
-  /**
-   * With `after`: the `limit` oldest messages above it (and below `before`, if given); otherwise the `limit` newest
-   * (below `before`, if given). Ascending seq either way.
-   */
-  history(query: HistoryQuery): Promise<ChatMessage[]>;
+  /** Inserts events of any rooms; resolves with how many were new. */
+  insert(events: readonly RoomEvent[]): Promise<number>;
+  /** The `limit` oldest events above `after` (and below `before`, if given), ascending. */
+  events(query: EventsQuery): Promise<RoomEvent[]>;
+  /** The `limit` newest messages (below `before`, if given), ascending, as they stand now. */
+  history(query: HistoryQuery): Promise<StoredMessage[]>;
+  /** The room's highest stored seq, of any kind of event (0 for none): where a Bus that lost its counter goes on. */
+  latest(room: string): Promise<number>;
+  /** The message at `seq` in `room`, if one is stored there (an edit, deletion or reaction is not a message). */
+  target(room: string, seq: number): Promise<MessageTarget | undefined>;
   /** The room's persisted watermark (0 when none was saved). */
   watermark(room: string): Promise<number>;
   /**

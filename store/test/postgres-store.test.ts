@@ -1,8 +1,9 @@
 import { createPostgresStore } from "@parley/store";
-import { storeContract } from "@parley/store/contract";
+import { storeContract, testMessage } from "@parley/store/contract";
 import { migrationProvider } from "@parley/store/migrations";
 import { waitFor } from "@parley/testkit";
 import { type FreshDatabase, freshDatabase, withClient } from "@parley/testkit/database";
+import { Kysely, Migrator, PostgresDialect } from "kysely";
 import pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 
@@ -14,7 +15,15 @@ afterAll(async () => {
   await database?.drop();
 });
 
-storeContract("postgresql", { create: async () => createPostgresStore({ connectionString: database.url }) });
+storeContract("postgresql", {
+  create: async () => createPostgresStore({ connectionString: database.url }),
+  bodies: async (room) => {
+    const rows = await query<{ body: string }>(database, "select body from messages where room = $1 order by seq", [
+      room,
+    ]);
+    return rows.map((row) => row.body);
+  },
+});
 
 describe("PostgreSQL migrations", () => {
   it("apply each migration once when several processes migrate a fresh database at once", async () => {
@@ -28,6 +37,32 @@ describe("PostgreSQL migrations", () => {
       expect(await messagesTables(fresh)).toBe(1);
     } finally {
       await Promise.all(stores.map((store) => store.close()));
+      await fresh.drop();
+    }
+  });
+
+  it("keep the messages stored before the stream had other kinds, as messages", async () => {
+    const fresh = await freshDatabase("persister_migrate");
+    const older = new Kysely<unknown>({
+      dialect: new PostgresDialect({ pool: new pg.Pool({ connectionString: fresh.url }) }),
+    });
+    const store = createPostgresStore({ connectionString: fresh.url, poolSize: 1 });
+    try {
+      const { error } = await new Migrator({ db: older, provider: migrationProvider }).migrateTo("0002-watermarks");
+      expect(error).toBeUndefined();
+      const message = testMessage("room", 1);
+      await query(
+        fresh,
+        "insert into messages (room, seq, id, cid, sender, body, ts) values ($1, $2, $3, $4, $5, $6, $7)",
+        [message.room, message.seq, message.id, message.cid, message.from, message.body, message.ts],
+      );
+      await store.migrate();
+      expect(await store.events({ room: "room", after: 0, limit: 10 })).toEqual([message]);
+      expect(await store.history({ room: "room", limit: 10, viewer: "bob" })).toEqual([{ ...message, reactions: [] }]);
+      expect(await store.target("room", 1)).toEqual({ from: message.from, deleted: false });
+    } finally {
+      await older.destroy();
+      await store.close();
       await fresh.drop();
     }
   });
@@ -59,8 +94,12 @@ describe("PostgreSQL migrations", () => {
   });
 });
 
-async function query<R extends pg.QueryResultRow>(database: FreshDatabase, sql: string): Promise<R[]> {
-  return withClient(database.url, async (client) => (await client.query<R>(sql)).rows);
+async function query<R extends pg.QueryResultRow>(
+  database: FreshDatabase,
+  sql: string,
+  parameters: unknown[] = [],
+): Promise<R[]> {
+  return withClient(database.url, async (client) => (await client.query<R>(sql, parameters)).rows);
 }
 
 async function messagesTables(database: FreshDatabase): Promise<number> {
