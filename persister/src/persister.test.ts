@@ -64,7 +64,7 @@ describe("Persister", () => {
   const append = (log: MemoryLog, message: ChatMessage) =>
     log.append({ key: message.room, value: encodeEnvelope(message) });
   const raw = (log: MemoryLog, room: string, value: string) => log.append({ key: room, value: Buffer.from(value) });
-  const stored = (room: string) => store.history({ room, after: 0, limit: 10_000 });
+  const stored = (room: string) => store.events({ room, after: 0, limit: 10_000 });
 
   it("stores valid envelopes, dead-letters the rest with the reason, and keeps going past them", async () => {
     const log = new MemoryLog();

@@ -1,5 +1,5 @@
 import type { ConsumedRecord, Consumption, Log } from "@parley/log";
-import { type BackoffOptions, type ChatMessage, decodeEnvelope, isRetriable, retry } from "@parley/protocol";
+import { type BackoffOptions, decodeEnvelope, isRetriable, type RoomEvent, retry } from "@parley/protocol";
 import { contextFromHeaders, type Logger, type Span, SpanKind, SpanStatusCode, tracer } from "@parley/runtime";
 import type { Store } from "@parley/store";
 
@@ -62,14 +62,14 @@ export interface PersisterOptions {
 
 interface Decoded {
   readonly record: ConsumedRecord;
-  readonly message: ChatMessage;
+  readonly event: RoomEvent;
 }
 
 /**
  * Consumes the log into the store. Per batch: records that do not decode are dead-lettered with the reason; the
  * rest are inserted in one idempotent call. A failing store (an outage) is retried with backoff for as long as it
  * takes, never skipped and never committed past; only closing interrupts that, and then the batch stays uncommitted
- * and is delivered again. Messages the store refuses outright (data it can never hold) are dead-lettered one by one.
+ * and is delivered again. Events the store refuses outright (data it can never hold) are dead-lettered one by one.
  */
 export class Persister {
   readonly #options: PersisterOptions;
@@ -106,13 +106,13 @@ export class Persister {
     const rejected: Promise<void>[] = [];
     for (const record of records) {
       const result = decodeEnvelope(record.value);
-      if (result.ok) decoded.push({ record, message: result.message });
+      if (result.ok) decoded.push({ record, event: result.event });
       else rejected.push(this.#deadLetter(record, result.reason));
     }
     await Promise.all(rejected);
     if (decoded.length === 0) return;
     const spans = this.#traceRecords(decoded);
-    let result: { inserted: number; stored: readonly ChatMessage[] };
+    let result: { inserted: number; stored: readonly RoomEvent[] };
     try {
       result = await this.#insert(decoded);
     } catch (error) {
@@ -133,7 +133,7 @@ export class Persister {
    */
   #traceRecords(decoded: readonly Decoded[]): Span[] {
     const spans: Span[] = [];
-    for (const { record, message } of decoded) {
+    for (const { record, event } of decoded) {
       if (record.headers.traceparent === undefined) continue;
       spans.push(
         TRACER.startSpan(
@@ -141,9 +141,9 @@ export class Persister {
           {
             kind: SpanKind.CONSUMER,
             attributes: {
-              "parley.room": message.room,
-              "parley.seq": message.seq,
-              "parley.message_id": message.id,
+              "parley.room": event.room,
+              "parley.seq": event.seq,
+              "parley.message_id": event.id,
               "messaging.destination.partition.id": String(record.partition),
               "messaging.kafka.offset": record.offset,
               "parley.batch_size": decoded.length,
@@ -158,23 +158,23 @@ export class Persister {
 
   /**
    * Inserts all in one call; if the store refuses the data itself, inserts one by one and dead-letters the refused.
-   * Resolves with how many rows were new and which messages are now stored.
+   * Resolves with how many rows were new and which events are now stored.
    */
-  async #insert(decoded: readonly Decoded[]): Promise<{ inserted: number; stored: readonly ChatMessage[] }> {
+  async #insert(decoded: readonly Decoded[]): Promise<{ inserted: number; stored: readonly RoomEvent[] }> {
     const { logger } = this.#options;
-    const messages = decoded.map(({ message }) => message);
+    const events = decoded.map(({ event }) => event);
     try {
-      return { inserted: await this.#retrying("insert", () => this.#timedInsert(messages)), stored: messages };
+      return { inserted: await this.#retrying("insert", () => this.#timedInsert(events)), stored: events };
     } catch (error) {
       if (isRetriable(error) || this.#closing.signal.aborted) throw error;
-      logger.warn({ err: error }, "the store refused a batch; inserting its messages one by one");
+      logger.warn({ err: error }, "the store refused a batch; inserting its events one by one");
     }
     let inserted = 0;
-    const stored: ChatMessage[] = [];
-    for (const { record, message } of decoded) {
+    const stored: RoomEvent[] = [];
+    for (const { record, event } of decoded) {
       try {
-        inserted += await this.#retrying("insert", () => this.#timedInsert([message]));
-        stored.push(message);
+        inserted += await this.#retrying("insert", () => this.#timedInsert([event]));
+        stored.push(event);
       } catch (error) {
         if (isRetriable(error) || this.#closing.signal.aborted) throw error;
         await this.#deadLetter(
@@ -186,9 +186,9 @@ export class Persister {
     return { inserted, stored };
   }
 
-  async #timedInsert(messages: readonly ChatMessage[]): Promise<number> {
+  async #timedInsert(events: readonly RoomEvent[]): Promise<number> {
     const started = performance.now();
-    const inserted = await this.#options.store.insert(messages);
+    const inserted = await this.#options.store.insert(events);
     this.#options.metrics?.insertDuration?.observe((performance.now() - started) / 1000);
     return inserted;
   }
@@ -213,7 +213,7 @@ export class Persister {
     });
   }
 
-  #announce(stored: readonly ChatMessage[]): void {
+  #announce(stored: readonly RoomEvent[]): void {
     const { onPersisted, logger } = this.#options;
     if (onPersisted === undefined || stored.length === 0) return;
     const seqs = new Map<string, number[]>();

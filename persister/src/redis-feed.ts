@@ -1,4 +1,4 @@
-import type { ChatMessage } from "@parley/protocol";
+import type { RoomEvent } from "@parley/protocol";
 import { announcePersisted, type RedisClient, type RedisTarget, readRecent, redisClient } from "@parley/runtime";
 import type { RoomFeed } from "./watermark.js";
 
@@ -26,7 +26,7 @@ export class RedisFeed implements RoomFeed {
     this.#prefix = prefix;
   }
 
-  recent(room: string, after: number): Promise<ChatMessage[]> {
+  recent(room: string, after: number): Promise<RoomEvent[]> {
     return readRecent(this.#redis, this.#prefix, room, after);
   }
 

@@ -35,7 +35,7 @@ describe("WatermarkTracker", () => {
   function tracker(feed: RoomFeed, gapTimeoutMs = 60_000, saveWatermarks = store.saveWatermarks.bind(store)) {
     const created = new WatermarkTracker({
       store: {
-        history: (query) => store.history(query),
+        events: (query) => store.events(query),
         insert: (messages) => store.insert(messages),
         watermark: (room) => store.watermark(room),
         saveWatermarks,
@@ -144,7 +144,7 @@ describe("WatermarkTracker", () => {
     const watermarks = tracker(feed, 200);
     await persist(watermarks, [testMessage(room, 1), testMessage(room, 3)]);
     await waitFor(() => announced.at(-1)?.upTo === 3, "the gap repaired");
-    expect(await store.history({ room, after: 0, limit: 10 })).toContainEqual(missing);
+    expect(await store.events({ room, after: 0, limit: 10 })).toContainEqual(missing);
     expect(await store.lostRanges(room, 0)).toEqual([]);
   });
 

@@ -1,4 +1,4 @@
-import type { ChatMessage } from "@parley/protocol";
+import type { RoomEvent } from "@parley/protocol";
 import type { Logger } from "@parley/runtime";
 import type { LostRange, Store } from "@parley/store";
 
@@ -7,14 +7,14 @@ import type { LostRange, Store } from "@parley/store";
  * never reached the log, and a way to tell the room's members about the new watermark.
  */
 export interface RoomFeed {
-  recent(room: string, after: number): Promise<ChatMessage[]>;
+  recent(room: string, after: number): Promise<RoomEvent[]>;
   publishPersisted(room: string, upTo: number): Promise<void>;
 }
 
 export interface WatermarkOptions {
   readonly store: Pick<
     Store,
-    "history" | "insert" | "watermark" | "saveWatermarks" | "roomsBehind" | "recordLost" | "lostRanges"
+    "events" | "insert" | "watermark" | "saveWatermarks" | "roomsBehind" | "recordLost" | "lostRanges"
   >;
   /** Without a feed nothing is announced and gaps cannot be repaired, only recorded lost. */
   readonly feed?: RoomFeed;
@@ -200,8 +200,8 @@ export class WatermarkTracker {
     };
     const now = Date.now();
     for (let after = upTo; ; ) {
-      const page = await store.history({ room, after, limit: CATCH_UP_PAGE });
-      for (const message of page) state.pending.set(message.seq, now);
+      const page = await store.events({ room, after, limit: CATCH_UP_PAGE });
+      for (const event of page) state.pending.set(event.seq, now);
       const last = page.at(-1);
       if (page.length < CATCH_UP_PAGE || last === undefined) break;
       after = last.seq;

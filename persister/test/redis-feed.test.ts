@@ -1,8 +1,8 @@
 /**
  * The persister's view of the gateways' Redis on a real Redis: it reads the recent buffer in the layout the gateways'
- * RedisBus writes (`roomKeys`, `msg` frames) and its `persisted` frames arrive on the room's sharded channel.
+ * RedisBus writes (`roomKeys`, one event frame per seq) and its `persisted` frames arrive on the room's sharded channel.
  */
-import { encodeServerFrame } from "@parley/protocol";
+import { encodeServerFrame, eventFrame, type RoomEvent } from "@parley/protocol";
 import { redisClient, redisTarget, roomKeys } from "@parley/runtime";
 import { testMessage } from "@parley/store/contract";
 import { serviceEnv, uniqueName, waitFor } from "@parley/testkit";
@@ -19,19 +19,17 @@ describe("RedisFeed", () => {
     await redis.quit();
   });
 
-  it("reads the messages above a seq from a room's recent buffer, skipping other frames", async () => {
+  it("reads the events above a seq from the tail of a room's recent buffer, skipping what does not decode", async () => {
     const room = uniqueName("room");
-    const messages = [1, 2, 3].map((seq) => testMessage(room, seq));
-    const frames = messages.map((message) => encodeServerFrame({ t: "msg", ...message }));
-    await redis.rpush(
-      roomKeys(prefix, room).recent,
-      frames[0] ?? "",
-      encodeServerFrame({ t: "typing", room, user: "ann" }),
-      "not a frame",
-      ...frames.slice(1),
-    );
-    expect(await feed.recent(room, 1)).toEqual(messages.slice(1));
-    expect(await feed.recent(room, 3)).toEqual([]);
+    const keys = roomKeys(prefix, room);
+    const [first, second] = [testMessage(room, 1), testMessage(room, 2)];
+    const edit: RoomEvent = { ...testMessage(room, 4), kind: "edit", target: 1 };
+    // The layout the publish script keeps: one frame per seq, the counter at the last one.
+    const frames = [first, second].map((event) => encodeServerFrame(eventFrame(event)));
+    await redis.rpush(keys.recent, ...frames, "not a frame", encodeServerFrame(eventFrame(edit)));
+    await redis.set(keys.seq, "4");
+    expect(await feed.recent(room, 1)).toEqual([second, edit]);
+    expect(await feed.recent(room, 4)).toEqual([]);
     expect(await feed.recent(uniqueName("empty"), 0)).toEqual([]);
   });
 

@@ -1,8 +1,8 @@
-import { type ChatMessage, decodeServerFrame, encodeServerFrame } from "@parley/protocol";
+import { decodeServerFrame, encodeServerFrame, eventFrame, eventOfFrame, type RoomEvent } from "@parley/protocol";
 import type { BusEvent } from "./bus.js";
 
-export function messageEvent(message: ChatMessage): BusEvent & { t: "msg" } {
-  return { t: "msg", message, frame: encodeServerFrame({ t: "msg", ...message }) };
+export function sequencedEvent(event: RoomEvent): BusEvent & { t: "sequenced" } {
+  return { t: "sequenced", event, frame: encodeServerFrame(eventFrame(event)) };
 }
 
 export function typingEvent(room: string, user: string): BusEvent & { t: "typing" } {
@@ -42,11 +42,9 @@ export function decodeBusEvent(payload: string): BusEvent | undefined {
   const decoded = decodeServerFrame(payload);
   if (!decoded.ok) return undefined;
   const { value } = decoded;
+  const event = eventOfFrame(value);
+  if (event !== undefined) return { t: "sequenced", event, frame: payload };
   switch (value.t) {
-    case "msg": {
-      const { t: _t, ...message } = value;
-      return { t: "msg", message, frame: payload };
-    }
     case "typing":
       return { t: "typing", room: value.room, user: value.user, frame: payload };
     case "persisted":

@@ -1,5 +1,5 @@
 import { randomUUID } from "node:crypto";
-import { bodySchema, type ChatMessage } from "@parley/protocol";
+import { bodySchema, eventFrame } from "@parley/protocol";
 import { uniqueName, waitFor } from "@parley/testkit";
 import fc from "fast-check";
 import { afterEach, describe, expect, it } from "vitest";
@@ -36,7 +36,7 @@ export function busContract(name: string, factory: BusFactory): void {
       const { bus } = await busWithEvents();
       const room = uniqueName("room");
       const results = await Promise.all(Array.from({ length: 50 }, () => bus.publish(input(room))));
-      const seqs = results.map((result) => result.message.seq).sort((a, b) => a - b);
+      const seqs = results.map((result) => result.event.seq).sort((a, b) => a - b);
       expect(seqs).toEqual(Array.from({ length: 50 }, (_, index) => index + 1));
       expect(await bus.latest(room)).toBe(50);
       expect(await bus.latest(uniqueName("empty"))).toBe(0);
@@ -49,12 +49,12 @@ export function busContract(name: string, factory: BusFactory): void {
       const first = await bus.publish(input(room, { cid: "c1" }));
       const retry = await bus.publish(input(room, { cid: "c1", body: "changed", id: randomUUID() }));
       expect(first.duplicate).toBe(false);
-      expect(retry).toEqual({ message: first.message, duplicate: true });
+      expect(retry).toEqual({ event: first.event, duplicate: true });
       const other = await bus.publish(input(room, { cid: "c1", from: "bob" }));
       expect(other.duplicate).toBe(false);
-      expect(other.message.seq).toBe(2);
+      expect(other.event.seq).toBe(2);
       await waitFor(() => events.length === 2, "two deliveries");
-      expect(events.map((event) => event.t === "msg" && event.message.seq)).toEqual([1, 2]);
+      expect(events.map((event) => event.t === "sequenced" && event.event.seq)).toEqual([1, 2]);
     });
 
     it("delivers a room's messages in seq order with the exact wire frame", async () => {
@@ -63,13 +63,13 @@ export function busContract(name: string, factory: BusFactory): void {
       await bus.subscribe(room);
       const published = await Promise.all(Array.from({ length: 100 }, () => bus.publish(input(room))));
       await waitFor(() => events.length === 100, "100 deliveries");
-      const delivered = events.flatMap((event) => (event.t === "msg" ? [event.message] : []));
+      const delivered = events.flatMap((event) => (event.t === "sequenced" ? [event.event] : []));
       expect(delivered.map((message) => message.seq)).toEqual(Array.from({ length: 100 }, (_, index) => index + 1));
-      const bySeq = new Map(published.map((result) => [result.message.seq, result.message]));
+      const bySeq = new Map(published.map((result) => [result.event.seq, result.event]));
       for (const event of events) {
-        if (event.t !== "msg") continue;
-        expect(event.message).toEqual(bySeq.get(event.message.seq));
-        expect(JSON.parse(event.frame)).toEqual({ t: "msg", ...event.message });
+        if (event.t !== "sequenced") continue;
+        expect(event.event).toEqual(bySeq.get(event.event.seq));
+        expect(JSON.parse(event.frame)).toEqual(eventFrame(event.event));
       }
     });
 
@@ -83,8 +83,8 @@ export function busContract(name: string, factory: BusFactory): void {
             .filter((text) => bodySchema.safeParse(text).success),
           async (body) => {
             const sent = input(room, { body });
-            const { message } = await bus.publish(sent);
-            expect(message).toEqual({ ...sent, seq: message.seq });
+            const { event } = await bus.publish(sent);
+            expect(event).toEqual({ ...sent, seq: event.seq });
           },
         ),
         { numRuns: 50 },
@@ -104,9 +104,9 @@ export function busContract(name: string, factory: BusFactory): void {
       await bus.subscribe(other);
       const last = await bus.publish(input(other));
       await waitFor(() => events.length === 2, "delivery in the other room");
-      expect(events.map((event) => event.t === "msg" && event.message)).toEqual([
+      expect(events.map((event) => event.t === "sequenced" && event.event)).toEqual([
         expect.objectContaining({ room, seq: 1 }),
-        last.message,
+        last.event,
       ]);
     });
 
@@ -115,10 +115,39 @@ export function busContract(name: string, factory: BusFactory): void {
       const room = uniqueName("room");
       for (let index = 0; index < 25; index++) await bus.publish(input(room));
       const recent = await bus.recent(room, 0);
-      expect(recent.map((message: ChatMessage) => message.seq)).toEqual(
-        Array.from({ length: 10 }, (_, index) => 16 + index),
-      );
+      expect(recent.map((event) => event.seq)).toEqual(Array.from({ length: 10 }, (_, index) => 16 + index));
       expect((await bus.recent(room, 20)).map((message) => message.seq)).toEqual([21, 22, 23, 24, 25]);
+    });
+
+    it("sequences edits, deletions and reactions with the messages, and buffers them alike", async () => {
+      const { bus, events } = await busWithEvents();
+      const room = uniqueName("room");
+      await bus.subscribe(room);
+      const base = { room, from: "alice", ts: 5 };
+      const reaction: PublishInput = {
+        ...base,
+        cid: "r",
+        id: randomUUID(),
+        kind: "react",
+        target: 1,
+        emoji: "👍🏽",
+        on: true,
+      };
+      const sent: PublishInput[] = [
+        { ...base, cid: "m", id: randomUUID(), body: "helo", replyTo: 1 },
+        { ...base, cid: "e", id: randomUUID(), kind: "edit", target: 1, body: "hello" },
+        reaction,
+        { ...base, cid: "d", id: randomUUID(), kind: "delete", target: 1 },
+      ];
+      const published = [];
+      for (const event of sent) published.push((await bus.publish(event)).event);
+      expect(published).toEqual(sent.map((event, index) => ({ ...event, seq: index + 1 })));
+      await waitFor(() => events.length === 4, "four deliveries");
+      expect(events.map((event) => event.t === "sequenced" && event.event)).toEqual(published);
+      expect(events.map((event) => JSON.parse(event.frame).t)).toEqual(["msg", "edited", "reaction", "deleted"]);
+      expect(await bus.recent(room, 1)).toEqual(published.slice(1));
+      const retried = await bus.publish({ ...reaction, id: randomUUID() });
+      expect(retried).toEqual({ event: published[2], duplicate: true });
     });
 
     it("fans typing out without sequencing or buffering it", async () => {
@@ -209,19 +238,19 @@ export function busContract(name: string, factory: BusFactory): void {
       const floor = await bus.latest(room);
       expect(floor).toBe(41 + factory.reseedMargin);
       const results = await Promise.all([bus.publish(input(room)), bus.publish(input(room))]);
-      expect(results.map((result) => result.message.seq).sort()).toEqual([floor + 1, floor + 2]);
+      expect(results.map((result) => result.event.seq).sort()).toEqual([floor + 1, floor + 2]);
       const fresh = uniqueName("fresh");
-      expect((await bus.publish(input(fresh))).message.seq).toBe(1);
+      expect((await bus.publish(input(fresh))).event.seq).toBe(1);
     });
 
     it.runIf(factory.reseedMargin > 0)("tells subscribers when a room restarts above a non-zero seed", async () => {
       const room = uniqueName("seeded");
       const { bus, events } = await busWithEvents({ seed: async () => 7 });
       await bus.subscribe(room);
-      const { message } = await bus.publish(input(room));
+      const { event } = await bus.publish(input(room));
       await waitFor(() => events.length === 2, "the epoch and the message");
       expect(events.map((event) => JSON.parse(event.frame).t)).toEqual(["epoch", "msg"]);
-      expect(events[0]).toMatchObject({ t: "epoch", room, seq: message.seq - 1 });
+      expect(events[0]).toMatchObject({ t: "epoch", room, seq: event.seq - 1 });
     });
 
     it.runIf(factory.distributed)("shares sequence and fan-out between instances", async () => {
@@ -232,16 +261,16 @@ export function busContract(name: string, factory: BusFactory): void {
       const results = await Promise.all(
         Array.from({ length: 40 }, (_, index) => (index % 2 ? a.bus : b.bus).publish(input(room))),
       );
-      expect(results.map((result) => result.message.seq).sort((x, y) => x - y)).toEqual(
+      expect(results.map((result) => result.event.seq).sort((x, y) => x - y)).toEqual(
         Array.from({ length: 40 }, (_, index) => index + 1),
       );
       for (const { events } of [a, b]) {
         await waitFor(() => events.length === 40, "40 deliveries on each instance");
-        expect(events.map((event) => event.t === "msg" && event.message.seq)).toEqual(
+        expect(events.map((event) => event.t === "sequenced" && event.event.seq)).toEqual(
           Array.from({ length: 40 }, (_, index) => index + 1),
         );
       }
-      const retry = await a.bus.publish({ ...input(room), cid: results[0]?.message.cid ?? "" });
+      const retry = await a.bus.publish({ ...input(room), cid: results[0]?.event.cid ?? "" });
       expect(retry.duplicate).toBe(true);
     });
   });

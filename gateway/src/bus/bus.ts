@@ -1,19 +1,14 @@
-import type { ChatMessage } from "@parley/protocol";
+import type { RoomEvent, UnsequencedEvent } from "@parley/protocol";
 
-/** What a client asks to publish; the Bus adds the room's next `seq`. */
-export interface PublishInput {
-  readonly room: string;
-  readonly from: string;
-  readonly cid: string;
-  readonly body: string;
-  /** Unique id chosen by the accepting gateway; a deduplicated retry returns the original id instead. */
-  readonly id: string;
-  readonly ts: number;
-}
+/**
+ * What a client asks to publish (a message, an edit, a deletion or a reaction); the Bus adds the room's next `seq`.
+ * Its `id` is chosen by the accepting gateway; a deduplicated retry returns the original id instead.
+ */
+export type PublishInput = UnsequencedEvent;
 
 export interface Published {
-  readonly message: ChatMessage;
-  /** True when `(from, cid)` was already sequenced: `message` is the original and nothing was published again. */
+  readonly event: RoomEvent;
+  /** True when `(from, cid)` was already sequenced: `event` is the original and nothing was published again. */
   readonly duplicate: boolean;
 }
 
@@ -22,7 +17,8 @@ export interface Published {
  * nothing per delivery.
  */
 export type BusEvent =
-  | { readonly t: "msg"; readonly message: ChatMessage; readonly frame: string }
+  /** A message, edit, deletion or reaction: everything that takes a seq in the room. */
+  | { readonly t: "sequenced"; readonly event: RoomEvent; readonly frame: string }
   | { readonly t: "typing"; readonly room: string; readonly user: string; readonly frame: string }
   | { readonly t: "persisted"; readonly room: string; readonly upTo: number; readonly frame: string }
   | {
@@ -44,9 +40,9 @@ export type BusListener = (event: BusEvent) => void;
  * Guarantees any implementation must give:
  * - `publish` assigns the room's next seq atomically with dedupe by `(from, cid)`, appending to the room's recent
  *   buffer and publishing to subscribers: seqs of a room are gap-free and strictly increasing from 1 and never
- *   assigned twice; a retried `(from, cid)` within the dedupe window returns the original message and publishes
- *   nothing.
- * - Every subscriber of a room receives the room's messages in seq order (delivery is at-most-once: a subscriber
+ *   assigned twice, whatever kind of event takes them; a retried `(from, cid)` within the dedupe window returns the
+ *   original event and publishes nothing.
+ * - Every subscriber of a room receives the room's events in seq order (delivery is at-most-once: a subscriber
  *   that was disconnected recovers through `recent` or the Store).
  * - Presence is kept across processes: a user is present while any process has them (or until its entries expire),
  *   and joins and leaves are announced once per user, not once per connection or process.
@@ -73,8 +69,8 @@ export interface Bus {
   unsubscribe(room: string): Promise<void>;
   /** The room's highest assigned seq (0 for a room without messages). */
   latest(room: string): Promise<number>;
-  /** Buffered messages of the room with seq greater than `after`, ascending (possibly fewer than were assigned). */
-  recent(room: string, after: number): Promise<ChatMessage[]>;
+  /** Buffered events of the room with seq greater than `after`, ascending (possibly fewer than were assigned). */
+  recent(room: string, after: number): Promise<RoomEvent[]>;
   /** Whether the bus can serve traffic now (readiness). */
   isReady(): boolean;
   close(): Promise<void>;
@@ -89,7 +85,7 @@ export interface BusOptions {
    */
   readonly seed?: (room: string) => Promise<number>;
   /**
-   * Messages kept per room for recovery on join.
+   * Events kept per room for recovery on join.
    * @default 1000
    */
   readonly recentLimit?: number;

@@ -1,4 +1,4 @@
-import type { ChatMessage } from "@parley/protocol";
+import { type RoomEvent, sequenced } from "@parley/protocol";
 import {
   type Bus,
   type BusEvent,
@@ -11,13 +11,13 @@ import {
   type Published,
   type PublishInput,
 } from "./bus.js";
-import { messageEvent, persistedEvent, presenceEvent, typingEvent } from "./bus-event.js";
+import { persistedEvent, presenceEvent, sequencedEvent, typingEvent } from "./bus-event.js";
 
 interface RoomState {
   seq: number;
-  recent: ChatMessage[];
-  /** `${from}\n${cid}` -> original message and when it stops counting as a retry. */
-  dedupe: Map<string, { message: ChatMessage; expiresAt: number }>;
+  recent: RoomEvent[];
+  /** `${from}\n${cid}` -> original event and when it stops counting as a retry. */
+  dedupe: Map<string, { event: RoomEvent; expiresAt: number }>;
 }
 
 /**
@@ -51,14 +51,14 @@ export class MemoryBus implements Bus {
     const key = `${input.from}\n${input.cid}`;
     const now = Date.now();
     const seen = state.dedupe.get(key);
-    if (seen && seen.expiresAt > now) return { message: seen.message, duplicate: true };
+    if (seen && seen.expiresAt > now) return { event: seen.event, duplicate: true };
     this.#expire(state, now);
-    const message: ChatMessage = { ...input, seq: ++state.seq };
-    state.dedupe.set(key, { message, expiresAt: now + this.#dedupeTtlMs });
-    state.recent.push(message);
+    const event = sequenced(input, ++state.seq);
+    state.dedupe.set(key, { event, expiresAt: now + this.#dedupeTtlMs });
+    state.recent.push(event);
     if (state.recent.length > this.#recentLimit) state.recent.splice(0, state.recent.length - this.#recentLimit);
-    this.#emit(input.room, messageEvent(message));
-    return { message, duplicate: false };
+    this.#emit(input.room, sequencedEvent(event));
+    return { event, duplicate: false };
   }
 
   async publishTyping(room: string, user: string): Promise<void> {
@@ -108,8 +108,8 @@ export class MemoryBus implements Bus {
     return (await this.#room(room)).seq;
   }
 
-  async recent(room: string, after: number): Promise<ChatMessage[]> {
-    return (await this.#room(room)).recent.filter((message) => message.seq > after);
+  async recent(room: string, after: number): Promise<RoomEvent[]> {
+    return (await this.#room(room)).recent.filter((event) => event.seq > after);
   }
 
   isReady(): boolean {

@@ -1,5 +1,5 @@
 import { createHash, randomUUID } from "node:crypto";
-import type { ChatMessage } from "@parley/protocol";
+import { framePieces, type RoomEvent } from "@parley/protocol";
 import {
   announcePersisted,
   type RedisClient,
@@ -236,7 +236,7 @@ export class RedisBus implements Bus {
         return;
       }
       const event = decodeBusEvent(payload);
-      if (event?.t === "msg") this.#see(event.message.room, event.message.seq);
+      if (event?.t === "sequenced") this.#see(event.event.room, event.event.seq);
       if (event?.t === "epoch") this.#see(event.room, event.seq);
       if (event) this.#listener(event);
       else this.#onInvalidPayload(payload);
@@ -252,9 +252,8 @@ export class RedisBus implements Bus {
   }
 
   async publish(input: PublishInput): Promise<Published> {
-    const { room, from, cid, body, id, ts } = input;
-    const prefix = `{"t":"msg","room":${JSON.stringify(room)},"seq":`;
-    const suffix = `,${JSON.stringify({ id, cid, from, body, ts }).slice(1)}`;
+    const { room, from, cid } = input;
+    const { prefix, suffix } = framePieces(input);
     const names = roomKeys(this.#prefix, room);
     const keys = [names.seq, names.recent, names.dedupe(from, cid)];
     const args = [prefix, suffix, String(this.#recentLimit), String(this.#dedupeTtlSeconds), names.channel];
@@ -270,10 +269,10 @@ export class RedisBus implements Bus {
     if (!Array.isArray(reply) || (reply[0] !== 0 && reply[0] !== 1) || typeof reply[1] !== "string") {
       throw new Error("unexpected reply from the publish script");
     }
-    const event = decodeBusEvent(reply[1]);
-    if (event?.t !== "msg") throw new Error("the publish script returned an undecodable message");
-    this.#see(room, event.message.seq);
-    return { message: event.message, duplicate: reply[0] === 0 };
+    const published = decodeBusEvent(reply[1]);
+    if (published?.t !== "sequenced") throw new Error("the publish script returned an undecodable event");
+    this.#see(room, published.event.seq);
+    return { event: published.event, duplicate: reply[0] === 0 };
   }
 
   async publishTyping(room: string, user: string): Promise<void> {
@@ -305,7 +304,7 @@ export class RedisBus implements Bus {
     return Number(await this.#commands.get(key));
   }
 
-  recent(room: string, after: number): Promise<ChatMessage[]> {
+  recent(room: string, after: number): Promise<RoomEvent[]> {
     return readRecent(this.#commands, this.#prefix, room, after);
   }
 
