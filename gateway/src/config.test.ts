@@ -48,6 +48,7 @@ describe("gateway configuration", () => {
       keys: { jwksUrl: "https://idp/jwks.json" },
       issuer: "idp",
       userClaim: "sub",
+      rolesClaim: "roles",
     });
   });
 

@@ -43,6 +43,8 @@ export const variables = {
   PARLEY_JWT_ISSUER: env.optionalString(),
   PARLEY_JWT_AUDIENCE: env.optionalString(),
   PARLEY_JWT_USER_CLAIM: env.string("sub"),
+  PARLEY_JWT_ROLES_CLAIM: env.string("roles"),
+  PARLEY_JWT_ADMIN_ROLE: env.optionalString(),
   PARLEY_RATE_PER_SECOND: env.int(20, { min: 1 }),
   PARLEY_RATE_BURST: env.int(40, { min: 1 }),
   PARLEY_TYPING_INTERVAL_MS: env.int(1000),
@@ -87,6 +89,8 @@ export type AuthConfig =
       readonly issuer?: string;
       readonly audience?: string;
       readonly userClaim: string;
+      readonly rolesClaim: string;
+      readonly adminRole?: string;
     };
 
 export interface GatewayConfig {
@@ -156,6 +160,8 @@ export function loadGatewayConfig(source: Env, warn: (message: string) => void):
       keys:
         v.PARLEY_JWT_SECRET === undefined ? { jwksUrl: v.PARLEY_JWT_JWKS_URL ?? "" } : { secret: v.PARLEY_JWT_SECRET },
       userClaim: v.PARLEY_JWT_USER_CLAIM,
+      rolesClaim: v.PARLEY_JWT_ROLES_CLAIM,
+      ...(v.PARLEY_JWT_ADMIN_ROLE === undefined ? {} : { adminRole: v.PARLEY_JWT_ADMIN_ROLE }),
       ...(v.PARLEY_JWT_ISSUER === undefined ? {} : { issuer: v.PARLEY_JWT_ISSUER }),
       ...(v.PARLEY_JWT_AUDIENCE === undefined ? {} : { audience: v.PARLEY_JWT_AUDIENCE }),
     };

@@ -1,8 +1,8 @@
 import type { Log } from "@parley/log";
-import { CloseCode, ErrorCode } from "@parley/protocol";
+import { CloseCode, ErrorCode, frameType, isMessage } from "@parley/protocol";
 import { healthAnswer, type Logger } from "@parley/runtime";
 import type { Store } from "@parley/store";
-import type { Authenticator } from "./auth/auth.js";
+import type { Authenticator, Identity } from "./auth/auth.js";
 import type { Bus, BusEvent } from "./bus/bus.js";
 import { authenticateRequest, errorResponse, historyRoute, methodNotAllowed } from "./http-api.js";
 import { LocalRooms } from "./local-rooms.js";
@@ -29,7 +29,7 @@ export interface GatewayOptions {
   readonly auth: Authenticator;
   readonly bus: Bus;
   readonly log: Pick<Log, "append">;
-  readonly store: Pick<Store, "history">;
+  readonly store: Pick<Store, "history" | "events" | "target">;
   readonly limits: SessionLimits;
   /** Largest page of the history API. */
   readonly maxHistoryLimit: number;
@@ -45,7 +45,7 @@ export interface GatewayOptions {
  * The gateway's behaviour independent of the transport: upgrades, sessions, local rooms, HTTP routes, readiness
  * and the drain. `server.ts` feeds it connections and requests.
  */
-export class Gateway implements SocketHandler<{ user: string }> {
+export class Gateway implements SocketHandler<Identity> {
   readonly #sessions = new Set<ClientSession>();
   readonly #rooms: LocalRooms;
   /** What every session works with: one object for all of them. */
@@ -59,9 +59,9 @@ export class Gateway implements SocketHandler<{ user: string }> {
     this.#rooms = new LocalRooms(
       options.bus,
       options.topics,
-      (deliveries) => {
-        metrics.framesSent.inc("msg", deliveries);
-        metrics.deliveries.inc("live", deliveries);
+      (event, deliveries) => {
+        metrics.framesSent.inc(frameType(event), deliveries);
+        if (isMessage(event)) metrics.deliveries.inc("live", deliveries);
       },
       (room, error) => options.logger.warn({ err: error, room }, "leaving the room on the bus failed"),
     );
@@ -88,8 +88,8 @@ export class Gateway implements SocketHandler<{ user: string }> {
   deliver(event: BusEvent): void {
     this.#rooms.deliver(event);
     // Send received (ts, the accepting gateway's clock) -> handed to this gateway's members.
-    if (event.t === "msg")
-      this.options.metrics.fanoutLatency.observe(Math.max(0, Date.now() - event.message.ts) / 1000);
+    if (event.t === "sequenced")
+      this.options.metrics.fanoutLatency.observe(Math.max(0, Date.now() - event.event.ts) / 1000);
   }
 
   get connections(): number {
@@ -100,24 +100,24 @@ export class Gateway implements SocketHandler<{ user: string }> {
     return !this.#draining && !this.#logFailing && this.options.bus.isReady();
   }
 
-  async upgrade(request: HttpRequest): Promise<UpgradeDecision<{ user: string }>> {
+  async upgrade(request: HttpRequest): Promise<UpgradeDecision<Identity>> {
     const decision = await this.#decideUpgrade(request);
     if (!decision.accept) this.options.metrics.upgradesRefused.inc({ status: String(decision.response.status) });
     return decision;
   }
 
-  async #decideUpgrade(request: HttpRequest): Promise<UpgradeDecision<{ user: string }>> {
+  async #decideUpgrade(request: HttpRequest): Promise<UpgradeDecision<Identity>> {
     if (this.#draining) {
       return { accept: false, response: errorResponse(503, ErrorCode.Unavailable, "gateway is draining") };
     }
     const authenticated = await authenticateRequest(this.options.auth, request);
     if ("refusal" in authenticated) return { accept: false, response: authenticated.refusal };
-    return { accept: true, data: { user: authenticated.user } };
+    return { accept: true, data: { user: authenticated.user, admin: authenticated.admin } };
   }
 
-  open(socket: Socket, { user }: { user: string }): SocketSession {
+  open(socket: Socket, { user, admin }: Identity): SocketSession {
     const { metrics } = this.options;
-    const session = new ClientSession(socket, user, this.#context);
+    const session = new ClientSession(socket, user, admin, this.#context);
     this.#sessions.add(session);
     metrics.connects.inc();
     metrics.connections.set(this.#sessions.size);

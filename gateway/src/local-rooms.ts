@@ -1,3 +1,4 @@
+import type { RoomEvent } from "@parley/protocol";
 import type { Bus, BusEvent } from "./bus/bus.js";
 import { presenceEvent } from "./bus/bus-event.js";
 import type { Topics } from "./server.js";
@@ -40,7 +41,7 @@ export interface RoomMember {
 }
 
 export function roomOf(event: BusEvent): string {
-  return event.t === "msg" ? event.message.room : event.room;
+  return event.t === "sequenced" ? event.event.room : event.room;
 }
 
 /** One room with members on this gateway. */
@@ -82,7 +83,7 @@ export class LocalRooms {
   constructor(
     private readonly bus: Pick<Bus, "subscribe" | "unsubscribe" | "joinPresence" | "leavePresence">,
     private readonly topics: Topics,
-    private readonly published: (deliveries: number) => void,
+    private readonly published: (event: RoomEvent, deliveries: number) => void,
     private readonly onBackgroundError: (room: string, error: unknown) => void,
   ) {}
 
@@ -138,18 +139,18 @@ export class LocalRooms {
   }
 
   deliver(event: BusEvent): void {
-    if (event.t === "msg") this.#publish(event);
+    if (event.t === "sequenced") this.#publish(event);
     else if (event.t === "presence") this.#gatherPresence(event);
     else if (event.t === "persisted") this.#throttlePersisted(event);
     else this.#deliverToMembers(event);
   }
 
-  #publish(event: BusEvent & { t: "msg" }): void {
-    const { room: name, seq, from } = event.message;
+  #publish(event: BusEvent & { t: "sequenced" }): void {
+    const { room: name, seq, from } = event.event;
     const room = this.#rooms.get(name);
     if (!room || seq <= room.published) return;
     room.published = seq;
-    this.published(this.topics.publish(name, event.frame));
+    this.published(event.event, this.topics.publish(name, event.frame));
     for (const [member, upTo] of room.catchingUp) {
       member.deliver(event);
       if (seq >= upTo) {

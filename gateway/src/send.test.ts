@@ -3,7 +3,7 @@ import { decodeEnvelope, ErrorCode } from "@parley/protocol";
 import { createLogger } from "@parley/runtime";
 import { describe, expect, it } from "vitest";
 import { MemoryBus } from "./bus/memory-bus.js";
-import { type SendContext, sendMessage } from "./send.js";
+import { type SendContext, sendEvent } from "./send.js";
 
 /** The pipeline over the reference Bus and a Log that records, fails or never answers, as `append` says. */
 function pipeline(
@@ -29,27 +29,27 @@ function pipeline(
 
 const input = (cid: string) => ({ room: "lobby", from: "ann", cid, body: `body of ${cid}` });
 
-describe("sendMessage", () => {
+describe("sendEvent", () => {
   it("sequences each message and appends it to the Log, keyed by room, before the ack", async () => {
     const { context, records, appends } = pipeline();
-    const first = await sendMessage(context, input("c1"));
-    const second = await sendMessage(context, input("c2"));
-    expect(first).toMatchObject({ ok: true, message: { room: "lobby", seq: 1, from: "ann", cid: "c1" } });
-    expect(second).toMatchObject({ ok: true, message: { seq: 2, cid: "c2" } });
+    const first = await sendEvent(context, input("c1"));
+    const second = await sendEvent(context, input("c2"));
+    expect(first).toMatchObject({ ok: true, event: { room: "lobby", seq: 1, from: "ann", cid: "c1" } });
+    expect(second).toMatchObject({ ok: true, event: { seq: 2, cid: "c2" } });
     expect(records.map((record) => record.key)).toEqual(["lobby", "lobby"]);
     expect(records.map((record) => decodeEnvelope(record.value))).toMatchObject([
-      { ok: true, message: { seq: 1, body: "body of c1" } },
-      { ok: true, message: { seq: 2, body: "body of c2" } },
+      { ok: true, event: { seq: 1, body: "body of c1" } },
+      { ok: true, event: { seq: 2, body: "body of c2" } },
     ]);
     expect(appends).toEqual([true, true]);
   });
 
   it("answers a repeated cid with the original seq and id, and appends it again", async () => {
     const { context, records } = pipeline();
-    const original = await sendMessage(context, input("c1"));
-    const retry = await sendMessage(context, input("c1"));
+    const original = await sendEvent(context, input("c1"));
+    const retry = await sendEvent(context, input("c1"));
     if (!original.ok || !retry.ok) throw new Error("both sends should succeed");
-    expect(retry.message).toEqual(original.message);
+    expect(retry.event).toEqual(original.event);
     expect(records).toHaveLength(2);
   });
 
@@ -60,7 +60,7 @@ describe("sendMessage", () => {
       },
     };
     const { context, records, appends } = pipeline(undefined, down);
-    expect(await sendMessage(context, input("c1"))).toEqual({
+    expect(await sendEvent(context, input("c1"))).toEqual({
       ok: false,
       code: ErrorCode.Unavailable,
       reason: "sequencing failed, retry with the same cid",
@@ -74,7 +74,7 @@ describe("sendMessage", () => {
     ["takes longer than the append timeout", () => new Promise<void>(() => {})],
   ])("answers unavailable when the Log append %s, and reports the Log unhealthy", async (_what, append) => {
     const { context, appends } = pipeline(append);
-    expect(await sendMessage(context, input("c1"))).toEqual({
+    expect(await sendEvent(context, input("c1"))).toEqual({
       ok: false,
       code: ErrorCode.Unavailable,
       reason: "not stored durably, retry with the same cid",
@@ -87,9 +87,9 @@ describe("sendMessage", () => {
     const { context } = pipeline(async () => {
       if (failing) throw new Error("broker down");
     });
-    expect(await sendMessage(context, input("c1"))).toMatchObject({ ok: false });
+    expect(await sendEvent(context, input("c1"))).toMatchObject({ ok: false });
     failing = false;
-    expect(await sendMessage(context, input("c1"))).toMatchObject({ ok: true, message: { seq: 1 } });
-    expect(await sendMessage(context, input("c2"))).toMatchObject({ ok: true, message: { seq: 2 } });
+    expect(await sendEvent(context, input("c1"))).toMatchObject({ ok: true, event: { seq: 1 } });
+    expect(await sendEvent(context, input("c2"))).toMatchObject({ ok: true, event: { seq: 2 } });
   });
 });

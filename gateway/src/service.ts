@@ -137,7 +137,7 @@ async function start(
       dedupeTtlSeconds: config.dedupeTtlSeconds,
       presenceListLimit: config.presenceListLimit,
       presenceTtlSeconds: config.presenceTtlSeconds,
-      seed: async (room) => (await store.history({ room, limit: 1 })).at(-1)?.seq ?? 0,
+      seed: (room) => store.latest(room),
     },
     logger,
   );

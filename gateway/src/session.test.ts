@@ -2,26 +2,26 @@ import { MemoryLog } from "@parley/log";
 import type { ChatMessage } from "@parley/protocol";
 import { waitFor } from "@parley/testkit";
 import { describe, expect, it } from "vitest";
-import { messageEvent } from "./bus/bus-event.js";
+import { sequencedEvent } from "./bus/bus-event.js";
 import { MemoryBus } from "./bus/memory-bus.js";
 import type { Gateway } from "./gateway.js";
-import { inProcessGateway, RecordingSocket, RecordingTopics } from "./in-process.testing.js";
+import { EMPTY_STORE, inProcessGateway, RecordingSocket, RecordingTopics } from "./in-process.testing.js";
 
 describe("ClientSession", () => {
   it("delivers a message the join's replay carried only once, even when the subscription brings it after the join", async () => {
     const log = new MemoryLog();
     const bus = new MemoryBus({ listener: (event) => gateway.deliver(event) });
     const topics = new RecordingTopics();
-    const gateway: Gateway = inProcessGateway({ bus, log, store: { history: async () => [] }, topics });
+    const gateway: Gateway = inProcessGateway({ bus, log, store: EMPTY_STORE, topics });
     const writerSocket = new RecordingSocket(topics);
-    const writer = gateway.open(writerSocket, { user: "ann" });
+    const writer = gateway.open(writerSocket, { user: "ann", admin: false });
     writer.text(JSON.stringify({ t: "join", room: "lobby" }));
     await waitFor(() => writerSocket.frames.some((frame) => frame.t === "joined"), "the writer's joined");
     for (const cid of ["c1", "c2", "c3"]) writer.text(JSON.stringify({ t: "send", room: "lobby", cid, body: cid }));
     await waitFor(() => writerSocket.frames.filter((frame) => frame.t === "ack").length === 3, "three acks");
 
     const readerSocket = new RecordingSocket(topics);
-    const reader = gateway.open(readerSocket, { user: "ben" });
+    const reader = gateway.open(readerSocket, { user: "ben", admin: false });
     reader.text(JSON.stringify({ t: "join", room: "lobby", since: 1 }));
     await waitFor(() => readerSocket.frames.some((frame) => frame.t === "presence"), "the reader's join");
     const seqs = () => readerSocket.frames.flatMap((frame) => (frame.t === "msg" ? [frame.seq] : []));
@@ -30,7 +30,7 @@ describe("ClientSession", () => {
     const { t: _t, ...third } = readerSocket.frames.find((frame) => frame.t === "msg" && frame.seq === 3) as {
       t: "msg";
     } & ChatMessage;
-    gateway.deliver(messageEvent(third));
+    gateway.deliver(sequencedEvent(third));
     writer.text(JSON.stringify({ t: "send", room: "lobby", cid: "c4", body: "c4" }));
     await waitFor(() => seqs().includes(4), "the next message");
     expect(seqs()).toEqual([2, 3, 4]);
@@ -45,10 +45,10 @@ describe("ClientSession", () => {
     const log = new MemoryLog();
     const bus = new MemoryBus({ listener: (event) => gateway.deliver(event) });
     const topics = new RecordingTopics();
-    const gateway: Gateway = inProcessGateway({ bus, log, store: { history: async () => [] }, topics });
+    const gateway: Gateway = inProcessGateway({ bus, log, store: EMPTY_STORE, topics });
     const connect = (user: string) => {
       const socket = new RecordingSocket(topics);
-      return { socket, session: gateway.open(socket, { user }) };
+      return { socket, session: gateway.open(socket, { user, admin: user === "mod" }) };
     };
     const ann = connect("ann");
     ann.session.text(JSON.stringify({ t: "join", room: "lobby" }));
@@ -87,5 +87,133 @@ describe("ClientSession", () => {
     ben.session.text(JSON.stringify({ t: "ping" }));
     await waitFor(() => ben.socket.frames.some((sent) => sent.t === "pong"), "the pong");
     await close();
+  });
+
+  describe("edits, deletions, reactions and replies", () => {
+    /** `ann` has sent message 1 ("helo") to `lobby`; `ben` is joined too. */
+    async function conversation() {
+      const history = await withHistory(1);
+      const ben = history.connect("ben");
+      ben.session.text(JSON.stringify({ t: "join", room: "lobby" }));
+      await waitFor(() => ben.socket.frames.some((frame) => frame.t === "presence"), "ben's join");
+      const ann = history.connect("ann");
+      ann.session.text(JSON.stringify({ t: "join", room: "lobby" }));
+      await waitFor(() => ann.socket.frames.some((frame) => frame.t === "presence"), "ann's second join");
+      const answer = async (client: typeof ann, frame: object, done: (sent: Record<string, unknown>) => boolean) => {
+        const before = client.socket.frames.length;
+        client.session.text(JSON.stringify(frame));
+        await waitFor(() => client.socket.frames.slice(before).some(done), `the answer to ${JSON.stringify(frame)}`);
+        return client.socket.frames.slice(before).find(done);
+      };
+      return { ...history, ann, ben, answer };
+    }
+
+    it("sequences them with the messages: members get them in order, the author an ack, a late joiner a replay", async () => {
+      const { connect, close, ann, ben, answer } = await conversation();
+      const acked = (cid: string) => (frame: Record<string, unknown>) => frame.t === "ack" && frame.cid === cid;
+      await answer(ann, { t: "edit", room: "lobby", seq: 1, body: "hello", cid: "e1" }, acked("e1"));
+      await answer(ben, { t: "react", room: "lobby", seq: 1, emoji: "👍", on: true, cid: "r1" }, acked("r1"));
+      await answer(ben, { t: "send", room: "lobby", cid: "m2", body: "hi ann", replyTo: 1 }, acked("m2"));
+      expect(await answer(ann, { t: "delete", room: "lobby", seq: 1, cid: "d1" }, acked("d1"))).toMatchObject({
+        seq: 5,
+      });
+      const stream = (frames: Record<string, unknown>[]) =>
+        frames.flatMap((frame) => (["msg", "edited", "reaction", "deleted"].includes(String(frame.t)) ? [frame] : []));
+      const expected = [
+        { t: "edited", room: "lobby", at: 2, seq: 1, from: "ann", body: "hello", cid: "e1" },
+        { t: "reaction", room: "lobby", at: 3, seq: 1, user: "ben", emoji: "👍", on: true, cid: "r1" },
+        { t: "msg", room: "lobby", seq: 4, from: "ben", body: "hi ann", replyTo: 1, cid: "m2" },
+        { t: "deleted", room: "lobby", at: 5, seq: 1, by: "ann", cid: "d1" },
+      ].map((frame) => expect.objectContaining(frame));
+      await waitFor(() => stream(ben.socket.frames).length === 4, "ben's four frames");
+      expect(stream(ben.socket.frames)).toEqual(expected);
+      const cat = connect("cat");
+      cat.session.text(JSON.stringify({ t: "join", room: "lobby", since: 1 }));
+      await waitFor(() => cat.socket.frames.some((frame) => frame.t === "presence"), "cat's join");
+      expect(cat.socket.frames[0]).toEqual({ t: "joined", room: "lobby", seq: 5, recovered: true });
+      expect(stream(cat.socket.frames)).toEqual(expected);
+      await close();
+    });
+
+    it("answers a retried delete with its ack, not gone", async () => {
+      const { close, ann, answer } = await conversation();
+      const delete1 = { t: "delete", room: "lobby", seq: 1, cid: "d1" };
+      const first = await answer(ann, delete1, (frame) => frame.t === "ack");
+      expect(await answer(ann, delete1, (frame) => frame.t === "ack" || frame.t === "error")).toEqual(first);
+      await close();
+    });
+
+    it("sends no ack for a frame without a cid: the client sees its change in the room", async () => {
+      const { close, ben, answer } = await conversation();
+      const before = ben.socket.frames.length;
+      const react = { t: "react", room: "lobby", seq: 1, emoji: ":tada:", on: true };
+      expect(await answer(ben, react, (frame) => frame.t === "reaction")).toMatchObject({
+        user: "ben",
+        emoji: ":tada:",
+      });
+      await answer(ben, { t: "ping" }, (frame) => frame.t === "pong");
+      expect(ben.socket.frames.slice(before).map((frame) => frame.t)).toEqual(["reaction", "pong"]);
+      await close();
+    });
+
+    it.each([
+      ["an edit of someone else's message", "ben", { t: "edit", room: "lobby", seq: 1, body: "mine now" }, "forbidden"],
+      ["a deletion of someone else's message", "ben", { t: "delete", room: "lobby", seq: 1 }, "forbidden"],
+      ["an edit of a seq nobody sent", "ann", { t: "edit", room: "lobby", seq: 9, body: "x" }, "not_found"],
+      [
+        "a reaction to a seq nobody sent",
+        "ben",
+        { t: "react", room: "lobby", seq: 9, emoji: "👍", on: true },
+        "not_found",
+      ],
+      [
+        "a reply to a seq nobody sent",
+        "ben",
+        { t: "send", room: "lobby", cid: "m9", body: "x", replyTo: 9 },
+        "not_found",
+      ],
+      ["an edit in a room not joined", "ann", { t: "edit", room: "elsewhere", seq: 1, body: "x" }, "not_joined"],
+      [
+        "a reaction that is a word",
+        "ben",
+        { t: "react", room: "lobby", seq: 1, emoji: "like", on: true },
+        "bad_request",
+      ],
+    ])("answers %s with %s and changes nothing", async (_what, user, frame, code) => {
+      const { close, ann, ben, answer } = await conversation();
+      const client = user === "ann" ? ann : ben;
+      expect(await answer(client, { ...frame, cid: "x1" }, (sent) => sent.t === "error")).toMatchObject({
+        code,
+        cid: "x1",
+      });
+      // Nothing was sequenced: ann's next message is seq 2.
+      expect(
+        await answer(ann, { t: "send", room: "lobby", cid: "next", body: "x" }, (sent) => sent.t === "ack"),
+      ).toMatchObject({ seq: 2 });
+      await close();
+    });
+
+    it("lets an admin delete anyone's message, but not edit it", async () => {
+      const { connect, close, ben, answer } = await conversation();
+      const mod = connect("mod");
+      mod.session.text(JSON.stringify({ t: "join", room: "lobby" }));
+      await waitFor(() => mod.socket.frames.some((frame) => frame.t === "presence"), "mod's join");
+      const edit = { t: "edit", room: "lobby", seq: 1, body: "moderated", cid: "e1" };
+      expect(await answer(mod, edit, (frame) => frame.t === "error")).toMatchObject({ code: "forbidden" });
+      await answer(mod, { t: "delete", room: "lobby", seq: 1, cid: "d1" }, (frame) => frame.t === "ack");
+      await waitFor(() => ben.socket.frames.some((frame) => frame.t === "deleted"), "ben sees the deletion");
+      expect(ben.socket.frames.find((frame) => frame.t === "deleted")).toMatchObject({ seq: 1, by: "mod" });
+      await close();
+    });
+
+    it("refuses an edit or reaction of a deleted message with gone", async () => {
+      const { close, ann, ben, answer } = await conversation();
+      await answer(ann, { t: "delete", room: "lobby", seq: 1, cid: "d1" }, (frame) => frame.t === "ack");
+      const edit = { t: "edit", room: "lobby", seq: 1, body: "back", cid: "e1" };
+      expect(await answer(ann, edit, (frame) => frame.t === "error")).toMatchObject({ code: "gone", cid: "e1" });
+      const react = { t: "react", room: "lobby", seq: 1, emoji: "👍", on: true, cid: "r1" };
+      expect(await answer(ben, react, (frame) => frame.t === "error")).toMatchObject({ code: "gone", cid: "r1" });
+      await close();
+    });
   });
 });

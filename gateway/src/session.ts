@@ -1,3 +1,4 @@
+import { randomUUID } from "node:crypto";
 import type { Log } from "@parley/log";
 import {
   type ClientFrame,
@@ -5,16 +6,19 @@ import {
   decodeClientFrame,
   ErrorCode,
   encodeServerFrame,
+  eventFrame,
+  frameType,
   mayAccess,
   type ServerFrame,
 } from "@parley/protocol";
 import { inSpan, type Logger, SpanKind, tracer } from "@parley/runtime";
 import type { Store } from "@parley/store";
+import { lookUp } from "./amend.js";
 import type { Bus, BusEvent } from "./bus/bus.js";
 import { answerJoin } from "./join.js";
 import { type LocalRooms, type RoomMember, roomOf } from "./local-rooms.js";
 import type { GatewayMetrics } from "./metrics.js";
-import { sendMessage } from "./send.js";
+import { type SendInput, sendEvent } from "./send.js";
 import type { Socket, SocketSession } from "./server.js";
 import { SmallMap } from "./small-map.js";
 import { takeToken } from "./token-bucket.js";
@@ -41,7 +45,7 @@ export interface SessionLimits {
 export interface SessionContext {
   readonly bus: Pick<Bus, "publish" | "publishTyping" | "latest" | "recent" | "presence">;
   readonly log: Pick<Log, "append">;
-  readonly store: Pick<Store, "history">;
+  readonly store: Pick<Store, "events" | "target">;
   readonly rooms: LocalRooms;
   readonly limits: SessionLimits;
   readonly metrics: GatewayMetrics;
@@ -100,6 +104,8 @@ export class ClientSession implements SocketSession, RoomMember {
   constructor(
     private readonly socket: Socket,
     readonly user: string,
+    /** May delete anyone's messages. */
+    private readonly admin: boolean,
     private readonly context: SessionContext,
   ) {}
 
@@ -166,8 +172,8 @@ export class ClientSession implements SocketSession, RoomMember {
       state.held.push(event);
       return;
     }
-    if (event.t === "msg") {
-      const { seq } = event.message;
+    if (event.t === "sequenced") {
+      const { seq } = event.event;
       if (seq <= state.delivered) return;
       state.delivered = seq;
     }
@@ -182,7 +188,7 @@ export class ClientSession implements SocketSession, RoomMember {
         return;
       }
     }
-    this.#write(event.frame, event.t);
+    this.#write(event.frame, event.t === "sequenced" ? frameType(event.event) : event.t);
   }
 
   subscribe(room: string): void {
@@ -208,10 +214,14 @@ export class ClientSession implements SocketSession, RoomMember {
           TRACER,
           "parley.send",
           { kind: SpanKind.SERVER, attributes: { "parley.room": frame.room, "parley.user": this.user } },
-          () => this.#publish(frame.room, frame.cid, frame.body),
+          () => this.#message(frame),
         );
       case "typing":
         return this.#typing(frame.room);
+      case "edit":
+      case "delete":
+      case "react":
+        return this.#amend(frame);
     }
   }
 
@@ -232,7 +242,7 @@ export class ClientSession implements SocketSession, RoomMember {
       // Left or disconnected meanwhile.
       if (fresh ? this.#rooms.get(room) !== joining : !this.#rooms.has(room)) return;
       this.#send(answer.joined);
-      for (const message of answer.replay) this.#write(encodeServerFrame({ t: "msg", ...message }), "msg", "replay");
+      for (const event of answer.replay) this.#write(encodeServerFrame(eventFrame(event)), frameType(event), "replay");
       if (!answer.presence) return;
       this.#send(answer.presence);
       // Held messages at or below `latest` were covered by the replay (or predate the join).
@@ -258,15 +268,54 @@ export class ClientSession implements SocketSession, RoomMember {
     this.#send({ t: "left", room });
   }
 
-  async #publish(room: string, cid: string, body: string): Promise<void> {
+  async #message({ room, cid, body, replyTo }: ClientFrame & { t: "send" }): Promise<void> {
     if (!this.#joinedState(room)) return this.#error(ErrorCode.NotJoined, `join ${room} first`, cid);
+    if (replyTo !== undefined) {
+      const { state, retry } = await lookUp(this.context, { room, seq: replyTo, user: this.user, cid });
+      if (state === "missing" && !retry)
+        return this.#error(ErrorCode.NotFound, `${room} has no message ${replyTo}`, cid);
+    }
+    const reply = replyTo === undefined ? {} : { replyTo };
+    await this.#sequence({ room, from: this.user, cid, body, ...reply }, cid);
+  }
+
+  /**
+   * An edit, deletion or reaction: checked against the message it names (it exists, it is the user's own for an
+   * edit, or a deletion by anyone but an admin; it is not deleted), then sequenced like a message. Without a cid the gateway picks one: the
+   * client gets no `ack` then, and sees the change in the room like everyone else.
+   */
+  async #amend(frame: ClientFrame & { t: "edit" | "delete" | "react" }): Promise<void> {
+    const { room, seq, cid } = frame;
+    if (!this.#joinedState(room)) return this.#error(ErrorCode.NotJoined, `join ${room} first`, cid);
+    const target = await lookUp(this.context, { room, seq, user: this.user, cid });
+    if (!target.retry) {
+      if (target.state === "missing") return this.#error(ErrorCode.NotFound, `${room} has no message ${seq}`, cid);
+      if (target.state === "deleted") return this.#error(ErrorCode.Gone, `message ${seq} was deleted`, cid);
+      const mayChange = target.from === this.user || (frame.t === "delete" && this.admin);
+      if (frame.t !== "react" && !mayChange) {
+        return this.#error(ErrorCode.Forbidden, `only its author may ${frame.t} message ${seq}`, cid);
+      }
+    }
+    const common = { room, from: this.user, cid: cid ?? randomUUID(), target: seq };
+    switch (frame.t) {
+      case "edit":
+        return this.#sequence({ ...common, kind: "edit", body: frame.body }, cid);
+      case "delete":
+        return this.#sequence({ ...common, kind: "delete" }, cid);
+      case "react":
+        return this.#sequence({ ...common, kind: "react", emoji: frame.emoji, on: frame.on }, cid);
+    }
+  }
+
+  /** Sequences the event and, once it is in the Log, acks it when the client named it with a cid. */
+  async #sequence(input: SendInput, cid: string | undefined): Promise<void> {
     const started = performance.now();
-    const outcome = await sendMessage(this.context, { room, from: this.user, cid, body });
+    const outcome = await sendEvent(this.context, input);
     if (!outcome.ok) return this.#error(outcome.code, outcome.reason, cid);
-    const { message } = outcome;
+    const { event } = outcome;
     this.context.metrics.ackLatency.observe((performance.now() - started) / 1000);
-    this.own(room, message.seq);
-    this.#send({ t: "ack", room, cid, seq: message.seq, id: message.id });
+    this.own(event.room, event.seq);
+    if (cid !== undefined) this.#send({ t: "ack", room: event.room, cid, seq: event.seq, id: event.id });
   }
 
   async #typing(room: string): Promise<void> {

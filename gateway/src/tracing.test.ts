@@ -13,7 +13,7 @@ import { Registry } from "prom-client";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { MemoryBus } from "./bus/memory-bus.js";
 import type { Gateway } from "./gateway.js";
-import { inProcessGateway, RecordingSocket, RecordingTopics } from "./in-process.testing.js";
+import { EMPTY_STORE, inProcessGateway, RecordingSocket, RecordingTopics } from "./in-process.testing.js";
 import { instrumentAppend, instrumentBus } from "./instrumented.js";
 import { createGatewayMetrics } from "./metrics.js";
 
@@ -37,7 +37,7 @@ describe("tracing", () => {
         return log.append(record);
       },
     };
-    const store = { history: async () => [] };
+    const store = EMPTY_STORE;
     const bus = instrumentBus(new MemoryBus({ listener: (event) => gateway.deliver(event) }), metrics, "memory");
     const topics = new RecordingTopics();
     const gateway: Gateway = inProcessGateway({
@@ -49,7 +49,7 @@ describe("tracing", () => {
       topics,
     });
     const socket = new RecordingSocket(topics);
-    const session = gateway.open(socket, { user: "ann" });
+    const session = gateway.open(socket, { user: "ann", admin: false });
     try {
       session.text(JSON.stringify({ t: "join", room: "traced" }));
       await waitFor(() => socket.frames.some((f) => f.t === "presence"), "joined");

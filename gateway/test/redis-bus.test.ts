@@ -71,8 +71,8 @@ it("never reuses a seq when Redis's counter went back below what it had assigned
     await redis.ltrim(keys.recent, 0, 0);
     await redis.del(keys.dedupe("ann", "b"), keys.dedupe("ann", "c"));
 
-    const { message } = await send("d");
-    expect(message.seq).toBe(3 + DEFAULT_RESEED_MARGIN + 1);
+    const { event } = await send("d");
+    expect(event.seq).toBe(3 + DEFAULT_RESEED_MARGIN + 1);
     await waitFor(
       () => events.some((event) => event.t === "epoch" && event.seq === 3 + DEFAULT_RESEED_MARGIN),
       "an epoch frame",
@@ -169,7 +169,7 @@ it("fails readiness when its subscriber stops receiving while commands work, and
     // Commands still work: publishes are sequenced, but the frozen subscriber does not hear them.
     await other.publishTyping(room, "ann");
     await waitFor(() => !bus.isReady(), "not ready once a probe is overdue", { timeoutMs: 5_000 });
-    expect((await bus.publish({ room, from: "ben", cid: "c1", body: "hi", id: randomUUID(), ts: 1 })).message.seq).toBe(
+    expect((await bus.publish({ room, from: "ben", cid: "c1", body: "hi", id: randomUUID(), ts: 1 })).event.seq).toBe(
       1,
     );
     await waitFor(() => stalls === 1 && bus.isReady(), "ready again after reconnecting the subscriber", {
@@ -211,8 +211,8 @@ it("reseeds a room once when many publishes find its counter gone, however late 
   const [fast, slow] = [gateway(0), gateway(300)];
   const publish = (bus: RedisBus, cid: string) =>
     bus.publish({ room, from: "ann", cid, body: cid, id: randomUUID(), ts: 1 }).then((published) => {
-      stored = Math.max(stored, published.message.seq);
-      return published.message.seq;
+      stored = Math.max(stored, published.event.seq);
+      return published.event.seq;
     });
   try {
     await Promise.all([fast.connect(), slow.connect()]);

@@ -91,7 +91,7 @@ describe("persisted watermark", () => {
     await send(room, "after");
     expect((await watermark(room, 3)).upTo).toBe(3);
     const stored = (await stack.rows()).filter((row) => row.room === room);
-    expect(stored.map((row) => [row.seq, row.id])).toContainEqual([2, orphan.message.id]);
+    expect(stored.map((row) => [row.seq, row.id])).toContainEqual([2, orphan.event.id]);
   });
 
   /**

@@ -12,8 +12,10 @@ export function authContract(name: string, fixture: () => Promise<AuthFixture>):
   describe(`Authenticator contract: ${name}`, () => {
     it("accepts valid credentials and yields the user", async () => {
       const { auth, credentialsFor } = await fixture();
-      await expect(auth.authenticate(await credentialsFor("alice"))).resolves.toBe("alice");
-      await expect(auth.authenticate(await credentialsFor("bob.smith-2"))).resolves.toBe("bob.smith-2");
+      await expect(auth.authenticate(await credentialsFor("alice"))).resolves.toMatchObject({ user: "alice" });
+      await expect(auth.authenticate(await credentialsFor("bob.smith-2"))).resolves.toMatchObject({
+        user: "bob.smith-2",
+      });
     });
 
     it("rejects missing credentials with AuthError", async () => {

@@ -4,6 +4,15 @@ export interface Credentials {
   readonly token?: string;
   /** From `?user=`, honoured only by the dev authenticator. */
   readonly user?: string;
+  /** From `?admin=1`, honoured only by the dev authenticator. */
+  readonly admin?: boolean;
+}
+
+/** Who a client is. */
+export interface Identity {
+  readonly user: string;
+  /** May delete anyone's messages (moderation). */
+  readonly admin: boolean;
 }
 
 /** Thrown for credentials that do not identify a user; the reason goes to logs and the 401 body. */
@@ -12,7 +21,7 @@ export class AuthError extends Error {
 }
 
 /**
- * Turns credentials into a user id.
+ * Turns credentials into an identity.
  *
  * Guarantees any implementation must give: it resolves only with a valid user name (`NAME_PATTERN`), and rejects
  * with {@link AuthError} for missing, malformed, expired or untrusted credentials; other errors mean the
@@ -21,5 +30,5 @@ export class AuthError extends Error {
  * `server.ts`).
  */
 export interface Authenticator {
-  authenticate(credentials: Credentials): Promise<string>;
+  authenticate(credentials: Credentials): Promise<Identity>;
 }

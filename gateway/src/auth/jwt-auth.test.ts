@@ -30,9 +30,25 @@ describe("JwtAuthenticator with a shared secret", () => {
   const auth = new JwtAuthenticator({ keys: { secret }, issuer: "parley-test", audience: "chat" });
   const valid = { sub: "alice", iss: "parley-test", aud: "chat" };
 
+  it("makes an admin only of a token whose roles claim holds the configured admin role", async () => {
+    const moderated = new JwtAuthenticator({ keys: { secret }, adminRole: "parley-admin" });
+    const identity = async (claims: Record<string, unknown>, by = moderated) =>
+      by.authenticate({ token: await hs256({ sub: "alice", ...claims }) });
+    await expect(identity({ roles: ["user", "parley-admin"] })).resolves.toEqual({ user: "alice", admin: true });
+    await expect(identity({ roles: ["user"] })).resolves.toEqual({ user: "alice", admin: false });
+    await expect(identity({ roles: "parley-admin" })).resolves.toEqual({ user: "alice", admin: false });
+    await expect(identity({})).resolves.toEqual({ user: "alice", admin: false });
+    const plain = new JwtAuthenticator({ keys: { secret } });
+    await expect(identity({ roles: ["parley-admin"] }, plain)).resolves.toEqual({ user: "alice", admin: false });
+    const custom = new JwtAuthenticator({ keys: { secret }, rolesClaim: "groups", adminRole: "mods" });
+    await expect(identity({ groups: ["mods"] }, custom)).resolves.toEqual({ user: "alice", admin: true });
+  });
+
   it("accepts a token with the expected issuer and audience", async () => {
-    await expect(auth.authenticate({ token: await hs256(valid) })).resolves.toBe("alice");
-    await expect(auth.authenticate({ token: handSigned({ alg: "HS256" }, valid) })).resolves.toBe("alice");
+    await expect(auth.authenticate({ token: await hs256(valid) })).resolves.toMatchObject({ user: "alice" });
+    await expect(auth.authenticate({ token: handSigned({ alg: "HS256" }, valid) })).resolves.toMatchObject({
+      user: "alice",
+    });
   });
 
   it.each([
@@ -55,11 +71,15 @@ describe("JwtAuthenticator with a shared secret", () => {
   });
 
   it("accepts an audience given as a list that holds ours, and a token within the clock tolerance", async () => {
-    await expect(auth.authenticate({ token: await hs256({ ...valid, aud: ["other", "chat"] }) })).resolves.toBe(
-      "alice",
-    );
+    await expect(
+      auth.authenticate({ token: await hs256({ ...valid, aud: ["other", "chat"] }) }),
+    ).resolves.toMatchObject({
+      user: "alice",
+    });
     const justExpired = Math.floor(Date.now() / 1000) - 10;
-    await expect(auth.authenticate({ token: await hs256(valid, { expiresIn: justExpired }) })).resolves.toBe("alice");
+    await expect(auth.authenticate({ token: await hs256(valid, { expiresIn: justExpired }) })).resolves.toMatchObject({
+      user: "alice",
+    });
   });
 
   it("answers before any I/O or thread-pool callback runs (a WebSocket upgrade must finish in its request callback)", async () => {
@@ -119,8 +139,8 @@ describe("JwtAuthenticator with a JWKS endpoint", () => {
     const es = await signer("ES256", "es");
     const rs = await signer("RS256", "rs");
     const auth = new JwtAuthenticator({ keys: { jwksUrl } });
-    await expect(auth.authenticate({ token: await es({ sub: "alice" }) })).resolves.toBe("alice");
-    await expect(auth.authenticate({ token: await rs({ sub: "bob" }) })).resolves.toBe("bob");
+    await expect(auth.authenticate({ token: await es({ sub: "alice" }) })).resolves.toMatchObject({ user: "alice" });
+    await expect(auth.authenticate({ token: await rs({ sub: "bob" }) })).resolves.toMatchObject({ user: "bob" });
   });
 
   it("fetches the set at start, then answers without waiting on anything", async () => {
@@ -132,7 +152,7 @@ describe("JwtAuthenticator with a JWKS endpoint", () => {
     await new Promise((resolve) => setTimeout(resolve, 20));
     const order: string[] = [];
     setImmediate(() => order.push("next loop turn"));
-    await expect(auth.authenticate({ token })).resolves.toBe("alice");
+    await expect(auth.authenticate({ token })).resolves.toMatchObject({ user: "alice" });
     order.push("answered");
     expect(order).toEqual(["answered"]);
   });
@@ -143,7 +163,9 @@ describe("JwtAuthenticator with a JWKS endpoint", () => {
     await vi.waitFor(() => expect(fetches).toBeGreaterThan(0));
     const rotated = await signer("ES256", "new");
     await new Promise((resolve) => setTimeout(resolve, 100));
-    await expect(auth.authenticate({ token: await rotated({ sub: "alice" }) })).resolves.toBe("alice");
+    await expect(auth.authenticate({ token: await rotated({ sub: "alice" }) })).resolves.toMatchObject({
+      user: "alice",
+    });
   });
 
   it.each([

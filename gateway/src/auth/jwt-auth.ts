@@ -1,7 +1,7 @@
 import { createHmac, createPublicKey, type JsonWebKey, type KeyObject, timingSafeEqual, verify } from "node:crypto";
 import { NAME_PATTERN } from "@parley/protocol";
 import { createRemoteJWKSet, decodeJwt, decodeProtectedHeader, errors, type JWK, type RemoteJWKSet } from "jose";
-import { AuthError, type Authenticator, type Credentials } from "./auth.js";
+import { AuthError, type Authenticator, type Credentials, type Identity } from "./auth.js";
 
 export type JwtKeySource =
   /** A shared HMAC secret; tokens must be HS256. */
@@ -17,6 +17,10 @@ export interface JwtAuthenticatorOptions {
   readonly audience?: string;
   /** Claim holding the user id. @default "sub" */
   readonly userClaim?: string;
+  /** Claim holding the user's roles, an array of strings. @default "roles" */
+  readonly rolesClaim?: string;
+  /** The role among them that makes a user an admin (who may delete anyone's messages); unset: nobody is. */
+  readonly adminRole?: string;
   /** Tolerated clock difference in seconds for `exp`/`nbf`. @default 30 */
   readonly clockToleranceSeconds?: number;
   /** After a JWKS fetch, how long an unknown `kid` is refused without fetching again. @default 30 */
@@ -41,6 +45,8 @@ export class JwtAuthenticator implements Authenticator {
   readonly #issuer: string | undefined;
   readonly #audience: string | undefined;
   readonly #userClaim: string;
+  readonly #rolesClaim: string;
+  readonly #adminRole: string | undefined;
   readonly #clockTolerance: number;
 
   constructor(options: JwtAuthenticatorOptions) {
@@ -58,10 +64,12 @@ export class JwtAuthenticator implements Authenticator {
     this.#issuer = issuer;
     this.#audience = audience;
     this.#userClaim = userClaim;
+    this.#rolesClaim = options.rolesClaim ?? "roles";
+    this.#adminRole = options.adminRole;
     this.#clockTolerance = clockToleranceSeconds;
   }
 
-  async authenticate({ token }: Credentials): Promise<string> {
+  async authenticate({ token }: Credentials): Promise<Identity> {
     if (token === undefined) throw new AuthError("missing token");
     const header = decodeOrRefuse(() => decodeProtectedHeader(token));
     const alg = this.#algorithms.find((allowed) => allowed === header.alg);
@@ -86,7 +94,9 @@ export class JwtAuthenticator implements Authenticator {
     if (typeof user !== "string" || !NAME_PATTERN.test(user)) {
       throw new AuthError(`token claim ${this.#userClaim} is not a valid user name`);
     }
-    return user;
+    const roles = payload[this.#rolesClaim];
+    const admin = this.#adminRole !== undefined && Array.isArray(roles) && roles.includes(this.#adminRole);
+    return { user, admin };
   }
 
   #checkClaims(payload: Record<string, unknown>): void {

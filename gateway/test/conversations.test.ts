@@ -1,0 +1,105 @@
+import { eventOfFrame, historyPageSchema, type RoomEvent, type ServerFrame } from "@parley/protocol";
+import { uniqueName, waitFor } from "@parley/testkit";
+import { Stack } from "@parley/testkit/stack";
+import type { TestClient } from "@parley/testkit/ws-client";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+
+/** Edits, deletions, reactions and replies on the real stack: two gateways, Kafka, the persister, PostgreSQL. */
+describe("conversations", () => {
+  let stack: Stack;
+
+  beforeAll(async () => {
+    // A buffer of 3 events, so a join far behind replays most of the room from PostgreSQL.
+    stack = await Stack.start({ gateways: 2, gatewayEnv: { PARLEY_RECENT_LIMIT: "3" } });
+  });
+  afterAll(async () => {
+    await stack?.stop();
+  });
+
+  function gateway(index: number) {
+    const found = stack.gateways[index];
+    if (!found) throw new Error(`no gateway ${index}`);
+    return found;
+  }
+
+  /** Sends `frame` with `cid` and waits for its ack, or the error frame for it. */
+  async function answer(client: TestClient, frame: Record<string, unknown>, cid: string) {
+    const from = client.frames.length;
+    client.send({ ...frame, cid });
+    return waitFor(
+      () => client.frames.slice(from).find((sent) => (sent.t === "ack" || sent.t === "error") && sent.cid === cid),
+      `the answer to ${cid}`,
+    );
+  }
+
+  const stream = (frames: readonly ServerFrame[], room: string): RoomEvent[] =>
+    frames.flatMap((frame) => {
+      const event = eventOfFrame(frame);
+      return event?.room === room ? [event] : [];
+    });
+
+  it("stores each once through Kafka, and serves them back in history and in a replay from PostgreSQL", async () => {
+    const room = uniqueName("room");
+    const ann = await gateway(0).connect("ann");
+    const ben = await gateway(1).connect("ben");
+    const cat = await gateway(1).connect("cat");
+    for (const client of [ann, ben, cat]) await client.join(room);
+
+    await ann.sendUntilAcked(room, "m1", "helo"); // 1
+    await ann.sendUntilAcked(room, "m2", "a secret"); // 2
+    const edit = { t: "edit", room, seq: 1, body: "hello" };
+    expect(await answer(ann, edit, "e1")).toMatchObject({ t: "ack", seq: 3 });
+    // What the buffer (3 events) no longer holds is looked up in PostgreSQL: wait until it is there.
+    await waitFor(async () => (await stack.rows()).filter((row) => row.room === room).length === 3, "3 rows");
+    // A retry, through the other gateway: the same seq, stored once.
+    const annAgain = await gateway(1).connect("ann");
+    await annAgain.join(room);
+    expect(await answer(annAgain, edit, "e1")).toMatchObject({ t: "ack", seq: 3 });
+    const thumbs = { t: "react", room, seq: 1, emoji: "👍", on: true };
+    expect(await answer(ben, thumbs, "r1")).toMatchObject({ seq: 4 });
+    expect(await answer(ben, thumbs, "r2")).toMatchObject({ seq: 5 }); // the same reaction again: still one
+    expect(await answer(cat, thumbs, "r3")).toMatchObject({ seq: 6 });
+    expect(await answer(ben, { ...thumbs, emoji: ":tada:" }, "r4")).toMatchObject({ seq: 7 });
+    expect(await answer(ben, { ...thumbs, emoji: ":tada:", on: false }, "r5")).toMatchObject({ seq: 8 });
+    expect(await answer(ben, { t: "send", room, body: "what secret?", replyTo: 2 }, "m3")).toMatchObject({ seq: 9 });
+    expect(await answer(ann, { t: "delete", room, seq: 2 }, "d1")).toMatchObject({ seq: 10 });
+    expect(await answer(ben, { t: "edit", room, seq: 9, body: "x" }, "e2")).toMatchObject({ t: "ack", seq: 11 });
+    expect(await answer(ann, { t: "edit", room, seq: 9, body: "mine" }, "e3")).toMatchObject({ code: "forbidden" });
+    expect(await answer(ann, { t: "edit", room, seq: 2, body: "back" }, "e4")).toMatchObject({ code: "gone" });
+
+    // Members on both gateways saw the same stream, in order.
+    await waitFor(() => stream(cat.frames, room).length === 11, "cat's eleven events");
+    expect(stream(cat.frames, room).map((event) => event.seq)).toEqual(range(1, 11));
+    expect(stream(ann.frames, room)).toEqual(stream(cat.frames, room));
+
+    await waitFor(async () => (await stack.rows()).filter((row) => row.room === room).length === 11, "11 rows");
+
+    const history = async (user: string) => {
+      const response = await gateway(0).fetch(`/api/rooms/${room}/messages?user=${user}`);
+      expect(response.status).toBe(200);
+      return historyPageSchema.parse(await response.json()).messages;
+    };
+    const asBen = await history("ben");
+    expect(asBen.map((message) => message.seq)).toEqual([1, 2, 9]);
+    expect(asBen[0]).toMatchObject({ body: "hello", editedAt: expect.any(Number) });
+    expect(asBen[0]?.reactions).toEqual([{ emoji: "👍", count: 2, mine: true }]);
+    expect(asBen[1]).toMatchObject({ seq: 2, deleted: true, reactions: [] });
+    expect(asBen[1]).not.toHaveProperty("body");
+    expect(asBen[2]).toMatchObject({ body: "x", replyTo: 2, from: "ben" });
+    expect((await history("dan"))[0]?.reactions).toEqual([{ emoji: "👍", count: 2, mine: false }]);
+
+    // Far behind: the buffer holds 9-11, the rest comes from PostgreSQL, where message 2 is a tombstone.
+    const dan = await gateway(1).connect("dan");
+    expect(await dan.join(room, 0)).toMatchObject({ seq: 11, recovered: true });
+    await waitFor(() => stream(dan.frames, room).length === 11, "dan's replay");
+    const replay = stream(dan.frames, room);
+    expect(replay.map((event) => event.seq)).toEqual(range(1, 11));
+    expect(replay[1]).toMatchObject({ kind: "delete", seq: 2, target: 2 });
+    expect(JSON.stringify(dan.frames)).not.toContain("a secret");
+    for (const client of [ann, annAgain, ben, cat, dan]) client.close();
+  });
+});
+
+function range(from: number, to: number): number[] {
+  return Array.from({ length: to - from + 1 }, (_, index) => from + index);
+}
