@@ -7,7 +7,7 @@ import { uniqueName, waitFor } from "@parley/testkit";
 import { GatewayProcess } from "@parley/testkit/gateway-process";
 import { Stack } from "@parley/testkit/stack";
 import { TestClient } from "@parley/testkit/ws-client";
-import { type Browser, type BrowserContext, chromium, type Page } from "playwright-core";
+import { type Browser, type BrowserContext, chromium, type Locator, type Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { Balancer } from "./proxy.js";
 
@@ -45,6 +45,8 @@ describe("web client in a browser", () => {
   const balancers: Balancer[] = [];
   const dialogs: string[] = [];
   const pageErrors: string[] = [];
+  /** Every frame each page sent on its WebSockets, decoded. */
+  const framesSent = new Map<Page, { t?: string; room?: string }[]>();
 
   beforeAll(async () => {
     stack = await Stack.start({
@@ -79,6 +81,10 @@ describe("web client in a browser", () => {
       void dialog.dismiss();
     });
     page.on("pageerror", (error) => pageErrors.push(error.message));
+    framesSent.set(page, []);
+    page.on("websocket", (socket) =>
+      socket.on("framesent", ({ payload }) => framesSent.get(page)?.push(JSON.parse(String(payload)))),
+    );
     page.on("console", (message) => {
       // A CSP violation is reported on the console: a policy the client breaks is a failure.
       if (message.type() === "error" && /Content Security Policy/i.test(message.text()))
@@ -106,6 +112,32 @@ describe("web client in a browser", () => {
   }
 
   const bodies = (page: Page) => page.locator(".log .message .body").allTextContents();
+  /** The message whose body has `text` (not one that quotes it). */
+  const messageWith = (page: Page, text: string) =>
+    page.locator(".log .message").filter({ has: page.locator(".body", { hasText: text }) });
+  /** The `join`s a page sent for `room`: one per connection, more only if it saw a gap and rejoined to fill it. */
+  const joinsOf = (page: Page, room: string) =>
+    (framesSent.get(page) ?? []).filter((frame) => frame.t === "join" && frame.room === room).length;
+
+  /** Opens a message's menu as a person with a mouse does: over the message, then its actions button. */
+  async function openMenu(page: Page, message: Locator): Promise<Locator> {
+    await message.hover();
+    await message.getByRole("button", { name: /^Actions for / }).click();
+    const menu = page.getByRole("menu", { name: "Message actions" });
+    await menu.waitFor();
+    return menu;
+  }
+
+  /** The active element's role and accessible name, as a screen reader would announce it. */
+  const focused = (page: Page) =>
+    page.evaluate<{ role?: string; name?: string }>(`(() => {
+      const element = document.activeElement;
+      return {
+        role: element?.getAttribute("role") ?? element?.tagName.toLowerCase(),
+        name: element?.getAttribute("aria-label") ?? element?.textContent?.trim(),
+      };
+    })()`);
+  const focusedText = (page: Page) => page.evaluate<string | undefined>("document.activeElement?.textContent");
 
   it("lets two people on two gateways chat in a room and a DM, showing markup as text", async () => {
     const ann = uniqueName("ann");
@@ -166,6 +198,268 @@ describe("web client in a browser", () => {
 
     expect(dialogs).toEqual([]);
     expect(pageErrors).toEqual([]);
+  });
+
+  it("shows one person's edit and deletion to the other, on another gateway, as each happens", async () => {
+    const ann = uniqueName("ann");
+    const room = uniqueName("edits");
+    const [a, b] = await Promise.all([person(0, ann), person(1, uniqueName("ben"))]);
+    await Promise.all([openRoom(a.page, room), openRoom(b.page, room)]);
+    await say(a.page, "helo wrld");
+    await say(b.page, "hi ann");
+    await messageWith(b.page, "helo wrld").waitFor();
+
+    // Edit in place: Enter saves; both sides show the new body, marked edited.
+    const mine = messageWith(a.page, "helo wrld");
+    await (await openMenu(a.page, mine)).getByRole("menuitem", { name: "Edit" }).click();
+    const editor = a.page.getByRole("textbox", { name: "Edit message" });
+    expect(await editor.inputValue()).toBe("helo wrld");
+    await editor.fill("hello world");
+    await editor.press("Enter");
+    for (const page of [a.page, b.page]) {
+      await messageWith(page, "hello world").locator(".edited", { hasText: "(edited)" }).waitFor();
+      expect(await bodies(page)).toEqual(["hello world", "hi ann"]);
+    }
+    // A message after the edit: the edit took a position in the stream, which is no gap to recover.
+    await say(a.page, "and another");
+    await messageWith(b.page, "and another").waitFor();
+
+    // Only the author is offered edit and delete.
+    const theirs = await openMenu(b.page, messageWith(b.page, "hello world"));
+    expect(await theirs.getByRole("menuitem").allTextContents()).toEqual(["Reply"]);
+    await b.page.keyboard.press("Escape");
+    await theirs.waitFor({ state: "detached" });
+
+    // Delete asks once more, then leaves a tombstone on both sides.
+    await (await openMenu(a.page, messageWith(a.page, "hello world")))
+      .getByRole("menuitem", { name: "Delete" })
+      .click();
+    await a.page
+      .getByRole("group", { name: "Delete this message for everyone?" })
+      .getByRole("button", { name: "Delete" })
+      .click();
+    for (const page of [a.page, b.page]) {
+      await page.locator(".message.deleted .tombstone", { hasText: "Message deleted" }).waitFor();
+      await expect.poll(() => bodies(page)).toEqual(["hi ann", "and another"]);
+      expect(await page.locator(".log").textContent()).not.toContain("hello world");
+    }
+    expect(
+      await a.page
+        .locator(".message.deleted")
+        .getByRole("button", { name: /^Actions for / })
+        .count(),
+    ).toBe(0);
+    // Neither client saw a false gap: one join each, no rejoin to recover seqs that were edits or deletions.
+    expect([joinsOf(a.page, room), joinsOf(b.page, room)]).toEqual([1, 1]);
+    expect(pageErrors).toEqual([]);
+  });
+
+  it("shows the other's reaction as a chip with its count, and their reply with a quote of the message", async () => {
+    const ann = uniqueName("ann");
+    const ben = uniqueName("ben");
+    const room = uniqueName("reactions");
+    const [a, b] = await Promise.all([person(0, ann), person(1, ben)]);
+    await Promise.all([openRoom(a.page, room), openRoom(b.page, room)]);
+    await say(a.page, "lunch at noon?");
+    await messageWith(b.page, "lunch at noon?").waitFor();
+
+    // Ben reacts from the menu's quick reactions: a pressed chip for him, a count of one for ann.
+    await (await openMenu(b.page, messageWith(b.page, "lunch at noon?")))
+      .getByRole("menuitemcheckbox", { name: "React with thumbs up" })
+      .click();
+    await b.page.getByRole("button", { name: "thumbs up: 1 reaction, including yours", pressed: true }).waitFor();
+    const annChip = messageWith(a.page, "lunch at noon?").getByRole("button", { name: /^thumbs up:/ });
+    await expect.poll(() => annChip.getAttribute("aria-label")).toBe("thumbs up: 1 reaction");
+    expect(await annChip.getAttribute("aria-pressed")).toBe("false");
+    expect(await annChip.textContent()).toBe("👍1");
+    // Ann clicks the chip: the count is two on both sides, and counts each person once.
+    await annChip.click();
+    await expect.poll(() => annChip.getAttribute("aria-label")).toBe("thumbs up: 2 reactions, including yours");
+    const benChip = messageWith(b.page, "lunch at noon?").getByRole("button", { name: /^thumbs up:/ });
+    await expect.poll(() => benChip.getAttribute("aria-label")).toBe("thumbs up: 2 reactions, including yours");
+    await benChip.click();
+    await expect.poll(() => annChip.getAttribute("aria-label")).toBe("thumbs up: 1 reaction, including yours");
+
+    // Ben replies: the composer says to whom, and ann sees the answer quoting her message.
+    await (await openMenu(b.page, messageWith(b.page, "lunch at noon?")))
+      .getByRole("menuitem", { name: "Reply" })
+      .click();
+    await b.page.locator(".replying", { hasText: `Replying to ${ann}` }).waitFor();
+    expect(await focused(b.page)).toMatchObject({ role: "textarea" });
+    await b.page.keyboard.type("yes, the usual place");
+    await b.page.keyboard.press("Enter");
+    await b.page.locator(".replying").waitFor({ state: "detached" });
+    const reply = messageWith(a.page, "yes, the usual place");
+    await reply.locator(".reply-quote", { hasText: "You" }).waitFor();
+    expect(await reply.locator(".reply-excerpt").textContent()).toBe("lunch at noon?");
+    expect(await messageWith(b.page, "yes, the usual place").locator(".reply-from").textContent()).toBe(ann);
+    // The quote leads to the message it answers.
+    await reply.locator(".reply-quote").click();
+    expect(await focusedText(a.page)).toContain("lunch at noon?");
+
+    // The answered message is deleted: the quote says so.
+    await (await openMenu(a.page, messageWith(a.page, "lunch at noon?")))
+      .getByRole("menuitem", { name: "Delete" })
+      .click();
+    await a.page.getByRole("button", { name: "Delete", exact: true }).click();
+    await messageWith(b.page, "yes, the usual place").locator(".reply-quote", { hasText: "deleted message" }).waitFor();
+
+    // A reload shows the same conversation, rebuilt from the server.
+    await b.page.reload();
+    await messageWith(b.page, "yes, the usual place").locator(".reply-quote", { hasText: "deleted message" }).waitFor();
+    await b.page.locator(".message.deleted").waitFor();
+    expect(await b.page.locator(".reaction-chip").count()).toBe(0);
+    expect(pageErrors).toEqual([]);
+  });
+
+  it("works the message menu, editing and replying from the keyboard, and gives the focus back", async () => {
+    const room = uniqueName("keys");
+    const { page } = await person(0, uniqueName("kim"));
+    await openRoom(page, room);
+    await say(page, "keyboard only");
+    const message = page.locator(".message[data-seq]", { hasText: "keyboard only" });
+    await message.waitFor();
+    const actions = message.getByRole("button", { name: "Actions for your message" });
+
+    // From the composer, Shift+Tab reaches the newest message's actions button, shown once focused.
+    expect(await focused(page)).toMatchObject({ role: "textarea" });
+    await page.keyboard.press("Shift+Tab");
+    expect(await focused(page)).toEqual({ role: "button", name: "Actions for your message" });
+    await expect
+      .poll(() => actions.evaluate((button) => button.ownerDocument.defaultView?.getComputedStyle(button).opacity))
+      .toBe("1");
+    expect(await actions.getAttribute("aria-haspopup")).toBe("menu");
+    await page.keyboard.press("Enter");
+    const menu = page.getByRole("menu", { name: "Message actions" });
+    await menu.waitFor();
+    expect(await actions.getAttribute("aria-expanded")).toBe("true");
+    expect(await focused(page)).toEqual({ role: "menuitemcheckbox", name: "React with thumbs up" });
+    await page.keyboard.press("End");
+    expect(await focused(page)).toEqual({ role: "menuitem", name: "Delete" });
+    await page.keyboard.press("ArrowDown");
+    expect(await focused(page)).toEqual({ role: "menuitemcheckbox", name: "React with thumbs up" });
+    await page.keyboard.press("ArrowLeft");
+    expect(await focused(page)).toEqual({ role: "menuitem", name: "Delete" });
+    // Escape closes it and the focus is back on the button.
+    await page.keyboard.press("Escape");
+    await menu.waitFor({ state: "detached" });
+    expect(await focused(page)).toEqual({ role: "button", name: "Actions for your message" });
+    expect(await actions.getAttribute("aria-expanded")).toBe("false");
+
+    // ArrowDown opens it too; react with the second quick reaction.
+    await page.keyboard.press("ArrowDown");
+    await menu.waitFor();
+    await page.keyboard.press("ArrowRight");
+    expect(await focused(page)).toEqual({ role: "menuitemcheckbox", name: "React with heart" });
+    await page.keyboard.press("Enter");
+    await menu.waitFor({ state: "detached" });
+    expect(await focused(page)).toEqual({ role: "button", name: "Actions for your message" });
+    await message.getByRole("button", { name: "heart: 1 reaction, including yours", pressed: true }).waitFor();
+    await page.keyboard.press("Enter");
+    expect(await menu.getByRole("menuitemcheckbox", { name: "React with heart" }).getAttribute("aria-checked")).toBe(
+      "true",
+    );
+    // Tab closes it as well, keeping the focus on the button.
+    await page.keyboard.press("Tab");
+    await menu.waitFor({ state: "detached" });
+    expect(await focused(page)).toEqual({ role: "button", name: "Actions for your message" });
+
+    // Edit: Escape cancels and changes nothing; Enter saves.
+    await page.keyboard.press("ArrowUp");
+    expect(await focused(page)).toEqual({ role: "menuitem", name: "Delete" });
+    await page.keyboard.press("ArrowUp");
+    await page.keyboard.press("Enter");
+    const editor = page.getByRole("textbox", { name: "Edit message" });
+    await editor.waitFor();
+    expect(await focused(page)).toMatchObject({ role: "textarea" });
+    await page.keyboard.type(" (not kept)");
+    await page.keyboard.press("Escape");
+    await editor.waitFor({ state: "detached" });
+    expect(await bodies(page)).toEqual(["keyboard only"]);
+    expect(await focused(page)).toEqual({ role: "button", name: "Actions for your message" });
+    await page.keyboard.press("ArrowUp");
+    await page.keyboard.press("ArrowUp");
+    await page.keyboard.press("Enter");
+    await page.keyboard.type(", edited");
+    await page.keyboard.press("Enter");
+    await message.locator(".edited", { hasText: "(edited)" }).waitFor();
+    expect(await bodies(page)).toEqual(["keyboard only, edited"]);
+    expect(await focused(page)).toEqual({ role: "button", name: "Actions for your message" });
+
+    // Reply: the composer takes the focus and names the message; Escape there cancels the reply.
+    await page.keyboard.press("Enter");
+    await menu.waitFor();
+    for (const key of ["End", "ArrowUp", "ArrowUp"]) await page.keyboard.press(key);
+    expect(await focused(page)).toEqual({ role: "menuitem", name: "Reply" });
+    await page.keyboard.press("Enter");
+    await page.locator(".replying", { hasText: "Replying to yourself" }).waitFor();
+    expect(await focused(page)).toMatchObject({ role: "textarea" });
+    await page.keyboard.press("Escape");
+    await page.locator(".replying").waitFor({ state: "detached" });
+
+    // Delete from the keyboard: the question takes the focus, Escape keeps the message, Enter on Delete removes it.
+    await actions.focus();
+    await page.keyboard.press("ArrowUp");
+    await page.keyboard.press("Enter");
+    expect(await focused(page)).toEqual({ role: "button", name: "Delete" });
+    await page.keyboard.press("Escape");
+    expect(await focused(page)).toEqual({ role: "button", name: "Actions for your message" });
+    await page.keyboard.press("ArrowUp");
+    await page.keyboard.press("Enter");
+    await page.keyboard.press("Enter");
+    await page.locator(".message.deleted", { hasText: "Message deleted" }).waitFor();
+    // The message has no button any more: the focus is on the tombstone, not lost to the page.
+    expect(await page.evaluate<boolean>('document.activeElement?.classList.contains("message") === true')).toBe(true);
+    expect(pageErrors).toEqual([]);
+  });
+
+  it("pages in older messages as they stand now: edited, deleted, with their reactions and replies", async () => {
+    const room = uniqueName("standing");
+    const gateway = stack.gateways[0];
+    if (!gateway) throw new Error("no gateway");
+    const [sam, lee] = await Promise.all([gateway.connect("sam"), gateway.connect("lee")]);
+    await Promise.all([sam.join(room), lee.join(room)]);
+    const acked = async (client: TestClient, frame: Record<string, unknown> & { cid: string }) => {
+      const from = client.frames.length;
+      client.send({ room, ...frame });
+      return (await client.next("ack", (ack) => ack.cid === frame.cid, { from })).seq;
+    };
+    const first = await acked(sam, { t: "send", cid: "h1", body: "the plan, draft" });
+    await acked(lee, { t: "react", seq: first, emoji: "👍", on: true, cid: "h2" });
+    await acked(sam, { t: "react", seq: first, emoji: "👍", on: true, cid: "h3" });
+    await acked(sam, { t: "edit", seq: first, body: "the plan, final", cid: "h4" });
+    const gone = await acked(lee, { t: "send", cid: "h5", body: "a typo to delete" });
+    await acked(lee, { t: "delete", seq: gone, cid: "h6" });
+    await acked(lee, { t: "send", cid: "h7", body: "looks good", replyTo: first });
+    // More events than the join replays, so the ones above come from the history API.
+    let last = 0;
+    for (let n = 1; n <= MAX_REPLAY + 5; n++) last = await acked(sam, { t: "send", cid: `f${n}`, body: `filler ${n}` });
+    await sam.next("persisted", (frame) => frame.room === room && frame.upTo >= last, { timeoutMs: 30_000 });
+    sam.close();
+    lee.close();
+
+    const { page } = await person(1, uniqueName("reader"));
+    await openRoom(page, room);
+    await messageWith(page, `filler ${MAX_REPLAY + 5}`).waitFor();
+    await page.locator(".log").hover();
+    await waitFor(
+      async () => {
+        if ((await page.getByText("Beginning of the conversation").count()) === 1) return true;
+        await page.mouse.wheel(0, -4000);
+        return false;
+      },
+      "every message loaded by scrolling up",
+      { timeoutMs: 30_000, intervalMs: 200 },
+    );
+    const plan = messageWith(page, "the plan, final");
+    await plan.locator(".edited", { hasText: "(edited)" }).waitFor();
+    expect(await plan.getByRole("button", { name: /^thumbs up:/ }).getAttribute("aria-label")).toBe(
+      "thumbs up: 2 reactions",
+    );
+    await page.locator(".message.deleted", { hasText: "Message deleted" }).waitFor();
+    expect(await page.locator(".log").textContent()).not.toContain("a typo to delete");
+    expect(await messageWith(page, "looks good").locator(".reply-excerpt").textContent()).toBe("the plan, final");
+    expect((await bodies(page)).slice(0, 2)).toEqual(["the plan, final", "looks good"]);
   });
 
   it("pages older history in on scroll-up, each message once and in order", async () => {

@@ -484,3 +484,202 @@ describe("ChatClient rooms", () => {
     ).toEqual(["lobby"]);
   });
 });
+
+describe("ChatClient edits, deletions, reactions and replies", () => {
+  const edited = (at: number, seq: number, body: string, from = "bob", cid = `c${at}`): ServerFrame => ({
+    t: "edited",
+    room: "lobby",
+    at,
+    seq,
+    id: `id-lobby-${at}`,
+    cid,
+    from,
+    body,
+    editedAt: 1_700_000_000_000 + at,
+  });
+  const reaction = (at: number, seq: number, user: string, emoji: string, on: boolean, cid = `c${at}`) =>
+    ({
+      t: "reaction",
+      room: "lobby",
+      at,
+      seq,
+      id: `id-lobby-${at}`,
+      cid,
+      user,
+      emoji,
+      on,
+      ts: 1_700_000_000_000 + at,
+    }) satisfies ServerFrame;
+
+  it("rejoins with since past the last edit, deletion or reaction, not only the last message", () => {
+    const client = makeClient();
+    const first = online(client);
+    first.receive(msg("lobby", 1));
+    first.receive(edited(2, 1, "fixed"));
+    first.receive(reaction(3, 1, "carol", "👍", true));
+    first.receive({ t: "deleted", room: "lobby", at: 4, seq: 1, id: "id-lobby-4", cid: "c4", by: "bob", ts: 4 });
+    // No false gap: nothing was rejoined to recover.
+    expect(first.sentOf("join")).toHaveLength(1);
+    first.drop(1012);
+    vi.advanceTimersByTime(60_000);
+    const second = sockets.at(-1) as FakeSocket;
+    second.open();
+    expect(second.sentOf("join")).toEqual([{ t: "join", room: "lobby", since: 4 }]);
+  });
+
+  it("rejoins to recover when a change skips positions", () => {
+    const client = makeClient();
+    const socket = online(client);
+    socket.receive(msg("lobby", 1));
+    socket.receive(reaction(3, 1, "carol", "👍", true));
+    expect(socket.sentOf("join").slice(1)).toEqual([{ t: "join", room: "lobby", since: 1 }]);
+  });
+
+  it("sends edits, deletions and reactions with cids, shows them at once, and resends them after a reconnect", () => {
+    const client = makeClient();
+    const first = online(client);
+    first.receive(msg("lobby", 1, "alice"));
+    first.receive(msg("lobby", 2, "bob"));
+    expect(client.edit("lobby", 1, "message 1, fixed")).toEqual({ ok: true, cid: "cid-1" });
+    expect(client.toggleReaction("lobby", 2, "🎉")).toEqual({ ok: true, cid: "cid-2" });
+    expect(client.deleteMessage("lobby", 1)).toEqual({ ok: true, cid: "cid-3" });
+    expect(first.sent.slice(1)).toEqual([
+      { t: "edit", room: "lobby", seq: 1, body: "message 1, fixed", cid: "cid-1" },
+      { t: "react", room: "lobby", seq: 2, emoji: "🎉", on: true, cid: "cid-2" },
+      { t: "delete", room: "lobby", seq: 1, cid: "cid-3" },
+    ]);
+    expect(room(client, "lobby").items).toMatchObject([
+      { seq: 1, deleted: true, saving: "delete" },
+      { seq: 2, reactions: [{ emoji: "🎉", count: 1, mine: true }] },
+    ]);
+    // The reaction was acked before the drop; the other two go out again after the rejoin, with their cids.
+    first.receive({ t: "ack", room: "lobby", cid: "cid-2", seq: 3, id: "id-lobby-3" });
+    first.drop(1006);
+    vi.advanceTimersByTime(60_000);
+    const second = sockets.at(-1) as FakeSocket;
+    second.open();
+    second.receive({ t: "joined", room: "lobby", seq: 5, recovered: true });
+    expect(second.sent.filter((frame) => frame.t !== "join").map((frame) => "cid" in frame && frame.cid)).toEqual([
+      "cid-1",
+      "cid-3",
+    ]);
+    second.receive(reaction(3, 2, "alice", "🎉", true, "cid-2"));
+    second.receive(edited(4, 1, "message 1, fixed", "alice", "cid-1"));
+    second.receive({ t: "deleted", room: "lobby", at: 5, seq: 1, id: "id-lobby-5", cid: "cid-3", by: "alice", ts: 5 });
+    second.receive({ t: "ack", room: "lobby", cid: "cid-1", seq: 4, id: "id-lobby-4" });
+    second.receive({ t: "ack", room: "lobby", cid: "cid-3", seq: 5, id: "id-lobby-5" });
+    expect(room(client, "lobby").items).toEqual([
+      expect.objectContaining({ seq: 1, deleted: true, body: "" }),
+      expect.objectContaining({ seq: 2, reactions: [{ emoji: "🎉", count: 1, mine: true }] }),
+    ]);
+    expect(room(client, "lobby").items[0]?.saving).toBeUndefined();
+    // The toggle reads what is shown: a second click takes the reaction off.
+    client.toggleReaction("lobby", 2, "🎉");
+    expect(second.sent.at(-1)).toEqual({ t: "react", room: "lobby", seq: 2, emoji: "🎉", on: false, cid: "cid-4" });
+  });
+
+  it("shows on the message why the server refused a change, and offers a retry only where one may help", () => {
+    const client = makeClient({ ackTimeoutMs: 5000 });
+    const socket = online(client);
+    socket.receive(msg("lobby", 1, "alice"));
+    socket.receive(msg("lobby", 2, "bob"));
+    client.edit("lobby", 1, "edited");
+    socket.receive({ t: "error", code: "gone", cid: "cid-1", message: "message 1 was deleted" });
+    expect(room(client, "lobby").items[0]).toMatchObject({
+      body: "message 1",
+      failedChange: { cid: "cid-1", action: "edit", retriable: false, reason: "the message was deleted." },
+    });
+    client.react("lobby", 2, "👍", true);
+    socket.receive({ t: "error", code: "not_found", cid: "cid-2", message: "no message 2" });
+    expect(room(client, "lobby").items[1]).toMatchObject({
+      reactions: [],
+      failedChange: { action: "react", reason: "the message was not found.", retriable: false },
+    });
+    client.dismiss("lobby", "cid-2");
+    expect(room(client, "lobby").items[1]?.failedChange).toBeUndefined();
+    client.deleteMessage("lobby", 1);
+    socket.receive({ t: "error", code: "forbidden", cid: "cid-3", message: "not yours" });
+    expect(room(client, "lobby").items[0]?.failedChange).toMatchObject({
+      action: "delete",
+      reason: "only its author may change that message.",
+    });
+    // No answer at all: retriable, and a retry goes out with the same cid.
+    client.react("lobby", 2, "❤️", true);
+    vi.advanceTimersByTime(5000);
+    expect(room(client, "lobby").items[1]?.failedChange).toMatchObject({ cid: "cid-4", retriable: true });
+    client.retry("lobby", "cid-4");
+    expect(socket.sentOf("react").map((frame) => frame.cid)).toEqual(["cid-2", "cid-4", "cid-4"]);
+    expect(client.getSnapshot().notice).toBeUndefined();
+  });
+
+  it("refuses what the server would: others' messages, deleted ones, bad emoji", () => {
+    const client = makeClient();
+    const socket = online(client);
+    socket.receive(msg("lobby", 1, "bob"));
+    socket.receive(msg("lobby", 2, "alice"));
+    socket.receive({ t: "deleted", room: "lobby", at: 3, seq: 2, id: "id-lobby-3", cid: "c3", by: "alice", ts: 3 });
+    expect(client.edit("lobby", 1, "mine now")).toEqual({
+      ok: false,
+      reason: "Only its author may change that message.",
+    });
+    expect(client.deleteMessage("lobby", 1)).toMatchObject({ ok: false });
+    expect(client.react("lobby", 2, "👍", true)).toEqual({ ok: false, reason: "That message was deleted." });
+    expect(client.react("lobby", 1, "not an emoji", true)).toMatchObject({ ok: false });
+    expect(client.react("lobby", 9, "👍", true)).toEqual({ ok: false, reason: "That message is not loaded." });
+    expect(client.react("lobby", 1, ":shipit:", true)).toMatchObject({ ok: true });
+    expect(socket.sent.filter((frame) => frame.t !== "join")).toEqual([
+      { t: "react", room: "lobby", seq: 1, emoji: ":shipit:", on: true, cid: "cid-1" },
+    ]);
+  });
+
+  it("sends a reply with the seq it answers and quotes that message", () => {
+    const client = makeClient();
+    const socket = online(client);
+    socket.receive({ t: "msg", ...message("lobby", 1), body: "lunch?\nat noon" });
+    client.send("lobby", "yes", 1);
+    expect(socket.sentOf("send")).toEqual([{ t: "send", room: "lobby", cid: "cid-1", body: "yes", replyTo: 1 }]);
+    socket.receive({ t: "msg", ...message("lobby", 2, "alice", "cid-1"), body: "yes", replyTo: 1 });
+    expect(room(client, "lobby").items[1]).toMatchObject({
+      seq: 2,
+      replyTo: { seq: 1, from: "bob", excerpt: "lunch?", deleted: false },
+    });
+  });
+
+  it("pages history as messages stand now, following nextBefore over the seqs that changes took", async () => {
+    const client = makeClient();
+    const socket = online(client);
+    socket.receive({ t: "joined", room: "lobby", seq: 40, recovered: false });
+    socket.receive(msg("lobby", 40));
+    const stored = (seq: number, extra: object = {}) => ({ ...message("lobby", seq), reactions: [], ...extra });
+    fetchAnswer = (url) =>
+      new URL(url).searchParams.get("before") === "40"
+        ? {
+            status: 200,
+            body: {
+              room: "lobby",
+              messages: [
+                stored(30, { body: "edited", editedAt: 1_700_000_000_035 }),
+                { ...stored(33, { deleted: true }), body: undefined },
+                stored(36, { reactions: [{ emoji: "👍", count: 2, mine: true }], replyTo: 33 }),
+              ],
+              nextBefore: 30,
+            },
+          }
+        : { status: 200, body: { room: "lobby", messages: [stored(2)] } };
+    await client.loadOlder("lobby");
+    expect(room(client, "lobby").items).toMatchObject([
+      { seq: 30, body: "edited", editedAt: 1_700_000_000_035, deleted: false },
+      { seq: 33, body: "", deleted: true },
+      { seq: 36, reactions: [{ emoji: "👍", count: 2, mine: true }], replyTo: { seq: 33, deleted: true } },
+      { seq: 40 },
+    ]);
+    expect(room(client, "lobby").hasOlder).toBe(true);
+    await client.loadOlder("lobby");
+    expect(fetches.at(-1)?.url).toContain("before=30");
+    expect(room(client, "lobby").items.map((item) => item.seq)).toEqual([2, 30, 33, 36, 40]);
+    expect(room(client, "lobby").hasOlder).toBe(false);
+    // A live reaction after the page counts on top of it; ours corrects what the page said.
+    socket.receive(reaction(41, 36, "alice", "👍", false));
+    expect(room(client, "lobby").items[3]?.reactions).toEqual([{ emoji: "👍", count: 1, mine: false }]);
+  });
+});

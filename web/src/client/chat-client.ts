@@ -3,10 +3,13 @@ import {
   bodySchema,
   type ClientFrame,
   CloseCode,
-  chatMessageSchema,
   decodeServerFrame,
   dmRoom,
   ErrorCode,
+  type EventFrame,
+  emojiSchema,
+  type HistoryPage,
+  historyPageSchema,
   isRoomName,
   MAX_BODY_LENGTH,
   mayAccess,
@@ -15,7 +18,7 @@ import {
   type ServerFrame,
 } from "@parley/protocol";
 import { z } from "zod";
-import { RoomModel, type RoomSnapshot } from "./room.js";
+import { type ChangeAction, type OutgoingFrame, RoomModel, type RoomSnapshot } from "./room.js";
 
 /** Who we are to the server: a dev-mode name (`?user=`) or a JWT (`?token=` / `Authorization: Bearer`). */
 export type Credentials =
@@ -108,18 +111,26 @@ export type SendResult = { readonly ok: true; readonly cid: string } | { readonl
 /** Reconnect delays: from 0.1 s up to 15 s, with full jitter so a restarted gateway's clients spread out. */
 export const RECONNECT_BACKOFF = { initialMs: 500, maxMs: 15_000, floorMs: 100 } as const;
 
-const historyPageSchema = z.object({
-  room: z.string(),
-  messages: z.array(chatMessageSchema),
-  nextBefore: z.number().int().optional(),
-});
-
 const SEND_ERRORS: Partial<Record<ErrorCode, string>> = {
   [ErrorCode.RateLimited]: "Sending too fast; try again in a moment.",
   [ErrorCode.Unavailable]: "The server could not store it; try again.",
   [ErrorCode.TooLarge]: `Too long: at most ${MAX_BODY_LENGTH} characters.`,
   [ErrorCode.NotJoined]: "Not in the room yet; try again.",
   [ErrorCode.BadRequest]: "The server refused this message.",
+  [ErrorCode.NotFound]: "The message it answers was not found.",
+  [ErrorCode.Gone]: "The message it answers was deleted.",
+};
+
+/** What an error frame means for one of our edits, deletions or reactions, and whether a retry may help. */
+const CHANGE_ERRORS: Partial<Record<ErrorCode, { readonly reason: string; readonly retriable: boolean }>> = {
+  [ErrorCode.NotFound]: { reason: "the message was not found.", retriable: false },
+  [ErrorCode.Forbidden]: { reason: "only its author may change that message.", retriable: false },
+  [ErrorCode.Gone]: { reason: "the message was deleted.", retriable: false },
+  [ErrorCode.BadRequest]: { reason: "the server refused it.", retriable: false },
+  [ErrorCode.TooLarge]: { reason: `too long: at most ${MAX_BODY_LENGTH} characters.`, retriable: false },
+  [ErrorCode.RateLimited]: { reason: "too fast; try again in a moment.", retriable: true },
+  [ErrorCode.Unavailable]: { reason: "the server could not store it; try again.", retriable: true },
+  [ErrorCode.NotJoined]: { reason: "not in the room yet; try again.", retriable: true },
 };
 
 /** Why a body cannot be sent, or `undefined` when it can. */
@@ -145,6 +156,11 @@ function randomCid(): string {
   const bytes = new Uint8Array(16);
   globalThis.crypto.getRandomValues(bytes);
   return Array.from(bytes, (byte) => byte.toString(16).padStart(2, "0")).join("");
+}
+
+/** Why `emoji` cannot be a reaction, or `undefined` when it can. */
+export function emojiProblem(emoji: string): string | undefined {
+  return emojiSchema.safeParse(emoji).success ? undefined : "A reaction is one emoji or a :shortcode:.";
 }
 
 /** The defaults of {@link ChatClientOptions}, resolved once when a client is made. */
@@ -176,9 +192,11 @@ function authorize(credentials: Credentials, url: URL, token: "header" | "query"
 
 /**
  * The protocol side of the web client, without any UI: one WebSocket to the gateway, reconnected with backoff and
- * jitter; every open room rejoined with `since` so nothing is missed; messages deduplicated by seq; our own sends
- * tracked by cid through sending -> acked -> persisted, and resent with the same cid (never duplicated) after a
- * reconnect or a retry. The UI reads immutable snapshots (`subscribe` / `getSnapshot`, React's external-store shape).
+ * jitter; every open room rejoined with `since` so nothing is missed; messages, edits, deletions and reactions
+ * deduplicated by their position in the room's stream and folded into each message's current state; our own sends
+ * tracked by cid through sending -> acked -> persisted, and they and our changes resent with the same cid (never
+ * applied twice) after a reconnect or a retry. The UI reads immutable snapshots (`subscribe` / `getSnapshot`, React's
+ * external-store shape).
  */
 export class ChatClient {
   readonly me: string;
@@ -305,23 +323,91 @@ export class ChatClient {
 
   // ---- messages ----
 
-  send(name: string, body: string): SendResult {
+  /** Sends a message, as a reply to the message at seq `replyTo` when given. */
+  send(name: string, body: string, replyTo?: number): SendResult {
     const room = this.#rooms.get(name);
     if (!room) return { ok: false, reason: "Open the room first." };
     const problem = bodyProblem(body);
     if (problem) return { ok: false, reason: problem };
     const cid = this.#options.newCid();
-    room.addSend(cid, body, this.#options.now());
-    this.#flushSends(room);
+    room.addSend(cid, body, this.#options.now(), replyTo);
+    this.#flush(room);
     this.#emit();
     return { ok: true, cid };
   }
 
-  /** Sends a failed message again with its original cid: the server answers a duplicate with the original seq. */
+  /**
+   * Replaces the body of our message at `seq`. Shown at once; sent with a cid, so a retry after a reconnect is never
+   * applied twice; a refusal (`forbidden`, `gone`, `not_found`) shows on the message.
+   */
+  edit(name: string, seq: number, body: string): SendResult {
+    const target = this.#changeable(name, seq, "edit");
+    if ("reason" in target) return { ok: false, reason: target.reason };
+    const problem = bodyProblem(body);
+    if (problem) return { ok: false, reason: problem };
+    return this.#change(target.room, (cid) => ({ t: "edit", room: name, seq, body, cid }));
+  }
+
+  /** Deletes our message at `seq`: it becomes a tombstone for everyone. */
+  deleteMessage(name: string, seq: number): SendResult {
+    const target = this.#changeable(name, seq, "delete");
+    if ("reason" in target) return { ok: false, reason: target.reason };
+    return this.#change(target.room, (cid) => ({ t: "delete", room: name, seq, cid }));
+  }
+
+  /** Puts our reaction `emoji` on the message at `seq` (`on`) or takes it off. */
+  react(name: string, seq: number, emoji: string, on: boolean): SendResult {
+    const target = this.#changeable(name, seq, "react");
+    if ("reason" in target) return { ok: false, reason: target.reason };
+    const problem = emojiProblem(emoji);
+    if (problem) return { ok: false, reason: problem };
+    return this.#change(target.room, (cid) => ({ t: "react", room: name, seq, emoji, on, cid }));
+  }
+
+  /** Toggles our reaction `emoji` on the message at `seq`, from what is shown now. */
+  toggleReaction(name: string, seq: number, emoji: string): SendResult {
+    const mine = this.#rooms
+      .get(name)
+      ?.messageAt(seq)
+      ?.current.reactions.some((reaction) => reaction.emoji === emoji && reaction.mine);
+    return this.react(name, seq, emoji, mine !== true);
+  }
+
+  /** The room, if we may change its message at `seq`; otherwise why not (what the server would refuse). */
+  #changeable(name: string, seq: number, action: ChangeAction): { room: RoomModel } | { reason: string } {
+    const room = this.#rooms.get(name);
+    if (!room) return { reason: "Open the room first." };
+    const message = room.messageAt(seq);
+    if (!message) return { reason: "That message is not loaded." };
+    if (message.current.deleted) return { reason: "That message was deleted." };
+    if (action !== "react" && message.from !== this.me) return { reason: "Only its author may change that message." };
+    return { room };
+  }
+
+  #change(room: RoomModel, frame: (cid: string) => Extract<OutgoingFrame, { t: ChangeAction }>): SendResult {
+    const cid = this.#options.newCid();
+    room.addChange(frame(cid));
+    this.#flush(room);
+    this.#emit();
+    return { ok: true, cid };
+  }
+
+  /**
+   * Sends a failed message or change again with its original cid: the server answers a duplicate with the original
+   * seq and applies it once.
+   */
   retry(name: string, cid: string): void {
     const room = this.#rooms.get(name);
     if (!room?.retry(cid)) return;
-    this.#flushSends(room);
+    this.#flush(room);
+    this.#emit();
+  }
+
+  /** Forgets a failed change once its reason was read. */
+  dismiss(name: string, cid: string): void {
+    const room = this.#rooms.get(name);
+    if (!room) return;
+    room.dismiss(cid);
     this.#emit();
   }
 
@@ -367,9 +453,10 @@ export class ChatClient {
     room.changed();
     this.#emit();
     try {
+      const asOf = room.historyMark();
       const page = await this.#history(name, before);
       if (this.#rooms.get(name) !== room) return;
-      room.onHistory(page.messages, page.nextBefore !== undefined);
+      room.onHistory(page.messages, page.nextBefore !== undefined, asOf);
     } catch (error) {
       room.loadingOlder = false;
       room.historyError = `Could not load older messages: ${error instanceof Error ? error.message : String(error)}.`;
@@ -387,7 +474,7 @@ export class ChatClient {
   }
 
   /** One page (`historyPageSize` messages) of the history API. */
-  async #history(name: string, before: number): Promise<z.infer<typeof historyPageSchema>> {
+  async #history(name: string, before: number): Promise<HistoryPage> {
     const response = await this.#fetchHistory(name, {
       before: String(before),
       limit: String(this.#options.historyPageSize),
@@ -400,12 +487,14 @@ export class ChatClient {
 
   /**
    * Fetches the stored messages between what we had and a replay that could not reach back to it (a long absence,
-   * or seqs lost with Redis), newest first, until the pages reach our old messages. Lost seqs simply never appear.
+   * or seqs lost with Redis), newest first, until the pages reach our old messages. Lost seqs simply never appear,
+   * and neither do the seqs of edits, deletions and reactions: a history page holds messages only, as they stand.
    */
   async #fillHole(name: string, hole: { after: number; before: number }): Promise<void> {
     let before = hole.before;
     for (let page = 0; page < 20 && before > hole.after + 1; page++) {
-      let result: z.infer<typeof historyPageSchema>;
+      let result: HistoryPage;
+      const asOf = this.#rooms.get(name)?.historyMark() ?? 0;
       try {
         result = await this.#history(name, before);
       } catch {
@@ -413,11 +502,13 @@ export class ChatClient {
       }
       const room = this.#rooms.get(name);
       if (!room) return;
-      room.onHoleFill(result.messages.filter((message) => message.seq > hole.after));
+      room.onHoleFill(
+        result.messages.filter((message) => message.seq > hole.after),
+        asOf,
+      );
       this.#emit();
-      const oldest = result.messages[0]?.seq;
-      if (oldest === undefined || result.nextBefore === undefined) return;
-      before = oldest;
+      if (result.nextBefore === undefined) return;
+      before = result.nextBefore;
     }
   }
 
@@ -534,24 +625,17 @@ export class ChatClient {
         const room = this.#rooms.get(frame.room);
         if (!room) return;
         room.onJoined(frame.seq, frame.recovered);
-        this.#flushSends(room);
+        this.#flush(room);
         break;
       }
       case "left":
         return;
-      case "msg": {
-        const room = this.#rooms.get(frame.room);
-        if (!room) return;
-        const { t: _t, ...message } = frame;
-        if (room.onMessage(message) === "gap" && !room.recovering) {
-          // Seqs are gap-free, so a hole means frames were lost: a `join` of the joined room replays from `since`.
-          room.recovering = true;
-          this.#sendJoin(room.name);
-        }
-        const hole = room.takeHole();
-        if (hole) void this.#fillHole(room.name, hole);
+      case "msg":
+      case "edited":
+      case "deleted":
+      case "reaction":
+        this.#onEvent(frame);
         break;
-      }
       case "epoch": {
         // The room restarted its sequence above `seq` (Redis lost its data): re-sync from what we have.
         const room = this.#rooms.get(frame.room);
@@ -588,11 +672,27 @@ export class ChatClient {
     this.#emit();
   }
 
+  /** A message, edit, deletion or reaction: all of them take a position in the room's gap-free stream. */
+  #onEvent(frame: EventFrame): void {
+    const room = this.#rooms.get(frame.room);
+    if (!room) return;
+    if (room.onEvent(frame) === "gap" && !room.recovering) {
+      // Seqs are gap-free, so a hole means frames were lost: a `join` of the joined room replays from `since`.
+      room.recovering = true;
+      this.#sendJoin(room.name);
+    }
+    const hole = room.takeHole();
+    if (hole) void this.#fillHole(room.name, hole);
+  }
+
   #onError(code: ErrorCode, message: string, cid: string | undefined): void {
     if (cid !== undefined) {
-      const reason = SEND_ERRORS[code] ?? message;
+      const change = CHANGE_ERRORS[code] ?? { reason: message, retriable: false };
       for (const room of this.#rooms.values()) {
-        if (!room.onSendError(cid, reason)) continue;
+        const failed =
+          room.onSendError(cid, SEND_ERRORS[code] ?? message) ||
+          room.onChangeError(cid, change.reason, change.retriable);
+        if (!failed) continue;
         clearTimeout(this.#ackTimers.get(cid));
         this.#ackTimers.delete(cid);
         return;
@@ -608,16 +708,21 @@ export class ChatClient {
     this.#frame({ t: "join", room: name, since: room.lastSeq });
   }
 
-  #flushSends(room: RoomModel): void {
+  /** Puts our unsent messages and changes on the wire, each awaiting its ack. */
+  #flush(room: RoomModel): void {
     if (!room.joined || !this.#socket) return;
-    for (const { cid, body } of room.takeUnsent()) {
-      this.#frame({ t: "send", room: room.name, cid, body });
+    for (const frame of room.takeUnsent()) {
+      const { cid } = frame;
+      this.#frame(frame);
       clearTimeout(this.#ackTimers.get(cid));
       this.#ackTimers.set(
         cid,
         setTimeout(() => {
           this.#ackTimers.delete(cid);
-          if (room.onSendError(cid, "No confirmation from the server; try again.")) this.#emit();
+          const failed =
+            room.onSendError(cid, "No confirmation from the server; try again.") ||
+            room.onChangeError(cid, "no confirmation from the server; try again.", true);
+          if (failed) this.#emit();
         }, this.#options.ackTimeoutMs),
       );
     }

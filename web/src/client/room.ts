@@ -1,7 +1,30 @@
-import type { ChatMessage } from "@parley/protocol";
+import type { ClientFrame, EventFrame, HistoryMessage, ReactionCount } from "@parley/protocol";
+import { MessageFold, type MessageState } from "./fold.js";
 
 /** Where one of our own messages is on its way: `acked` is durable (in the Log), `persisted` is in the database. */
 export type Delivery = "sending" | "acked" | "persisted" | "failed";
+
+/** The message a reply answers, as the reply quotes it. */
+export interface ReplyPreview {
+  readonly seq: number;
+  /** Absent while that message is not loaded (older than what is shown). */
+  readonly from?: string;
+  /** The first line of its current body; absent when it was deleted or is not loaded. */
+  readonly excerpt?: string;
+  readonly deleted: boolean;
+}
+
+/** What one of our changes of a message does. */
+export type ChangeAction = "edit" | "delete" | "react";
+
+/** One of our edits, deletions or reactions that the server refused or could not take. */
+export interface ChangeFailure {
+  readonly cid: string;
+  readonly action: ChangeAction;
+  readonly reason: string;
+  /** Trying again (with the same cid) may work: a rate limit, an outage, no answer. Otherwise it can be dismissed. */
+  readonly retriable: boolean;
+}
 
 /** One line of a room's conversation as the UI shows it. */
 export interface ChatItem {
@@ -11,13 +34,25 @@ export interface ChatItem {
   readonly seq?: number;
   readonly cid: string;
   readonly from: string;
+  /** Its current body: the latest edit's, or `""` once deleted. */
   readonly body: string;
   readonly ts: number;
   readonly own: boolean;
+  /** When its latest edit was made (ms since the epoch), if it was edited. */
+  readonly editedAt?: number;
+  /** A tombstone: the message was deleted, its body is gone. */
+  readonly deleted: boolean;
+  /** Emoji with at least one user, in the order they were first used (none on a tombstone). */
+  readonly reactions: readonly ReactionCount[];
+  readonly replyTo?: ReplyPreview;
   /** Only on our own messages that this client sent or saw being stored. */
   readonly delivery?: Delivery;
   /** Why a send failed, for the retry prompt. */
   readonly error?: string;
+  /** Our edit or deletion of it is on its way; what it does is already shown. */
+  readonly saving?: "edit" | "delete";
+  /** The latest of our changes of it that failed. */
+  readonly failedChange?: ChangeFailure;
 }
 
 /** What the UI knows about a room: an immutable snapshot, replaced whenever something in it changes. */
@@ -42,9 +77,16 @@ export interface RoomSnapshot {
   readonly typing: readonly string[];
 }
 
+/** A frame this client retries with its cid until the server acks it. */
+export type OutgoingFrame = Extract<ClientFrame, { t: "send" | "edit" | "delete" | "react" }> & {
+  readonly cid: string;
+};
+type ChangeFrame = Extract<OutgoingFrame, { t: ChangeAction }>;
+
 interface OwnSend {
   body: string;
   ts: number;
+  replyTo: number | undefined;
   state: "sending" | "acked" | "failed";
   error?: string;
   /** Set once the server sequenced it (from the `msg` or the `ack`). */
@@ -53,18 +95,55 @@ interface OwnSend {
   sentOnConnection: boolean;
 }
 
+interface OwnChange {
+  readonly frame: ChangeFrame;
+  state: "sending" | "acked" | "failed";
+  failure?: { readonly reason: string; readonly retriable: boolean };
+  /** Its event came back in the stream, so the fold has it and it need not be shown on top any more. */
+  seen: boolean;
+  sentOnConnection: boolean;
+}
+
+/** A message as it was posted (or as a history page or a tombstone first told us of it). */
+interface Posted {
+  readonly seq: number;
+  readonly id: string;
+  readonly cid: string;
+  readonly from: string;
+  readonly ts: number;
+  /** Absent when only its tombstone is known. */
+  readonly body?: string;
+  readonly replyTo?: number | undefined;
+}
+
+/** A message as it is shown now: its fold, with our own changes on their way applied on top. */
+interface Current extends MessageState {
+  readonly saving?: "edit" | "delete";
+}
+
+/** Longest excerpt a reply quotes, in UTF-16 code units (the UI cuts it shorter to fit). */
+const EXCERPT_LENGTH = 140;
+
 /**
- * One room's protocol state: messages deduplicated by seq, the highest gap-free seq (what `join` sends as `since`),
- * our own sends by cid, the persisted watermark, presence and typing. Plain data, no I/O: {@link ChatClient} drives it.
+ * One room's protocol state: its stream of events (messages, edits, deletions, reactions) deduplicated and folded
+ * by seq, the highest gap-free seq over all of them (what `join` sends as `since`), our own sends and changes by cid,
+ * the persisted watermark, presence and typing. Plain data, no I/O: {@link ChatClient} drives it.
  */
 export class RoomModel {
-  /** Messages by seq (from `msg` frames, replays and history pages). */
-  readonly #messages = new Map<number, ChatMessage>();
+  /** Messages by seq (from `msg` frames, tombstones, replays and history pages). */
+  readonly #messages = new Map<number, Posted>();
   #sortedSeqs: number[] = [];
+  /** What edits, deletions, reactions and history pages did to each message, by its seq (loaded or not). */
+  readonly #folds = new Map<number, MessageFold>();
+  /** Stream positions received above `lastSeq`, waiting for the ones below them. */
+  readonly #ahead = new Set<number>();
+  /** Stream events received so far: how a history page knows which of them it reflects. */
+  #received = 0;
   readonly #own = new Map<string, OwnSend>();
+  readonly #changes = new Map<string, OwnChange>();
   /** Every seq up to this one has been received: the `since` of the next `join`. */
   lastSeq = 0;
-  /** The next message starts a new gap-free run (after a replay that could not cover everything). */
+  /** The next stream event starts a new gap-free run (after a replay that could not cover everything). */
   #rebase = false;
   /** Our `lastSeq` when the rebase began, if we had messages: the hole starts above it. */
   #holeAfter: number | undefined;
@@ -73,7 +152,7 @@ export class RoomModel {
   /** Highest seq the user has seen; `undefined` until the room was first joined. */
   lastRead: number | undefined;
   joined = false;
-  /** `joined` announced messages beyond ours that have not arrived yet (the replay, or the history page instead). */
+  /** `joined` announced events beyond ours that have not arrived yet (the replay, or the history page instead). */
   #replayDue = false;
   /** A `join` with `since` is out to fill a gap; further gaps wait for its answer. */
   recovering = false;
@@ -101,8 +180,8 @@ export class RoomModel {
   }
 
   /**
-   * `joined` arrived. `recovered: false` means the replay that follows holds only the newest messages (or seqs were
-   * lost): the next message starts a new gap-free run, and what lies between it and what we had is a hole that
+   * `joined` arrived. `recovered: false` means the replay that follows holds only the newest events (or seqs were
+   * lost): the next event starts a new gap-free run, and what lies between it and what we had is a hole that
    * {@link takeHole} hands to the client to fill from the history API. What we already show stays.
    */
   onJoined(latest: number, recovered: boolean | undefined): void {
@@ -118,6 +197,8 @@ export class RoomModel {
       this.#rebase = true;
       this.#holeAfter = this.#sortedSeqs.length > 0 ? this.lastSeq : undefined;
       if (this.#sortedSeqs.length === 0) this.hasOlder = true;
+      // Their events may be in the hole, never to come back: what the stream says from here on is what counts.
+      for (const [cid, change] of this.#changes) if (change.state === "acked") this.#changes.delete(cid);
     } else if (this.#sortedSeqs.length === 0) {
       this.hasOlder = false;
     }
@@ -133,39 +214,101 @@ export class RoomModel {
   }
 
   /**
-   * A live or replayed message. Returns `"gap"` when it skips seqs we never received (the caller then rejoins with
-   * `since` to recover them), `"duplicate"` when it was already known.
+   * A live or replayed event: a message (`msg`, at its `seq`) or an edit, deletion or reaction of one (at its own
+   * position `at`). Returns `"gap"` when it skips positions we never received (the caller then rejoins with `since`
+   * to recover them), `"duplicate"` when it was already known.
    */
-  onMessage(message: ChatMessage): "new" | "duplicate" | "gap" {
-    const own = message.from === this.me ? this.#own.get(message.cid) : undefined;
-    if (own) own.seq = message.seq;
-    this.typing.delete(message.from);
-    const known = this.#messages.has(message.seq);
-    this.#insert(message);
+  onEvent(frame: EventFrame): "new" | "duplicate" | "gap" {
+    const position = frame.t === "msg" ? frame.seq : frame.at;
+    const known = position <= this.lastSeq || this.#ahead.has(position);
+    this.#received += 1;
+    this.#replayDue = false;
+    this.#fold(frame);
     this.changed();
     if (this.#rebase) {
       this.#rebase = false;
-      if (this.#holeAfter !== undefined && message.seq > this.#holeAfter + 1) {
-        this.#hole = { after: this.#holeAfter, before: message.seq };
+      if (this.#holeAfter !== undefined && position > this.#holeAfter + 1) {
+        this.#hole = { after: this.#holeAfter, before: position };
+      }
+      if (this.#holeAfter === undefined && (this.#sortedSeqs.length === 0 || this.oldestSeq === position)) {
+        this.hasOlder = position > 1;
       }
       this.#holeAfter = undefined;
-      this.lastSeq = Math.max(this.lastSeq, message.seq);
-      if (this.oldestSeq === message.seq) this.hasOlder = message.seq > 1;
+      this.lastSeq = Math.max(this.lastSeq, position);
     }
-    let gap = false;
-    if (message.seq > this.lastSeq + 1) gap = true;
-    while (this.#messages.has(this.lastSeq + 1)) this.lastSeq += 1;
+    const gap = position > this.lastSeq + 1;
+    if (position > this.lastSeq) this.#ahead.add(position);
+    while (this.#ahead.delete(this.lastSeq + 1)) this.lastSeq += 1;
     if (known) return "duplicate";
     return gap ? "gap" : "new";
   }
 
-  /** Our send is in the Log. */
+  #fold(frame: EventFrame): void {
+    switch (frame.t) {
+      case "msg": {
+        const { t: _t, room: _room, ...posted } = frame;
+        const own = posted.from === this.me ? this.#own.get(posted.cid) : undefined;
+        if (own) own.seq = posted.seq;
+        this.typing.delete(posted.from);
+        this.#insert(posted);
+        return;
+      }
+      case "edited":
+        this.#foldOf(frame.seq).edit(frame.at, frame.body, frame.editedAt, this.#received);
+        this.#sawOwn(frame.from, frame.cid);
+        return;
+      case "deleted":
+        this.#foldOf(frame.seq).delete();
+        // A replay from the Store gives a deleted message as its tombstone, at the message's own position.
+        if (frame.at === frame.seq && !this.#messages.has(frame.seq)) {
+          this.#insert({ seq: frame.seq, id: frame.id, cid: frame.cid, from: frame.by, ts: frame.ts });
+        }
+        this.#sawOwn(frame.by, frame.cid);
+        return;
+      case "reaction":
+        this.#foldOf(frame.seq).react(frame.at, frame.user, frame.emoji, frame.on, this.#received);
+        this.#sawOwn(frame.user, frame.cid);
+        return;
+      default:
+        frame satisfies never;
+    }
+  }
+
+  #foldOf(seq: number): MessageFold {
+    let fold = this.#folds.get(seq);
+    if (!fold) {
+      fold = new MessageFold();
+      this.#folds.set(seq, fold);
+    }
+    return fold;
+  }
+
+  /** One of our changes came back in the stream: shown from the fold from now on, dropped once acked too. */
+  #sawOwn(user: string, cid: string): void {
+    if (user !== this.me) return;
+    const change = this.#changes.get(cid);
+    if (!change) return;
+    if (change.state === "acked") this.#changes.delete(cid);
+    else change.seen = true;
+  }
+
+  /** Our send or change is in the Log. */
   onAck(cid: string, seq: number): void {
     const own = this.#own.get(cid);
-    if (!own) return;
-    own.state = "acked";
-    own.seq = seq;
-    delete own.error;
+    if (own) {
+      own.state = "acked";
+      own.seq = seq;
+      delete own.error;
+      this.changed();
+      return;
+    }
+    const change = this.#changes.get(cid);
+    if (!change) return;
+    if (change.seen) this.#changes.delete(cid);
+    else {
+      change.state = "acked";
+      delete change.failure;
+    }
     this.changed();
   }
 
@@ -185,9 +328,24 @@ export class RoomModel {
     return true;
   }
 
-  /** A page from the history API (persisted messages, ascending). */
-  onHistory(messages: readonly ChatMessage[], more: boolean): void {
-    for (const message of messages) this.#insert(message);
+  /** The server refused or could not store our change; the message shows why, with a retry if one may help. */
+  onChangeError(cid: string, reason: string, retriable: boolean): boolean {
+    const change = this.#changes.get(cid);
+    if (!change || change.state === "acked") return false;
+    change.state = "failed";
+    change.failure = { reason, retriable };
+    this.changed();
+    return true;
+  }
+
+  /** Where the next history request starts from: the page then reflects the events received up to here. */
+  historyMark(): number {
+    return this.#received;
+  }
+
+  /** A page from the history API (persisted messages as they stand, ascending), asked for at `asOf`. */
+  onHistory(messages: readonly HistoryMessage[], more: boolean, asOf: number): void {
+    for (const message of messages) this.#insertStored(message, asOf);
     const highest = messages.at(-1)?.seq;
     // Everything the history API returns is stored, and the store fills each room in seq order.
     if (highest !== undefined) this.onPersisted(highest);
@@ -198,45 +356,79 @@ export class RoomModel {
     this.changed();
   }
 
-  /** Messages fetched to fill a hole: stored ones, so they also count as persisted. */
-  onHoleFill(messages: readonly ChatMessage[]): void {
-    for (const message of messages) this.#insert(message);
+  /** Messages fetched to fill a hole (asked for at `asOf`): stored ones, so they also count as persisted. */
+  onHoleFill(messages: readonly HistoryMessage[], asOf: number): void {
+    for (const message of messages) this.#insertStored(message, asOf);
     this.changed();
   }
 
-  addSend(cid: string, body: string, ts: number): void {
-    this.#own.set(cid, { body, ts, state: "sending", sentOnConnection: false });
+  #insertStored(message: HistoryMessage, asOf: number): void {
+    const { seq, id, cid, from, ts, body, replyTo, editedAt, deleted, reactions = [] } = message;
+    const posted = this.#messages.get(seq);
+    this.#insert({
+      seq,
+      id,
+      cid,
+      from,
+      ts,
+      ...(posted?.body === undefined ? (body === undefined ? {} : { body }) : { body: posted.body }),
+      ...(replyTo === undefined ? {} : { replyTo }),
+    });
+    this.#foldOf(seq).snapshot({ body, editedAt, deleted: deleted === true, reactions }, asOf);
+    // The page says how the message stands; our acked changes of it are in there or on their way in the stream.
+    for (const [key, change] of this.#changes) {
+      if (change.frame.seq === seq && change.state === "acked") this.#changes.delete(key);
+    }
+  }
+
+  addSend(cid: string, body: string, ts: number, replyTo?: number): void {
+    this.#own.set(cid, { body, ts, replyTo, state: "sending", sentOnConnection: false });
     this.changed();
   }
 
-  /** Sends to put on the wire now: not yet sent on this connection, neither acked nor failed. */
-  takeUnsent(): { cid: string; body: string }[] {
-    const out: { cid: string; body: string }[] = [];
+  /** An edit, deletion or reaction of ours, shown at once and sent until acked. */
+  addChange(frame: ChangeFrame): void {
+    this.#changes.set(frame.cid, { frame, state: "sending", seen: false, sentOnConnection: false });
+    this.changed();
+  }
+
+  /** Frames to put on the wire now: not yet sent on this connection, neither acked nor failed. */
+  takeUnsent(): OutgoingFrame[] {
+    const out: OutgoingFrame[] = [];
     for (const [cid, own] of this.#own) {
       if (own.state !== "sending" || own.sentOnConnection) continue;
       own.sentOnConnection = true;
-      out.push({ cid, body: own.body });
+      const replyTo = own.replyTo === undefined ? {} : { replyTo: own.replyTo };
+      out.push({ t: "send", room: this.name, cid, body: own.body, ...replyTo });
+    }
+    for (const change of this.#changes.values()) {
+      if (change.state !== "sending" || change.sentOnConnection) continue;
+      change.sentOnConnection = true;
+      out.push(change.frame);
     }
     return out;
   }
 
-  /** A failed send goes back to `sending` with its original cid, so the server deduplicates it. */
+  /** A failed send or change goes back to `sending` with its original cid, so the server deduplicates it. */
   retry(cid: string): boolean {
-    const own = this.#own.get(cid);
+    const own = this.#own.get(cid) ?? this.#changes.get(cid);
     if (own?.state !== "failed") return false;
     own.state = "sending";
     own.sentOnConnection = false;
-    delete own.error;
+    if ("error" in own) delete own.error;
+    if ("failure" in own) delete own.failure;
     this.changed();
     return true;
   }
 
-  /** Unacked sends whose frame went out before `before`: failed if no ack came (they can be retried). */
-  sentCids(): string[] {
-    return [...this.#own].filter(([, own]) => own.state === "sending" && own.sentOnConnection).map(([cid]) => cid);
+  /** Forgets a failed change (the user read why it failed). */
+  dismiss(cid: string): void {
+    if (this.#changes.get(cid)?.state !== "failed") return;
+    this.#changes.delete(cid);
+    this.changed();
   }
 
-  /** The connection dropped: nothing is joined, and unacked sends go out again after the rejoin. */
+  /** The connection dropped: nothing is joined, and unacked sends and changes go out again after the rejoin. */
   onDisconnected(): void {
     this.joined = false;
     this.recovering = false;
@@ -246,6 +438,7 @@ export class RoomModel {
     this.memberCount = undefined;
     this.typing.clear();
     for (const own of this.#own.values()) own.sentOnConnection = false;
+    for (const change of this.#changes.values()) change.sentOnConnection = false;
     this.changed();
   }
 
@@ -285,12 +478,19 @@ export class RoomModel {
     return true;
   }
 
+  /** The loaded message at `seq` as it is shown now (our changes on their way included), for checks before a change. */
+  messageAt(seq: number): { readonly from: string; readonly current: Current } | undefined {
+    const posted = this.#messages.get(seq);
+    if (!posted) return undefined;
+    return { from: posted.from, current: this.#current(posted, this.#pendingBySeq()) };
+  }
+
   snapshot(): RoomSnapshot {
     this.#snapshot ??= this.#build();
     return this.#snapshot;
   }
 
-  #insert(message: ChatMessage): void {
+  #insert(message: Posted): void {
     this.#replayDue = false;
     if (this.#messages.has(message.seq)) {
       this.#messages.set(message.seq, message);
@@ -312,19 +512,71 @@ export class RoomModel {
     seqs.splice(low, 0, message.seq);
   }
 
+  /** Our changes still to be shown on top of the folds (on their way, their events not seen yet), by message. */
+  #pendingBySeq(): Map<number, OwnChange[]> {
+    const bySeq = new Map<number, OwnChange[]>();
+    for (const change of this.#changes.values()) {
+      const list = bySeq.get(change.frame.seq) ?? [];
+      list.push(change);
+      bySeq.set(change.frame.seq, list);
+    }
+    return bySeq;
+  }
+
+  #current(posted: Posted, pending: ReadonlyMap<number, readonly OwnChange[]>): Current {
+    const fold = this.#folds.get(posted.seq);
+    let current: Current = fold
+      ? fold.state(posted.body, this.me)
+      : posted.body === undefined
+        ? { deleted: true, reactions: [] }
+        : { body: posted.body, deleted: false, reactions: [] };
+    for (const change of pending.get(posted.seq) ?? []) {
+      if (change.seen || change.state === "failed") continue;
+      current = applyChange(current, change.frame);
+    }
+    return current;
+  }
+
   #build(): RoomSnapshot {
     const items: ChatItem[] = [];
     const shown = new Set<string>();
+    const pending = this.#pendingBySeq();
+    const currents = new Map<number, Current>();
+    const currentOf = (posted: Posted): Current => {
+      let current = currents.get(posted.seq);
+      if (!current) {
+        current = this.#current(posted, pending);
+        currents.set(posted.seq, current);
+      }
+      return current;
+    };
+    const preview = (seq: number | undefined): { replyTo?: ReplyPreview } => {
+      if (seq === undefined) return {};
+      const posted = this.#messages.get(seq);
+      if (!posted) return { replyTo: { seq, deleted: false } };
+      const { body, deleted } = currentOf(posted);
+      return {
+        replyTo: { seq, from: posted.from, deleted, ...(body === undefined ? {} : { excerpt: excerpt(body) }) },
+      };
+    };
     let unread = 0;
     const lastRead = this.lastRead ?? Number.POSITIVE_INFINITY;
     for (const seq of this.#sortedSeqs) {
-      const message = this.#messages.get(seq);
-      if (!message) continue;
-      const mine = message.from === this.me;
-      if (!mine && seq > lastRead) unread += 1;
-      const own = mine ? this.#own.get(message.cid) : undefined;
-      if (own) shown.add(message.cid);
-      items.push(this.#item(message, mine, own));
+      const posted = this.#messages.get(seq);
+      if (!posted) continue;
+      const mine = posted.from === this.me;
+      const current = currentOf(posted);
+      if (!mine && seq > lastRead && !current.deleted) unread += 1;
+      const own = mine ? this.#own.get(posted.cid) : undefined;
+      if (own) shown.add(posted.cid);
+      const failure = (pending.get(seq) ?? []).findLast((change) => change.state === "failed");
+      items.push({
+        ...this.#item(posted, current, mine, own),
+        ...preview(posted.replyTo),
+        ...(failure?.failure === undefined
+          ? {}
+          : { failedChange: { cid: failure.frame.cid, action: failure.frame.t, ...failure.failure } }),
+      });
     }
     // Our sends that are not in the sequence yet (or whose `msg` we have not seen), at the end, in send order.
     for (const [cid, own] of this.#own) {
@@ -338,6 +590,9 @@ export class RoomModel {
         body: own.body,
         ts: own.ts,
         own: true,
+        deleted: false,
+        reactions: [],
+        ...preview(own.replyTo),
         delivery: this.#delivery(own, own.seq),
         ...(own.error === undefined ? {} : { error: own.error }),
       });
@@ -357,19 +612,23 @@ export class RoomModel {
     };
   }
 
-  #item(message: ChatMessage, mine: boolean, own: OwnSend | undefined): ChatItem {
-    const base = {
-      key: own ? message.cid : message.id,
-      seq: message.seq,
-      cid: message.cid,
-      from: message.from,
-      body: message.body,
-      ts: message.ts,
+  #item(posted: Posted, current: Current, mine: boolean, own: OwnSend | undefined): ChatItem {
+    const base: ChatItem = {
+      key: own ? posted.cid : posted.id,
+      seq: posted.seq,
+      cid: posted.cid,
+      from: posted.from,
+      body: current.body ?? "",
+      ts: posted.ts,
       own: mine,
+      ...(current.editedAt === undefined ? {} : { editedAt: current.editedAt }),
+      deleted: current.deleted,
+      reactions: current.reactions,
+      ...(current.saving === undefined ? {} : { saving: current.saving }),
     };
-    if (own) return { ...base, delivery: this.#delivery(own, message.seq), ...(own.error ? { error: own.error } : {}) };
+    if (own) return { ...base, delivery: this.#delivery(own, posted.seq), ...(own.error ? { error: own.error } : {}) };
     // Our own messages from another session or an earlier visit: all we can tell is whether they are stored.
-    if (mine && message.seq <= this.persistedUpTo) return { ...base, delivery: "persisted" };
+    if (mine && posted.seq <= this.persistedUpTo) return { ...base, delivery: "persisted" };
     return base;
   }
 
@@ -377,4 +636,38 @@ export class RoomModel {
     if (own.state === "acked" && seq !== undefined && seq <= this.persistedUpTo) return "persisted";
     return own.state;
   }
+}
+
+/** `current` as it will be once our change is in: shown while it is on its way. */
+function applyChange(current: Current, frame: ChangeFrame): Current {
+  if (current.deleted) return current;
+  switch (frame.t) {
+    case "edit":
+      return { ...current, body: frame.body, saving: "edit" };
+    case "delete":
+      return { deleted: true, reactions: [], saving: "delete" };
+    case "react": {
+      const reactions = [...current.reactions];
+      const index = reactions.findIndex((reaction) => reaction.emoji === frame.emoji);
+      const found = reactions[index];
+      if (found?.mine === frame.on || (!found && !frame.on)) return current;
+      const count = (found?.count ?? 0) + (frame.on ? 1 : -1);
+      const next = { emoji: frame.emoji, count, mine: frame.on };
+      if (!found) reactions.push(next);
+      else if (count > 0) reactions[index] = next;
+      else reactions.splice(index, 1);
+      return { ...current, reactions };
+    }
+  }
+}
+
+/** The first line of text of `body`, cut to {@link EXCERPT_LENGTH}: what a reply quotes of it. */
+export function excerpt(body: string): string {
+  const line = body.trim().split("\n", 1)[0] ?? "";
+  if (line.length <= EXCERPT_LENGTH) return line;
+  let end = EXCERPT_LENGTH - 1;
+  // Never cut an emoji (a surrogate pair) in half.
+  const last = line.charCodeAt(end - 1);
+  if (last >= 0xd800 && last <= 0xdbff) end -= 1;
+  return `${line.slice(0, end)}…`;
 }

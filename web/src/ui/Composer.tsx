@@ -1,27 +1,61 @@
 import { MAX_BODY_LENGTH } from "@parley/protocol";
-import { type FormEvent, type KeyboardEvent, useId, useRef, useState } from "react";
+import { type FormEvent, type KeyboardEvent, useEffect, useId, useRef, useState } from "react";
 import type { ChatClient } from "../client/chat-client.js";
 
-export function Composer({ client, room, label }: { client: ChatClient; room: string; label: string }) {
+/** The message the next send answers, as the composer names it. */
+export interface ReplyTarget {
+  readonly seq: number;
+  /** Its author's name, or "yourself". */
+  readonly to: string;
+  /** Its first line, or "deleted message". */
+  readonly excerpt: string;
+}
+
+export function Composer({
+  client,
+  room,
+  label,
+  replyTo,
+  onCancelReply,
+}: {
+  client: ChatClient;
+  room: string;
+  label: string;
+  replyTo?: ReplyTarget | undefined;
+  onCancelReply: () => void;
+}) {
   const [body, setBody] = useState("");
   const [problem, setProblem] = useState<string | undefined>();
   const input = useRef<HTMLTextAreaElement>(null);
   const id = useId();
 
+  // Choosing Reply in a message's menu is to write the answer.
+  const replySeq = replyTo?.seq;
+  useEffect(() => {
+    if (replySeq !== undefined) input.current?.focus();
+  }, [replySeq]);
+
   const send = () => {
-    const result = client.send(room, body);
+    const result = client.send(room, body, replyTo?.seq);
     if (!result.ok) {
       setProblem(result.reason);
       return;
     }
     setProblem(undefined);
     setBody("");
+    if (replyTo) onCancelReply();
     input.current?.focus();
   };
 
   const onKeyDown = (event: KeyboardEvent<HTMLTextAreaElement>) => {
+    if (event.nativeEvent.isComposing) return;
+    if (event.key === "Escape" && replyTo) {
+      event.preventDefault();
+      onCancelReply();
+      return;
+    }
     // Enter sends, Shift+Enter is a newline; never while an input method is composing a character.
-    if (event.key !== "Enter" || event.shiftKey || event.nativeEvent.isComposing) return;
+    if (event.key !== "Enter" || event.shiftKey) return;
     event.preventDefault();
     send();
   };
@@ -34,6 +68,26 @@ export function Composer({ client, room, label }: { client: ChatClient; room: st
   const near = body.length > MAX_BODY_LENGTH * 0.9;
   return (
     <form className="composer" onSubmit={submit} noValidate>
+      {replyTo ? (
+        <div className="replying">
+          <p id={`${id}-reply`} className="replying-text">
+            Replying to <strong>{replyTo.to}</strong>
+            <span className="replying-excerpt">: {replyTo.excerpt}</span>
+          </p>
+          <button
+            type="button"
+            className="icon-button cancel-reply"
+            aria-label="Cancel reply"
+            title="Cancel reply (Escape)"
+            onClick={() => {
+              onCancelReply();
+              input.current?.focus();
+            }}
+          >
+            <span aria-hidden="true">×</span>
+          </button>
+        </div>
+      ) : null}
       <label htmlFor={`${id}-body`} className="visually-hidden">
         {label}
       </label>
@@ -42,7 +96,7 @@ export function Composer({ client, room, label }: { client: ChatClient; room: st
         ref={input}
         value={body}
         rows={1}
-        placeholder={label}
+        placeholder={replyTo ? `Reply to ${replyTo.to}` : label}
         onChange={(event) => {
           setBody(event.target.value);
           if (problem) setProblem(undefined);
@@ -50,7 +104,7 @@ export function Composer({ client, room, label }: { client: ChatClient; room: st
         }}
         onKeyDown={onKeyDown}
         aria-invalid={problem !== undefined}
-        aria-describedby={`${id}-status`}
+        aria-describedby={replyTo ? `${id}-reply ${id}-status` : `${id}-status`}
         // biome-ignore lint/a11y/noAutofocus: opening a room is to write in it
         autoFocus
       />
@@ -67,7 +121,9 @@ export function Composer({ client, room, label }: { client: ChatClient; room: st
             {body.length} / {MAX_BODY_LENGTH}
           </span>
         ) : (
-          <span className="muted keys-hint">Enter to send · Shift+Enter for a new line</span>
+          <span className="muted keys-hint">
+            Enter to send · Shift+Enter for a new line{replyTo ? " · Escape to cancel the reply" : ""}
+          </span>
         )}
       </p>
     </form>

@@ -1,21 +1,14 @@
 import { dmMembers } from "@parley/protocol";
-import { Fragment, useEffect, useLayoutEffect, useRef, useState } from "react";
+import { Fragment, useCallback, useEffect, useId, useLayoutEffect, useMemo, useRef, useState } from "react";
 import type { ChatClient } from "../client/chat-client.js";
-import type { ChatItem, Delivery, RoomSnapshot } from "../client/room.js";
+import { excerpt, type RoomSnapshot } from "../client/room.js";
 import { roomLabel } from "./App.js";
-import { Composer } from "./Composer.js";
+import { Composer, type ReplyTarget } from "./Composer.js";
+import { Message, type MessageControls } from "./Message.js";
+import { type MenuFocus, MessageMenu } from "./MessageMenu.js";
 import { timeline } from "./timeline.js";
 
-const DELIVERY_LABEL: Record<Delivery, string> = {
-  sending: "Sending…",
-  acked: "Sent",
-  persisted: "Saved",
-  failed: "Not sent",
-};
-
-const timeFormat = new Intl.DateTimeFormat(undefined, { hour: "2-digit", minute: "2-digit" });
 const dayFormat = new Intl.DateTimeFormat(undefined, { weekday: "long", month: "long", day: "numeric" });
-const fullFormat = new Intl.DateTimeFormat(undefined, { dateStyle: "full", timeStyle: "medium" });
 
 export function RoomView({
   client,
@@ -30,6 +23,16 @@ export function RoomView({
 }) {
   const label = roomLabel(room.name, me);
   const direct = dmMembers(room.name) !== undefined;
+  const [replyTo, setReplyTo] = useState<number | undefined>();
+  const answered = replyTo === undefined ? undefined : room.items.find((item) => item.seq === replyTo);
+  const reply: ReplyTarget | undefined =
+    replyTo === undefined || answered === undefined
+      ? undefined
+      : {
+          seq: replyTo,
+          to: answered.own ? "yourself" : answered.from,
+          excerpt: answered.deleted ? "deleted message" : excerpt(answered.body),
+        };
   return (
     <section className="room" aria-labelledby="room-title">
       <header className="room-header">
@@ -66,15 +69,100 @@ export function RoomView({
           </details>
         ) : null}
       </header>
-      <MessageList client={client} room={room} />
+      <MessageList client={client} room={room} me={me} onReply={setReplyTo} />
       <TypingLine users={room.typing} />
-      <Composer client={client} room={room.name} label={direct ? `Message ${label}` : `Message ${label}`} />
+      <Composer
+        client={client}
+        room={room.name}
+        label={`Message ${label}`}
+        replyTo={reply}
+        onCancelReply={() => setReplyTo(undefined)}
+      />
     </section>
   );
 }
 
-function MessageList({ client, room }: { client: ChatClient; room: RoomSnapshot }) {
+/** The menu that is open: which message, the button it hangs from, where the focus starts. */
+interface OpenMenu {
+  readonly seq: number;
+  readonly anchor: HTMLButtonElement;
+  readonly focus: MenuFocus;
+}
+
+function MessageList({
+  client,
+  room,
+  me,
+  onReply,
+}: {
+  client: ChatClient;
+  room: RoomSnapshot;
+  me: string;
+  onReply: (seq: number) => void;
+}) {
   const list = useRef<HTMLOListElement>(null);
+  const menuId = useId();
+  const [menu, setMenu] = useState<OpenMenu | undefined>();
+  const [editing, setEditing] = useState<number | undefined>();
+  const [confirming, setConfirming] = useState<number | undefined>();
+  /** Where the focus goes once the next render is on screen: a message's actions button, or the message itself. */
+  const focusNext = useRef<number | undefined>(undefined);
+
+  useLayoutEffect(() => {
+    const seq = focusNext.current;
+    if (seq === undefined) return;
+    focusNext.current = undefined;
+    const message = list.current?.querySelector<HTMLElement>(`.message[data-seq="${seq}"]`);
+    (message?.querySelector<HTMLElement>(".message-actions") ?? message)?.focus();
+  });
+
+  const closeMenu = useCallback((refocus: boolean) => {
+    setMenu((open) => {
+      if (open && refocus) focusNext.current = open.seq;
+      return undefined;
+    });
+  }, []);
+
+  const controls = useMemo<MessageControls>(() => {
+    const back = (seq: number) => {
+      focusNext.current = seq;
+    };
+    return {
+      toggleMenu: (seq, anchor, focus) => setMenu((open) => (open?.seq === seq ? undefined : { seq, anchor, focus })),
+      showMessage: (seq) => {
+        const message = list.current?.querySelector<HTMLElement>(`.message[data-seq="${seq}"]`);
+        message?.scrollIntoView({ block: "center" });
+        message?.focus({ preventScroll: true });
+      },
+      toggleReaction: (seq, emoji) => {
+        client.toggleReaction(room.name, seq, emoji);
+      },
+      saveEdit: (seq, body) => {
+        const result = client.edit(room.name, seq, body);
+        if (!result.ok) return result.reason;
+        setEditing(undefined);
+        back(seq);
+        return undefined;
+      },
+      endEdit: (seq) => {
+        setEditing(undefined);
+        back(seq);
+      },
+      confirmDelete: (seq) => {
+        setConfirming(undefined);
+        client.deleteMessage(room.name, seq);
+        back(seq);
+      },
+      endDelete: (seq) => {
+        setConfirming(undefined);
+        back(seq);
+      },
+      retry: (cid) => client.retry(room.name, cid),
+      dismiss: (cid) => client.dismiss(room.name, cid),
+    };
+  }, [client, room.name]);
+
+  const menuItem = menu === undefined ? undefined : room.items.find((item) => item.seq === menu.seq);
   const stickToBottom = useRef(true);
   /** Newer messages arrived while the reader was scrolled up. */
   const [newBelow, setNewBelow] = useState(false);
@@ -168,63 +256,54 @@ function MessageList({ client, room }: { client: ChatClient; room: RoomSnapshot 
                 <span>{dayFormat.format(item.ts)}</span>
               </li>
             ) : null}
-            <Message item={item} grouped={grouped} timed={timed} onRetry={() => client.retry(room.name, item.cid)} />
+            <Message
+              item={item}
+              me={me}
+              grouped={grouped}
+              timed={timed}
+              menuId={menuId}
+              menuOpen={menu !== undefined && menu.seq === item.seq}
+              editing={editing !== undefined && editing === item.seq}
+              confirmingDelete={confirming !== undefined && confirming === item.seq}
+              controls={controls}
+            />
           </Fragment>
         ))}
       </ol>
+      {menu && menuItem && !menuItem.deleted ? (
+        <MessageMenu
+          key={menu.seq}
+          id={menuId}
+          item={menuItem}
+          anchor={menu.anchor}
+          focus={menu.focus}
+          onClose={closeMenu}
+          onReact={(emoji) => {
+            client.toggleReaction(room.name, menu.seq, emoji);
+            closeMenu(true);
+          }}
+          onReply={() => {
+            setMenu(undefined);
+            onReply(menu.seq);
+          }}
+          onEdit={() => {
+            setMenu(undefined);
+            setConfirming(undefined);
+            setEditing(menu.seq);
+          }}
+          onDelete={() => {
+            setMenu(undefined);
+            setEditing(undefined);
+            setConfirming(menu.seq);
+          }}
+        />
+      ) : null}
       {newBelow ? (
         <button type="button" className="new-below" onClick={toNewest}>
           New messages <span aria-hidden="true">↓</span>
         </button>
       ) : null}
     </div>
-  );
-}
-
-/**
- * One message. A grouped one (same sender, same day as the one before) drops the name; it shows its time where the
- * minute changes, and otherwise on hover or focus (a tap focuses it), beside the bubble.
- */
-function Message({
-  item,
-  grouped,
-  timed,
-  onRetry,
-}: {
-  item: ChatItem;
-  grouped: boolean;
-  timed: boolean;
-  onRetry: () => void;
-}) {
-  const time = new Date(item.ts);
-  return (
-    <li
-      className={`message${item.own ? " own" : ""}${grouped ? " grouped" : ""}${timed ? " timed" : ""}`}
-      data-seq={item.seq}
-      data-cid={item.cid}
-      data-delivery={item.delivery}
-      tabIndex={-1}
-    >
-      <div className="meta">
-        {grouped ? null : <span className="from">{item.own ? "You" : item.from}</span>}
-        <time dateTime={time.toISOString()} title={fullFormat.format(time)}>
-          {timeFormat.format(time)}
-        </time>
-      </div>
-      {/* Text only: React escapes it, so a body like <img onerror=…> is shown, never interpreted. */}
-      <p className="body">{item.body}</p>
-      {item.delivery ? (
-        <p className={`delivery delivery-${item.delivery}`}>
-          <span className="delivery-label">{DELIVERY_LABEL[item.delivery]}</span>
-          {item.error ? <span className="delivery-error"> — {item.error}</span> : null}
-          {item.delivery === "failed" ? (
-            <button type="button" className="text-button retry-button" onClick={onRetry}>
-              Retry
-            </button>
-          ) : null}
-        </p>
-      ) : null}
-    </li>
   );
 }
 
