@@ -4,7 +4,7 @@ import { healthAnswer, type Logger } from "@parley/runtime";
 import type { Store } from "@parley/store";
 import type { Authenticator, Identity } from "./auth/auth.js";
 import type { Bus, BusEvent } from "./bus/bus.js";
-import { authenticateRequest, errorResponse, historyRoute, methodNotAllowed } from "./http-api.js";
+import { authenticateRequest, errorResponse, historyRoute, methodNotAllowed, searchRoute } from "./http-api.js";
 import { LocalRooms } from "./local-rooms.js";
 import type { GatewayMetrics } from "./metrics.js";
 import type {
@@ -29,9 +29,9 @@ export interface GatewayOptions {
   readonly auth: Authenticator;
   readonly bus: Bus;
   readonly log: Pick<Log, "append">;
-  readonly store: Pick<Store, "history" | "events" | "target">;
+  readonly store: Pick<Store, "history" | "search" | "events" | "target">;
   readonly limits: SessionLimits;
-  /** Largest page of the history API. */
+  /** Largest page of the history and search APIs. */
   readonly maxHistoryLimit: number;
   readonly metrics: GatewayMetrics;
   readonly logger: Logger;
@@ -126,8 +126,8 @@ export class Gateway implements SocketHandler<Identity> {
   }
 
   /**
-   * Health, the history API and (embedded mode) the web client. Unknown paths get a JSON 404 and known ones a 405 for
-   * a method they do not take; only a browser's page load falls back to the app (see `loadStaticFiles`).
+   * Health, the history and search APIs and (embedded mode) the web client. Unknown paths get a JSON 404 and known
+   * ones a 405 for a method they do not take; only a browser's page load falls back to the app (see `loadStaticFiles`).
    */
   async http(request: HttpRequest): Promise<HttpResponse> {
     switch (request.path) {
@@ -144,12 +144,9 @@ export class Gateway implements SocketHandler<Identity> {
       case "/metrics":
         return errorResponse(404, ErrorCode.NotFound, "metrics are served on the metrics port, not this one");
     }
-    const history = await historyRoute(request, {
-      auth: this.options.auth,
-      store: this.options.store,
-      maxLimit: this.options.maxHistoryLimit,
-    });
-    const found = history ?? this.options.fallback?.(request);
+    const api = { auth: this.options.auth, store: this.options.store, maxLimit: this.options.maxHistoryLimit };
+    const answer = (await historyRoute(request, api)) ?? (await searchRoute(request, api));
+    const found = answer ?? this.options.fallback?.(request);
     return found ?? errorResponse(404, ErrorCode.NotFound, `no such path: ${request.path}`);
   }
 

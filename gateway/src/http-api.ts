@@ -1,5 +1,5 @@
-import { describeIssue, ErrorCode, isRoomName, mayAccess } from "@parley/protocol";
-import type { Store } from "@parley/store";
+import { describeIssue, ErrorCode, isRoomName, mayAccess, type SearchPage, searchQuerySchema } from "@parley/protocol";
+import type { SearchPosition, Store } from "@parley/store";
 import { z } from "zod";
 import { AuthError, type Authenticator, type Credentials, type Identity } from "./auth/auth.js";
 import type { HttpRequest, HttpResponse } from "./server.js";
@@ -92,4 +92,87 @@ export async function historyRoute(request: HttpRequest, options: HistoryOptions
   const oldest = messages[0]?.seq;
   const more = messages.length === limit && oldest !== undefined && oldest > 1;
   return jsonResponse(200, { room, messages, ...(more ? { nextBefore: oldest } : {}) });
+}
+
+export interface SearchOptions {
+  readonly auth: Authenticator;
+  readonly store: Pick<Store, "search">;
+  /** Largest `limit` a client may ask for (the history API's). */
+  readonly maxLimit: number;
+}
+
+/** Hits per page when the client names no `limit`. */
+const DEFAULT_SEARCH_LIMIT = 20;
+
+/**
+ * The cursor of a search page: where its last hit is, as `<ts>.<seq>.<room>` in base64url. Opaque to clients, so
+ * the order it encodes may change without changing the API; decoded like any other input.
+ */
+export function encodeSearchCursor({ ts, room, seq }: SearchPosition): string {
+  return Buffer.from(`${ts}.${seq}.${room}`, "utf8").toString("base64url");
+}
+
+const CURSOR_PATTERN = /^(\d{1,16})\.(\d{1,15})\.(.+)$/;
+
+/** The position a cursor names, or `undefined` when it is not one {@link encodeSearchCursor} makes. */
+export function decodeSearchCursor(cursor: string): SearchPosition | undefined {
+  if (!/^[A-Za-z0-9_-]{1,200}$/.test(cursor)) return undefined;
+  const match = CURSOR_PATTERN.exec(Buffer.from(cursor, "base64url").toString("utf8"));
+  if (!match) return undefined;
+  const [, ts, seq, room] = match as unknown as [string, string, string, string];
+  const position = { ts: Number(ts), seq: Number(seq), room };
+  if (!Number.isSafeInteger(position.ts) || !isRoomName(room)) return undefined;
+  return position;
+}
+
+/**
+ * `GET /api/search?q=<words>&room=<room>&before=<cursor>&limit=<n>`: the messages the caller may read whose current
+ * body matches `q` (web-search syntax: words, `"phrases"`, `-exclusions`, `OR`), newest first, with the cursor of
+ * the next page (`nextBefore`, absent on the last page). Same credentials as `join`; with `room`, its rules too.
+ */
+export async function searchRoute(request: HttpRequest, options: SearchOptions): Promise<HttpResponse | undefined> {
+  if (request.path !== "/api/search") return undefined;
+  if (request.method !== "GET") return methodNotAllowed(["GET"]);
+  const authenticated = await authenticateRequest(options.auth, request);
+  if ("refusal" in authenticated) return authenticated.refusal;
+  const query = z
+    .object({
+      q: searchQuerySchema,
+      room: z.string().refine(isRoomName, "invalid room name").optional(),
+      before: z
+        .string()
+        .transform((cursor, context) => {
+          const position = decodeSearchCursor(cursor);
+          if (position === undefined) context.addIssue({ code: "custom", message: "not a search cursor" });
+          return position ?? z.NEVER;
+        })
+        .optional(),
+      limit: wholeNumber
+        .pipe(z.number().min(1).max(options.maxLimit))
+        .default(Math.min(DEFAULT_SEARCH_LIMIT, options.maxLimit)),
+    })
+    .safeParse({
+      q: request.query.get("q") ?? "",
+      room: request.query.get("room") ?? undefined,
+      before: request.query.get("before") ?? undefined,
+      limit: request.query.get("limit") ?? undefined,
+    });
+  if (!query.success) return errorResponse(400, ErrorCode.BadRequest, describeIssue(query.error, "query"));
+  const { q, room, before, limit } = query.data;
+  if (room !== undefined && !mayAccess(authenticated.user, room)) {
+    return errorResponse(403, ErrorCode.Forbidden, "not your direct room");
+  }
+  const messages = await options.store.search({
+    user: authenticated.user,
+    q,
+    limit,
+    ...(room === undefined ? {} : { room }),
+    ...(before === undefined ? {} : { before }),
+  });
+  const last = messages.at(-1);
+  const page: SearchPage = {
+    messages,
+    ...(messages.length === limit && last !== undefined ? { nextBefore: encodeSearchCursor(last) } : {}),
+  };
+  return jsonResponse(200, page);
 }

@@ -68,6 +68,7 @@ export function inProcessGateway(
 /** A Store with nothing in it, for gateways whose tests never reach beyond the Bus's recent buffer. */
 export const EMPTY_STORE: GatewayOptions["store"] = {
   history: async () => [],
+  search: async () => [],
   events: async () => [],
   target: async () => undefined,
 };

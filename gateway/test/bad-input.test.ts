@@ -228,7 +228,7 @@ describe("bad input", () => {
     });
   });
 
-  describe("history API", () => {
+  describe("history and search APIs", () => {
     it.each([
       ["/api/rooms/lobby/messages?user=amy&limit=0", 400],
       ["/api/rooms/lobby/messages?user=amy&limit=100000", 400],
@@ -239,6 +239,18 @@ describe("bad input", () => {
       ["/api/rooms/lobby/messages", 401],
       ["/api/rooms/dm:bob:carol/messages?user=amy", 403],
       ["/api/rooms/lobby/messages?user=amy", 200],
+      ["/api/search?user=amy&q=hello", 200],
+      ["/api/search?user=amy&q=hello&room=dm:amy:bob&limit=5", 200],
+      ["/api/search?q=hello", 401],
+      ["/api/search?user=amy", 400],
+      ["/api/search?user=amy&q=%20%20", 400],
+      ["/api/search?user=amy&q=a%00b", 400],
+      [`/api/search?user=amy&q=${"x".repeat(201)}`, 400],
+      ["/api/search?user=amy&q=hello&limit=0", 400],
+      ["/api/search?user=amy&q=hello&limit=100000", 400],
+      ["/api/search?user=amy&q=hello&before=nope!", 400],
+      ["/api/search?user=amy&q=hello&room=two%20words", 400],
+      ["/api/search?user=amy&q=hello&room=dm:bob:carol", 403],
       ["/api/nothing-here", 404],
     ])("answers GET %s with %i", async (path, status) => {
       const response = await gateway.fetch(path);

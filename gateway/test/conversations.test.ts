@@ -1,4 +1,11 @@
-import { eventOfFrame, historyPageSchema, type RoomEvent, type ServerFrame } from "@parley/protocol";
+import {
+  dmRoom,
+  eventOfFrame,
+  historyPageSchema,
+  type RoomEvent,
+  type ServerFrame,
+  searchPageSchema,
+} from "@parley/protocol";
 import { uniqueName, waitFor } from "@parley/testkit";
 import { Stack } from "@parley/testkit/stack";
 import type { TestClient } from "@parley/testkit/ws-client";
@@ -97,6 +104,60 @@ describe("conversations", () => {
     expect(replay[1]).toMatchObject({ kind: "delete", seq: 2, target: 2 });
     expect(JSON.stringify(dan.frames)).not.toContain("a secret");
     for (const client of [ann, annAgain, ben, cat, dan]) client.close();
+  });
+
+  it("searches the current bodies of what each user may read, from PostgreSQL, newest first and paged", async () => {
+    const room = uniqueName("room");
+    const [annName, benName, catName] = [uniqueName("ann"), uniqueName("ben"), uniqueName("cat")];
+    const direct = dmRoom(annName, benName);
+    // One word per test run: the search spans every room of the database. Hyphens would split it into words.
+    const [word, typo] = [uniqueName("w").replace("-", ""), uniqueName("t").replace("-", "")];
+    const ann = await gateway(0).connect(annName);
+    await ann.join(room);
+    await ann.join(direct);
+    await ann.sendUntilAcked(room, "s1", `the ${word} plan`); // 1
+    await ann.sendUntilAcked(room, "s2", `a ${typo}`); // 2
+    expect(await answer(ann, { t: "edit", room, seq: 2, body: `fixed ${word} now` }, "s3")).toMatchObject({ seq: 3 });
+    await ann.sendUntilAcked(direct, "s4", `our ${word} secret`);
+    await waitFor(
+      async () => (await stack.rows()).filter((row) => row.room === room || row.room === direct).length === 4,
+      "4 rows",
+    );
+
+    const search = async (user: string, query: Record<string, string>) => {
+      const params = new URLSearchParams({ user, ...query });
+      const response = await gateway(1).fetch(`/api/search?${params}`);
+      return {
+        status: response.status,
+        page: response.status === 200 ? searchPageSchema.parse(await response.json()) : undefined,
+      };
+    };
+    const found = async (user: string, query: Record<string, string>) =>
+      (await search(user, query)).page?.messages.map((hit) => `${hit.room}#${hit.seq}:${hit.body}`);
+
+    expect(await found(catName, { q: word })).toEqual([`${room}#2:fixed ${word} now`, `${room}#1:the ${word} plan`]);
+    expect(await found(benName, { q: word })).toEqual([
+      `${direct}#1:our ${word} secret`,
+      `${room}#2:fixed ${word} now`,
+      `${room}#1:the ${word} plan`,
+    ]);
+    expect(await found(benName, { q: typo })).toEqual([]);
+    expect(await found(benName, { q: `${word} -secret`, room })).toHaveLength(2);
+    expect((await search(catName, { q: word, room: direct })).status).toBe(403);
+    const edited = (await search(catName, { q: word })).page?.messages[0];
+    expect(edited).toMatchObject({ from: annName, editedAt: expect.any(Number) });
+
+    // One hit a page: every hit once, in the same order, and no cursor after the last.
+    const paged: string[] = [];
+    let before: string | undefined;
+    for (let page = 0; page < 5; page++) {
+      const { page: result } = await search(benName, { q: word, limit: "1", ...(before ? { before } : {}) });
+      paged.push(...(result?.messages.map((hit) => `${hit.room}#${hit.seq}`) ?? []));
+      before = result?.nextBefore;
+      if (before === undefined) break;
+    }
+    expect(paged).toEqual([`${direct}#1`, `${room}#2`, `${room}#1`]);
+    ann.close();
   });
 });
 

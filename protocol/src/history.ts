@@ -36,3 +36,29 @@ export const historyPageSchema = z.object({
   nextBefore: z.number().int().optional(),
 });
 export type HistoryPage = z.infer<typeof historyPageSchema>;
+
+/** Longest `q` the search API takes, in UTF-16 code units. */
+export const MAX_SEARCH_QUERY_LENGTH = 200;
+
+/** The `q` of a search: some non-blank, well-formed text without NUL (as a body), of at most 200 UTF-16 units. */
+export const searchQuerySchema = z
+  .string()
+  .refine((q) => q.trim() !== "", "q is empty")
+  .refine((q) => q.length <= MAX_SEARCH_QUERY_LENGTH, `q is longer than ${MAX_SEARCH_QUERY_LENGTH} UTF-16 code units`)
+  .refine((q) => !q.includes("\u0000") && q.isWellFormed(), "q must be well-formed text without NUL");
+
+/** A message search found: as it stands now (its latest edit's body), never a deleted one. */
+export const searchHitSchema = historyMessageSchema
+  .omit({ deleted: true, reactions: true })
+  .extend({ body: bodySchema });
+export type SearchHit = z.infer<typeof searchHitSchema>;
+
+/**
+ * One page of `GET /api/search`, newest first. The next page is asked for with `before` = `nextBefore`, an opaque
+ * cursor, absent on the last page.
+ */
+export const searchPageSchema = z.object({
+  messages: z.array(searchHitSchema),
+  nextBefore: z.string().min(1).optional(),
+});
+export type SearchPage = z.infer<typeof searchPageSchema>;

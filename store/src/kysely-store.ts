@@ -1,8 +1,24 @@
-import { type Deletion, isMessage, ParleyError, type ReactionCount, type RoomEvent } from "@parley/protocol";
+import {
+  type Deletion,
+  isMessage,
+  ParleyError,
+  type ReactionCount,
+  type RoomEvent,
+  type SearchHit,
+} from "@parley/protocol";
 import { type Kysely, Migrator, sql, type Transaction } from "kysely";
 import { migrationProvider } from "./migrations/index.js";
 import type { Database, EventKind } from "./schema.js";
-import type { EventsQuery, HistoryQuery, LostRange, MessageTarget, Store, StoredMessage } from "./store.js";
+import type {
+  EventsQuery,
+  HistoryQuery,
+  LostRange,
+  MessageTarget,
+  SearchPosition,
+  SearchQuery,
+  Store,
+  StoredMessage,
+} from "./store.js";
 
 /**
  * SQLSTATE classes meaning "this data can never be stored" (22 data exception, e.g. a NUL character in text;
@@ -33,6 +49,13 @@ interface HistoryRow extends Pick<EventRow, "seq" | "id" | "cid" | "sender" | "b
   readonly edited_at: string | number | bigint | null;
   /** JSON, in the order the emoji were first used; null when none has a user. */
   readonly reactions: readonly ReactionCount[] | null;
+}
+
+/** A message a search found, as it stands now. */
+interface SearchRow extends Pick<EventRow, "seq" | "id" | "cid" | "sender" | "body" | "ts" | "reply_to"> {
+  readonly room: string;
+  /** The latest edit's ts; null when never edited. */
+  readonly edited_at: string | number | bigint | null;
 }
 
 /**
@@ -158,6 +181,46 @@ export class KyselyStore implements Store {
       LEFT JOIN reacted ON reacted.target = p.seq
       ORDER BY p.seq`.execute(this.#db);
     return result.rows.map((row) => toStoredMessage(room, row));
+  }
+
+  /**
+   * One statement. The words are looked up in `messages_search` (a bitmap scan of the GIN index over the bodies of
+   * messages and edits), which gives candidates: every message with a matching body now or in an edit. Each
+   * candidate then gets its current body (its latest edit by seq, from `messages_target`) and a deletion probe, and
+   * only those whose current body still matches are kept, so a word edited away is not found. Direct rooms are
+   * filtered by name: `dm:<a>:<b>` holds no other `:`, so its members are its second and third fields.
+   */
+  async search({ user, q, room, before, limit }: SearchQuery): Promise<SearchHit[]> {
+    if (limit < 1) return [];
+    const result = await sql<SearchRow>`
+      WITH query AS (SELECT websearch_to_tsquery('simple', ${q}) AS words),
+      candidates AS (
+        SELECT DISTINCT h.room, coalesce(h.target, h.seq) AS seq
+        FROM messages h, query
+        WHERE h.kind IN ('msg', 'edit') AND to_tsvector('simple', h.body) @@ query.words
+          AND (left(h.room, 3) <> 'dm:' OR split_part(h.room, ':', 2) = ${user} OR split_part(h.room, ':', 3) = ${user})
+          ${room === undefined ? sql`` : sql`AND h.room = ${room}`}
+      ),
+      current AS (
+        SELECT m.room, m.seq, m.id, m.cid, m.sender, m.ts, m.reply_to,
+          coalesce(edit.body, m.body) AS body, edit.ts AS edited_at
+        FROM candidates c
+        JOIN messages m ON m.room = c.room AND m.seq = c.seq AND m.kind = 'msg'
+        ${deletionOf("m")}
+        LEFT JOIN LATERAL (
+          SELECT e.body, e.ts FROM messages e
+          WHERE e.room = m.room AND e.target = m.seq AND e.kind = 'edit'
+          ORDER BY e.seq DESC
+          LIMIT 1
+        ) edit ON true
+        WHERE gone.deleted IS NULL
+          ${before === undefined ? sql`` : afterPosition(before)}
+      )
+      SELECT current.* FROM current, query
+      WHERE to_tsvector('simple', current.body) @@ query.words
+      ORDER BY current.ts DESC, current.room COLLATE "C" DESC, current.seq DESC
+      LIMIT ${limit}`.execute(this.#db);
+    return result.rows.map(toSearchHit);
   }
 
   /** The last entry of the room's primary-key range: one index probe. */
@@ -388,6 +451,22 @@ function toStoredMessage(room: string, row: HistoryRow): StoredMessage {
       ? { body: row.body }
       : { body: row.edited_body, editedAt: toNumber(row.edited_at, "messages.ts") };
   return { room, seq, id, cid, from, ts, ...replyTo, ...edit, reactions: row.reactions ?? [] };
+}
+
+/**
+ * Messages `m` after `position` in search order, `(ts, room, seq)` descending; rooms compare bytewise (`"C"`), so
+ * the order is the same whatever the database's collation.
+ */
+function afterPosition({ ts, room, seq }: SearchPosition) {
+  return sql`AND (m.ts, m.room COLLATE "C", m.seq) < (${ts}::bigint, ${room}::text, ${seq}::bigint)`;
+}
+
+function toSearchHit(row: SearchRow): SearchHit {
+  const { room, id, cid, sender: from, body } = row;
+  const replyTo = row.reply_to === null ? {} : { replyTo: toNumber(row.reply_to, "messages.reply_to") };
+  const editedAt = row.edited_at === null ? {} : { editedAt: toNumber(row.edited_at, "messages.ts") };
+  const seq = toNumber(row.seq, "messages.seq");
+  return { room, seq, id, cid, from, body, ts: toNumber(row.ts, "messages.ts"), ...replyTo, ...editedAt };
 }
 
 function required<T>(value: T | null, column: string): T {

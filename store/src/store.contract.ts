@@ -342,6 +342,135 @@ export function storeContract(name: string, factory: StoreFactory): void {
       expect(await reactions("dave")).toEqual(expected({ "👍": true, ":tada:": false }));
     });
 
+    describe("search", () => {
+      /** A word no other test uses: the search spans every room of the database. */
+      const word = () => `w${randomUUID().replaceAll("-", "").slice(0, 12)}`;
+      /** Users of a fresh pair and a third, sorted as DM names need: `a < b < c`. */
+      const users = () => {
+        const suffix = randomUUID().slice(0, 8);
+        return { a: `a${suffix}`, b: `b${suffix}`, c: `c${suffix}` };
+      };
+      const found = (hits: readonly { room: string; seq: number }[]) => hits.map((hit) => `${hit.room}#${hit.seq}`);
+
+      it("finds messages by whole word, case-insensitively, newest first, with phrases, exclusion and OR", async () => {
+        const room = uniqueName("room");
+        const w = word();
+        const messages = [
+          testMessage(room, 1, { body: `the ${w} quick fox` }),
+          testMessage(room, 2, { body: `Another ${w.toUpperCase()}, slow`, replyTo: 1 }),
+          testMessage(room, 3, { body: `nothing here ${w}x` }),
+        ];
+        await store.insert(messages);
+        const search = (q: string) => store.search({ user: viewer, q, limit: 10 });
+        const [first, second] = messages as [ChatMessage, ChatMessage];
+        expect(await search(w)).toEqual([second, first]);
+        expect(found(await search(`${w} -slow`))).toEqual([`${room}#1`]);
+        expect(found(await search(`"quick ${w}"`))).toEqual([]);
+        expect(found(await search(`"${w} quick"`))).toEqual([`${room}#1`]);
+        expect(found(await search(`${w}x OR fox`))).toEqual([`${room}#3`, `${room}#1`]);
+      });
+
+      it("matches the current body only: an edited-away word is gone, the new one found", async () => {
+        const room = uniqueName("room");
+        const [old, fresh, between] = [word(), word(), word()];
+        const message = testMessage(room, 1, { body: `first ${old}` });
+        const edits = [
+          testEdit(room, 2, 1, { body: `then ${between}` }),
+          testEdit(room, 3, 1, { body: `now ${fresh}` }),
+        ];
+        // The latest edit first: arrival order must not decide.
+        for (const event of [...edits].reverse()) await store.insert([event]);
+        await store.insert([message]);
+        expect(await store.search({ user: viewer, q: old, limit: 10 })).toEqual([]);
+        expect(await store.search({ user: viewer, q: between, limit: 10 })).toEqual([]);
+        expect(await store.search({ user: viewer, q: fresh, limit: 10 })).toEqual([
+          { ...message, body: `now ${fresh}`, editedAt: edits[1]?.ts },
+        ]);
+      });
+
+      it("never finds a deleted message, nor its edits, whichever arrives first", async () => {
+        const room = uniqueName("room");
+        const w = word();
+        const events: RoomEvent[] = [
+          testMessage(room, 1, { body: `gone ${w}` }),
+          testMessage(room, 2, { body: `edited later` }),
+          testEdit(room, 3, 2, { body: `edited ${w}` }),
+          testDeletion(room, 4, 2),
+          testMessage(room, 5, { body: `kept ${w}` }),
+        ];
+        await store.insert([testDeletion(room, 6, 1)]);
+        for (const event of events) await store.insert([event]);
+        expect(found(await store.search({ user: viewer, q: w, limit: 10 }))).toEqual([`${room}#5`]);
+      });
+
+      it("searches plain rooms and the user's own direct rooms, never another pair's", async () => {
+        const { a, b, c } = users();
+        const [plain, ours, theirs] = [uniqueName("room"), `dm:${a}:${b}`, `dm:${b}:${c}`];
+        const w = word();
+        await store.insert([
+          testMessage(plain, 1, { body: `in the open ${w}`, from: a }),
+          testMessage(ours, 1, { body: `between a and b ${w}`, from: a }),
+          testMessage(theirs, 1, { body: `between b and c ${w}`, from: c }),
+        ]);
+        const search = (user: string, room?: string) =>
+          store.search({ user, q: w, limit: 10, ...(room === undefined ? {} : { room }) }).then(found);
+        expect((await search(a)).sort()).toEqual([`${ours}#1`, `${plain}#1`].sort());
+        expect((await search(b)).sort()).toEqual([`${ours}#1`, `${plain}#1`, `${theirs}#1`].sort());
+        expect((await search(c)).sort()).toEqual([`${plain}#1`, `${theirs}#1`].sort());
+        // Naming the room does not open it.
+        expect(await search(a, theirs)).toEqual([]);
+        expect(await search(a, ours)).toEqual([`${ours}#1`]);
+      });
+
+      it("keeps to one room when given one", async () => {
+        const [room, other] = [uniqueName("room"), uniqueName("room")];
+        const w = word();
+        await store.insert([testMessage(room, 1, { body: w }), testMessage(other, 1, { body: w })]);
+        expect(found(await store.search({ user: viewer, q: w, room, limit: 10 }))).toEqual([`${room}#1`]);
+        expect(found(await store.search({ user: viewer, q: w, room: uniqueName("room"), limit: 10 }))).toEqual([]);
+      });
+
+      it("pages through every hit exactly once, newest first, ties included", async () => {
+        const rooms = [uniqueName("room"), uniqueName("room")] as const;
+        const w = word();
+        // Pairs of messages share a ts across the two rooms; an edit and a miss sit between the hits.
+        const events: RoomEvent[] = rooms.flatMap((room) =>
+          range(1, 9).map((seq): RoomEvent => {
+            if (seq % 4 === 0) return testEdit(room, seq, seq - 1, { body: `edit keeps ${w}` });
+            return testMessage(room, seq, { body: seq === 5 ? "a miss" : `hit ${w} ${seq}` });
+          }),
+        );
+        await store.insert(events);
+        const pages: string[][] = [];
+        let before: { ts: number; room: string; seq: number } | undefined;
+        for (let page = 0; page < 10; page++) {
+          const hits = await store.search({
+            user: viewer,
+            q: w,
+            limit: 3,
+            ...(before === undefined ? {} : { before }),
+          });
+          if (hits.length === 0) break;
+          pages.push(found(hits));
+          const last = hits.at(-1);
+          if (last === undefined) break;
+          before = { ts: last.ts, room: last.room, seq: last.seq };
+        }
+        // Rooms compare bytewise, as JavaScript compares these ASCII names.
+        const [high, low] = [...rooms].sort().reverse() as [string, string];
+        const expected = [9, 7, 6, 3, 2, 1].flatMap((seq) => [`${high}#${seq}`, `${low}#${seq}`]);
+        expect(pages.flat()).toEqual(expected);
+        expect(pages.map((page) => page.length)).toEqual([3, 3, 3, 3]);
+        expect(await store.search({ user: viewer, q: w, limit: 0 })).toEqual([]);
+      });
+
+      it("finds nothing for a word nobody wrote, or a query without words", async () => {
+        await store.insert([testMessage(uniqueName("room"), 1, { body: "plain words" })]);
+        expect(await store.search({ user: viewer, q: word(), limit: 10 })).toEqual([]);
+        expect(await store.search({ user: viewer, q: "- !! :", limit: 10 })).toEqual([]);
+      });
+    });
+
     it("names the message at a seq for amendments: its sender and whether it was deleted", async () => {
       const room = uniqueName("room");
       await store.insert([

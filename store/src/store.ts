@@ -1,4 +1,4 @@
-import type { HistoryMessage, ReactionCount, RoomEvent } from "@parley/protocol";
+import type { HistoryMessage, ReactionCount, RoomEvent, SearchHit } from "@parley/protocol";
 
 /** A range of a room's event stream. */
 export interface EventsQuery {
@@ -24,6 +24,30 @@ export interface HistoryQuery {
 
 /** A message as it stands now, as the history API serves it; a stored message always has its `reactions`. */
 export type StoredMessage = Omit<HistoryMessage, "reactions"> & { readonly reactions: readonly ReactionCount[] };
+
+/** Where a page of search results ends: the last hit's message, in the order results are given (newest first). */
+export interface SearchPosition {
+  readonly ts: number;
+  readonly room: string;
+  readonly seq: number;
+}
+
+/** A full-text search of the messages one user may read. */
+export interface SearchQuery {
+  /** Who searches: only plain rooms and their own direct rooms are searched. */
+  readonly user: string;
+  /**
+   * Words to find, in web-search syntax: all of the words, `"a quoted phrase"`, `-excluded`, `either OR or`. Words
+   * are matched whole and case-insensitively, without stemming (the `simple` text-search configuration).
+   */
+  readonly q: string;
+  /** Only this room. */
+  readonly room?: string;
+  /** Only hits after this position (older ones), to page on from the last hit of the previous page. */
+  readonly before?: SearchPosition;
+  /** Most hits returned; below 1 returns none. */
+  readonly limit: number;
+}
 
 /** What an edit, deletion, reaction or reply needs to know about the message it names. */
 export interface MessageTarget {
@@ -55,6 +79,10 @@ export interface LostRange {
  *   message and each of its edits as a deletion at their own seq (a tombstone), so the stream stays gap-free.
  * - A room's saved watermark only grows (`saveWatermarks` ignores lower values), and `roomsBehind` lists every room
  *   with a message stored above it, or with messages and none saved.
+ * - `search` matches a message's current body only (its latest edit's, or its own): a word edited away is no longer
+ *   found, a deleted message never is, and it never returns a direct room the searching user is not a member of.
+ *   Hits come newest first, by `(ts, room, seq)` descending (rooms compared bytewise), a total order, so paging
+ *   with `before` set to the last hit's position gives every hit exactly once.
  * - Lost ranges are recorded once each (`recordLost` of the same range again is a no-op) and listed in ascending
  *   order.
  */
@@ -67,6 +95,8 @@ export interface Store {
   events(query: EventsQuery): Promise<RoomEvent[]>;
   /** The `limit` newest messages (below `before`, if given), ascending, as they stand now. */
   history(query: HistoryQuery): Promise<StoredMessage[]>;
+  /** The `limit` newest messages matching `q` that `user` may read (below `before`, if given), newest first. */
+  search(query: SearchQuery): Promise<SearchHit[]>;
   /** The room's highest stored seq, of any kind of event (0 for none): where a Bus that lost its counter goes on. */
   latest(room: string): Promise<number>;
   /** The message at `seq` in `room`, if one is stored there (an edit, deletion or reaction is not a message). */

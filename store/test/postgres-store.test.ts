@@ -67,6 +67,26 @@ describe("PostgreSQL migrations", () => {
     }
   });
 
+  it("answer a search's word lookup from the messages_search index", async () => {
+    const store = createPostgresStore({ connectionString: database.url, poolSize: 1 });
+    try {
+      await store.migrate();
+      // The candidates step of KyselyStore.search, as it must be written for the partial expression index to serve it.
+      const plan = await withClient(database.url, async (client) => {
+        await client.query("set enable_seqscan = off");
+        const result = await client.query<{ "QUERY PLAN": string }>(
+          `explain select room, coalesce(target, seq) from messages
+           where kind in ('msg', 'edit') and to_tsvector('simple', body) @@ websearch_to_tsquery('simple', $1)`,
+          ["hello"],
+        );
+        return result.rows.map((row) => row["QUERY PLAN"]).join("\n");
+      });
+      expect(plan).toContain("Bitmap Index Scan on messages_search");
+    } finally {
+      await store.close();
+    }
+  });
+
   it("wait for the advisory lock Kysely's migrator takes", async () => {
     // The lock id PostgresAdapter.acquireMigrationLock uses (kysely/dist/esm/dialect/postgres/postgres-adapter.js).
     const lockId = "3853314791062309107";

@@ -2,6 +2,7 @@ import type { Migration, MigrationProvider } from "kysely";
 import * as messages from "./0001-messages.js";
 import * as watermarks from "./0002-watermarks.js";
 import * as events from "./0003-events.js";
+import * as search from "./0004-search.js";
 
 /**
  * Every migration, by name; Kysely applies them in name order. Listed in code rather than found on disk, so they
@@ -11,6 +12,7 @@ const MIGRATIONS: Readonly<Record<string, Migration>> = {
   "0001-messages": messages,
   "0002-watermarks": watermarks,
   "0003-events": events,
+  "0004-search": search,
 };
 
 /** Kysely's source of migrations: the list above. */
