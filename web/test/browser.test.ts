@@ -3,6 +3,7 @@ import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
+import { dmRoom } from "@parley/protocol";
 import { uniqueName, waitFor } from "@parley/testkit";
 import { GatewayProcess } from "@parley/testkit/gateway-process";
 import { Stack } from "@parley/testkit/stack";
@@ -546,6 +547,76 @@ describe("web client in a browser", () => {
     await page.locator(".message", { hasText: "second of a run" }).waitFor();
     expect(await bodies(page)).toEqual(["first of a run", "second of a run"]);
     expect(await page.evaluate('sessionStorage.getItem("sawEmpty")')).toBe("no");
+  });
+
+  it("searches what each person may read, and opens a hit in its room at the message, paging history to it", async () => {
+    const [ann, ben, cat] = [uniqueName("ann"), uniqueName("ben"), uniqueName("cat")];
+    const room = uniqueName("found");
+    // A word of this test alone: search spans every room. A hyphen would split it into words.
+    const word = uniqueName("w").replace("-", "");
+    const gateway = stack.gateways[0];
+    if (!gateway) throw new Error("no gateway");
+    // The room's hit, then more messages than a join replays and a history page (50) hold: opening the hit must
+    // page history back to it.
+    const seeder = await gateway.connect(ann);
+    await seeder.join(room);
+    const acked = async (cid: string, body: string) => {
+      const from = seeder.frames.length;
+      seeder.send({ t: "send", room, cid, body });
+      return (await seeder.next("ack", (ack) => ack.cid === cid, { from })).seq;
+    };
+    await acked("s0", `the ${word} is here`);
+    let last = 0;
+    const filler = "lorem ipsum dolor sit amet ".repeat(6);
+    for (let n = 1; n <= MAX_REPLAY + 60; n++) last = await acked(`s${n}`, `filler ${n}: ${filler}`);
+    await seeder.next("persisted", (frame) => frame.room === room && frame.upTo >= last, { timeoutMs: 30_000 });
+    seeder.close();
+
+    const [a, b, c] = await Promise.all([person(0, ann), person(1, ben), person(1, cat)]);
+    await a.page.getByLabel("Message a person").fill(ben);
+    await a.page.getByLabel("Message a person").press("Enter");
+    await a.page.getByRole("heading", { name: ben }).waitFor();
+    await say(a.page, `our ${word} secret`);
+    const secret = a.page.locator(".message.own", { hasText: `our ${word} secret` });
+    await expect.poll(() => secret.getAttribute("data-delivery"), { timeout: 30_000 }).toBe("persisted");
+
+    const search = async (page: Page) => {
+      await page.getByLabel("Search messages").fill(word);
+      await page.getByLabel("Search messages").press("Enter");
+      await page
+        .getByRole("status")
+        .filter({ hasText: `found for “${word}”` })
+        .waitFor();
+    };
+    const hits = (page: Page) => page.locator(".search-hit");
+
+    // Cat finds the room's message, never the other two's direct one.
+    await search(c.page);
+    expect(await hits(c.page).count()).toBe(1);
+    expect(await hits(c.page).first().getAttribute("data-room")).toBe(room);
+    expect(await hits(c.page).first().locator("mark").textContent()).toBe(word);
+    expect(await c.page.locator(".search-results").textContent()).not.toContain("secret");
+
+    // Ben finds both, the newer first; the direct one opens his conversation with ann at the message.
+    await search(b.page);
+    expect(await hits(b.page).evaluateAll((found) => found.map((hit) => hit.getAttribute("data-room")))).toEqual([
+      dmRoom(ann, ben),
+      room,
+    ]);
+    await hits(b.page).first().click();
+    await b.page.getByRole("heading", { name: ann }).waitFor();
+    await b.page.locator(".message.found", { hasText: `our ${word} secret` }).waitFor();
+
+    // Cat opens the room's hit: older than the join replayed, so it is paged in from history, then marked.
+    await hits(c.page).first().click();
+    await c.page.getByRole("heading", { name: `#${room}` }).waitFor();
+    const found = c.page.locator(".message.found");
+    await found.filter({ hasText: `the ${word} is here` }).waitFor({ timeout: 30_000 });
+    expect(await found.count()).toBe(1);
+    await expect.poll(() => found.evaluate((element) => element === element.ownerDocument.activeElement)).toBe(true);
+
+    expect(dialogs).toEqual([]);
+    expect(pageErrors).toEqual([]);
   });
 
   it("renders a conversation in light and dark themes (the README's screenshots)", async () => {

@@ -683,3 +683,30 @@ describe("ChatClient edits, deletions, reactions and replies", () => {
     expect(room(client, "lobby").items[3]?.reactions).toEqual([{ emoji: "👍", count: 1, mine: false }]);
   });
 });
+
+describe("ChatClient search", () => {
+  const hit = { room: "dm:alice:bob", seq: 3, id: "i3", cid: "c3", from: "bob", body: "the plan", ts: 1_000 };
+
+  it("asks the search API with our credentials and gives back the page", async () => {
+    const client = makeClient({ credentials: { kind: "jwt", token: "a.b.c", user: "alice" } });
+    fetchAnswer = () => ({ status: 200, body: { messages: [hit], nextBefore: "abc" } });
+    expect(await client.search("the plan", { room: "dm:alice:bob", before: "xyz" })).toEqual({
+      ok: true,
+      page: { messages: [hit], nextBefore: "abc" },
+    });
+    expect(fetches[0]?.url).toBe("http://chat.test/api/search?q=the+plan&room=dm%3Aalice%3Abob&before=xyz&limit=20");
+    expect(fetches[0]?.headers).toEqual({ authorization: "Bearer a.b.c" });
+  });
+
+  it("says why without asking when the query cannot be searched, and when the server refuses or garbles", async () => {
+    const client = makeClient();
+    expect(await client.search("   ")).toEqual({ ok: false, reason: "Type what to search for." });
+    expect(await client.search("x".repeat(201))).toMatchObject({ ok: false });
+    expect(fetches).toEqual([]);
+    fetchAnswer = () => ({ status: 503, body: {} });
+    expect(await client.search("plan")).toEqual({ ok: false, reason: "Search failed: the server answered 503." });
+    fetchAnswer = () => ({ status: 200, body: { messages: [{ ...hit, body: undefined }] } });
+    expect(await client.search("plan")).toMatchObject({ ok: false });
+    expect(fetches.at(-1)?.url).toBe("http://chat.test/api/search?q=plan&limit=20&user=alice");
+  });
+});

@@ -12,10 +12,14 @@ import {
   historyPageSchema,
   isRoomName,
   MAX_BODY_LENGTH,
+  MAX_SEARCH_QUERY_LENGTH,
   mayAccess,
   NAME_PATTERN,
   parseJson,
+  type SearchPage,
   type ServerFrame,
+  searchPageSchema,
+  searchQuerySchema,
 } from "@parley/protocol";
 import { z } from "zod";
 import { type ChangeAction, type OutgoingFrame, RoomModel, type RoomSnapshot } from "./room.js";
@@ -104,6 +108,21 @@ export interface ChatClientOptions {
   readonly pingIntervalMs?: number;
   /** Messages per history page. @default 50 */
   readonly historyPageSize?: number;
+  /** Hits per search page. @default 20 */
+  readonly searchPageSize?: number;
+}
+
+/** A page of search results, or why there is none. */
+export type SearchResult =
+  | { readonly ok: true; readonly page: SearchPage }
+  | { readonly ok: false; readonly reason: string };
+
+/** Why `q` cannot be searched for, or `undefined` when it can. */
+export function searchProblem(q: string): string | undefined {
+  if (q.trim() === "") return "Type what to search for.";
+  if (q.length > MAX_SEARCH_QUERY_LENGTH) return `Too long: at most ${MAX_SEARCH_QUERY_LENGTH} characters.`;
+  if (!searchQuerySchema.safeParse(q).success) return "The search contains characters that cannot be searched for.";
+  return undefined;
 }
 
 export type SendResult = { readonly ok: true; readonly cid: string } | { readonly ok: false; readonly reason: string };
@@ -174,6 +193,7 @@ const DEFAULTS = {
   typingIntervalMs: 2000,
   pingIntervalMs: 25_000,
   historyPageSize: 50,
+  searchPageSize: 20,
 } satisfies Partial<ChatClientOptions>;
 
 /** The options with every default filled in. */
@@ -463,6 +483,33 @@ export class ChatClient {
       room.changed();
     }
     this.#emit();
+  }
+
+  /**
+   * Searches the messages we may read (in `room` only, if given) for `q`, newest first; `before` is the previous
+   * page's `nextBefore`. Never rejects: a refusal or a network error comes back as the reason.
+   */
+  async search(q: string, { room, before }: { room?: string; before?: string } = {}): Promise<SearchResult> {
+    const problem = searchProblem(q);
+    if (problem) return { ok: false, reason: problem };
+    const url = new URL("/api/search", this.#options.origin);
+    url.searchParams.set("q", q);
+    if (room !== undefined) url.searchParams.set("room", room);
+    if (before !== undefined) url.searchParams.set("before", before);
+    url.searchParams.set("limit", String(this.#options.searchPageSize));
+    const headers = authorize(this.#options.credentials, url, "header");
+    try {
+      const response = await this.#options.fetch(url.toString(), { headers });
+      if (response.status === 400) return { ok: false, reason: "The server could not read that search." };
+      if (response.status !== 200)
+        return { ok: false, reason: `Search failed: the server answered ${response.status}.` };
+      const page = searchPageSchema.safeParse(await response.json());
+      return page.success
+        ? { ok: true, page: page.data }
+        : { ok: false, reason: "Search failed: an unreadable answer." };
+    } catch (error) {
+      return { ok: false, reason: `Search failed: ${error instanceof Error ? error.message : String(error)}.` };
+    }
   }
 
   /** A request to the history API of `room`, with our credentials. */

@@ -1,4 +1,4 @@
-import { dmMembers } from "@parley/protocol";
+import { dmMembers, type SearchHit } from "@parley/protocol";
 import { useCallback, useEffect, useMemo, useState, useSyncExternalStore } from "react";
 import {
   browserSocket,
@@ -119,6 +119,17 @@ function Chat({
     setMenuOpen(false);
   }, []);
 
+  // A search hit: open its room (joining it if needed) and point at the message there.
+  const [found, setFound] = useState<{ readonly room: string; readonly seq: number; readonly key: number }>();
+  const openHit = useCallback(
+    (hit: SearchHit) => {
+      if (client.openRoom(hit.room) !== undefined) return;
+      setFound((previous) => ({ room: hit.room, seq: hit.seq, key: (previous?.key ?? 0) + 1 }));
+      select(hit.room);
+    },
+    [client, select],
+  );
+
   const totalUnread = snapshot.rooms.reduce((sum, candidate) => sum + candidate.unread, 0);
   useEffect(() => {
     document.title = totalUnread > 0 ? `(${totalUnread}) Parley` : "Parley";
@@ -150,11 +161,18 @@ function Chat({
           </button>
         </div>
       </header>
-      <Sidebar client={client} snapshot={snapshot} active={room?.name} onSelect={select} />
+      <Sidebar client={client} snapshot={snapshot} active={room?.name} onSelect={select} onOpenHit={openHit} />
       <main className="main">
         <Notice snapshot={snapshot} />
         {room ? (
-          <RoomView key={room.name} client={client} room={room} me={snapshot.me} onOpenDirect={select} />
+          <RoomView
+            key={room.name}
+            client={client}
+            room={room}
+            me={snapshot.me}
+            onOpenDirect={select}
+            found={found?.room === room.name ? found : undefined}
+          />
         ) : (
           <div className="empty-state">
             <p>Join a room or start a direct conversation from the list.</p>

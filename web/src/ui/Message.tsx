@@ -50,6 +50,7 @@ export function Message({
   editing,
   confirmingDelete,
   controls,
+  found = false,
 }: {
   item: ChatItem;
   me: string;
@@ -60,6 +61,8 @@ export function Message({
   editing: boolean;
   confirmingDelete: boolean;
   controls: MessageControls;
+  /** The message a search led to: marked until another is chosen. */
+  found?: boolean;
 }) {
   const time = new Date(item.ts);
   const seq = item.seq;
@@ -71,6 +74,7 @@ export function Message({
   if (timed) classes.push("timed");
   if (item.deleted) classes.push("deleted");
   if (editing) classes.push("editing");
+  if (found) classes.push("found");
   return (
     <li
       className={classes.join(" ")}

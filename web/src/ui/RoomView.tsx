@@ -15,11 +15,14 @@ export function RoomView({
   room,
   me,
   onOpenDirect,
+  found,
 }: {
   client: ChatClient;
   room: RoomSnapshot;
   me: string;
   onOpenDirect: (room: string) => void;
+  /** The message a search led to (`key` changes each time a hit is chosen): scrolled to and marked. */
+  found?: FoundMessage | undefined;
 }) {
   const label = roomLabel(room.name, me);
   const direct = dmMembers(room.name) !== undefined;
@@ -69,7 +72,7 @@ export function RoomView({
           </details>
         ) : null}
       </header>
-      <MessageList client={client} room={room} me={me} onReply={setReplyTo} />
+      <MessageList client={client} room={room} me={me} onReply={setReplyTo} found={found} />
       <TypingLine users={room.typing} />
       <Composer
         client={client}
@@ -81,6 +84,15 @@ export function RoomView({
     </section>
   );
 }
+
+/** A message to show: `key` tells one choice of it from the next. */
+export interface FoundMessage {
+  readonly seq: number;
+  readonly key: number;
+}
+
+/** Most history pages fetched to reach a found message that is not loaded yet. */
+const MAX_PAGES_TO_FOUND = 20;
 
 /** The menu that is open: which message, the button it hangs from, where the focus starts. */
 interface OpenMenu {
@@ -94,11 +106,13 @@ function MessageList({
   room,
   me,
   onReply,
+  found,
 }: {
   client: ChatClient;
   room: RoomSnapshot;
   me: string;
   onReply: (seq: number) => void;
+  found: FoundMessage | undefined;
 }) {
   const list = useRef<HTMLOListElement>(null);
   const menuId = useId();
@@ -211,6 +225,28 @@ function MessageList({
     if (element && room.hasOlder && !room.loadingOlder && element.scrollHeight <= element.clientHeight) loadOlder();
   });
 
+  // A search hit: scroll to it once it is loaded, paging back through history towards it until it is.
+  const reached = useRef<{ key: number; pages: number; shown: boolean } | undefined>(undefined);
+  useEffect(() => {
+    if (found === undefined) return;
+    if (reached.current?.key !== found.key) reached.current = { key: found.key, pages: 0, shown: false };
+    const progress = reached.current;
+    const message = list.current?.querySelector<HTMLElement>(`.message[data-seq="${found.seq}"]`);
+    if (message) {
+      if (progress.shown) return;
+      progress.shown = true;
+      message.scrollIntoView({ block: "center" });
+      message.focus({ preventScroll: true });
+      return;
+    }
+    const oldest = room.items.find((item) => item.seq !== undefined)?.seq;
+    if (oldest === undefined || oldest <= found.seq || progress.pages >= MAX_PAGES_TO_FOUND) return;
+    if (room.hasOlder && !room.loadingOlder) {
+      progress.pages++;
+      loadOlder();
+    }
+  });
+
   const onScroll = () => {
     const element = list.current;
     if (!element) return;
@@ -266,6 +302,7 @@ function MessageList({
               editing={editing !== undefined && editing === item.seq}
               confirmingDelete={confirming !== undefined && confirming === item.seq}
               controls={controls}
+              found={found !== undefined && found.seq === item.seq}
             />
           </Fragment>
         ))}

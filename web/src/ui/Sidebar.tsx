@@ -1,24 +1,29 @@
-import { dmMembers } from "@parley/protocol";
+import { dmMembers, type SearchHit } from "@parley/protocol";
 import { type FormEvent, useId, useState } from "react";
 import type { ChatClient, ClientSnapshot } from "../client/chat-client.js";
 import type { RoomSnapshot } from "../client/room.js";
 import { roomLabel } from "./App.js";
+import { Search } from "./Search.js";
 
 export function Sidebar({
   client,
   snapshot,
   active,
   onSelect,
+  onOpenHit,
 }: {
   client: ChatClient;
   snapshot: ClientSnapshot;
   active: string | undefined;
   onSelect: (room: string) => void;
+  /** A search hit was chosen: show it in its room. */
+  onOpenHit: (hit: SearchHit) => void;
 }) {
   const rooms = snapshot.rooms.filter((room) => !dmMembers(room.name));
   const directs = snapshot.rooms.filter((room) => dmMembers(room.name));
   return (
     <nav id="sidebar" className="sidebar" aria-label="Conversations">
+      <Search client={client} me={snapshot.me} onOpen={onOpenHit} />
       <section aria-labelledby="rooms-heading">
         <h2 id="rooms-heading">Rooms</h2>
         <RoomList rooms={rooms} me={snapshot.me} active={active} client={client} onSelect={onSelect} />
