@@ -29,7 +29,7 @@ export interface GatewayOptions {
   readonly auth: Authenticator;
   readonly bus: Bus;
   readonly log: Pick<Log, "append">;
-  readonly store: Pick<Store, "history" | "search" | "events" | "target">;
+  readonly store: Pick<Store, "history" | "search" | "events" | "target" | "saveRead" | "readPositions">;
   readonly limits: SessionLimits;
   /** Largest page of the history and search APIs. */
   readonly maxHistoryLimit: number;

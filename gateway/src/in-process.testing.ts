@@ -71,4 +71,6 @@ export const EMPTY_STORE: GatewayOptions["store"] = {
   search: async () => [],
   events: async () => [],
   target: async () => undefined,
+  saveRead: async () => {},
+  readPositions: async () => new Map(),
 };

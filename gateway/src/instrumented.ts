@@ -55,6 +55,7 @@ export function instrumentBus(bus: Bus, metrics: Metrics, system: string): Bus {
         return published;
       }),
     publishTyping: call("publish_typing", bus.publishTyping),
+    publishRead: call("publish_read", bus.publishRead),
     joinPresence: call("join_presence", bus.joinPresence),
     leavePresence: call("leave_presence", bus.leavePresence),
     presence: call("presence", bus.presence),

@@ -99,20 +99,39 @@ describe("answerJoin", () => {
     await bus.joinPresence("lobby", "ann");
     return bus;
   }
-  const noHistory = { events: async () => [] };
+  const noHistory = { events: async () => [], readPositions: async () => new Map<string, number>() };
 
   it("answers a first join with joined at the latest seq and who is present, without a replay", async () => {
     const bus = await busWith(2);
     const answer = await answerJoin(
       { bus, store: noHistory, limits: { maxReplay: 10 } },
-      { room: "lobby", since: undefined, first: true },
+      { room: "lobby", user: "ann", since: undefined, first: true },
     );
     expect(answer).toEqual({
       latest: 2,
       joined: { t: "joined", room: "lobby", seq: 2 },
       replay: [],
+      reads: [],
       presence: { t: "presence", room: "lobby", joined: ["ann"], count: 1 },
     });
+    await bus.close();
+  });
+
+  it("asks the Store for the user's read position, and in a DM for both users'", async () => {
+    const bus = await busWith(0);
+    const asked: string[][] = [];
+    const store = {
+      events: async () => [],
+      readPositions: async (_room: string, users: readonly string[]) => {
+        asked.push([...users]);
+        return new Map([["ben", 4]]);
+      },
+    };
+    const context = { bus, store, limits: { maxReplay: 10 } };
+    await answerJoin(context, { room: "lobby", user: "ann", since: undefined, first: false });
+    const dm = await answerJoin(context, { room: "dm:ann:ben", user: "ann", since: undefined, first: false });
+    expect(asked).toEqual([["ann"], ["ann", "ben"]]);
+    expect(dm.reads).toEqual([{ t: "read", room: "dm:ann:ben", user: "ben", seq: 4 }]);
     await bus.close();
   });
 
@@ -120,7 +139,7 @@ describe("answerJoin", () => {
     const bus = await busWith(3);
     const answer = await answerJoin(
       { bus, store: noHistory, limits: { maxReplay: 10 } },
-      { room: "lobby", since: 1, first: true },
+      { room: "lobby", user: "ann", since: 1, first: true },
     );
     expect(answer.joined).toEqual({ t: "joined", room: "lobby", seq: 3, recovered: true });
     expect(seqs([...answer.replay])).toEqual([2, 3]);
@@ -131,7 +150,7 @@ describe("answerJoin", () => {
     const bus = await busWith(3);
     const answer = await answerJoin(
       { bus, store: noHistory, limits: { maxReplay: 1 } },
-      { room: "lobby", since: 0, first: false },
+      { room: "lobby", user: "ann", since: 0, first: false },
     );
     expect(answer.presence).toBeUndefined();
     expect(answer.joined).toEqual({ t: "joined", room: "lobby", seq: 3, recovered: false });

@@ -1,21 +1,26 @@
-import type { RoomEvent, ServerFrame } from "@parley/protocol";
+import { dmMembers, type RoomEvent, type ServerFrame } from "@parley/protocol";
 import type { Store } from "@parley/store";
 import type { Bus } from "./bus/bus.js";
 
 /** What the join pipeline reads (a session's context has it all); each collaborator narrowed to the calls it makes. */
 export interface JoinContext {
   readonly bus: Pick<Bus, "latest" | "presence" | "recent">;
-  readonly store: Pick<Store, "events">;
+  readonly store: Pick<Store, "events" | "readPositions">;
   /** `maxReplay`: most events replayed for a `since`. */
   readonly limits: { readonly maxReplay: number };
 }
 
-/** How a join is answered, in order: `joined`, the replayed events, and on a first join `presence`. */
+/**
+ * How a join is answered, in order: `joined`, the replayed events, the saved read positions, and on a first join
+ * `presence`.
+ */
 export interface JoinAnswer {
   /** The room's latest seq when the join read it: live events above it follow the replay. */
   readonly latest: number;
   readonly joined: ServerFrame & { t: "joined" };
   readonly replay: readonly RoomEvent[];
+  /** The joining user's saved read position, and in a DM the other person's (read receipts), where saved. */
+  readonly reads: readonly (ServerFrame & { t: "read" })[];
   /** Only for a first join: a repeated join (a client recovering a gap) is already counted present. */
   readonly presence?: ServerFrame & { t: "presence" };
 }
@@ -27,15 +32,21 @@ export interface JoinAnswer {
  */
 export async function answerJoin(
   { bus, store, limits }: JoinContext,
-  { room, since, first }: { room: string; since: number | undefined; first: boolean },
+  { room, user, since, first }: { room: string; user: string; since: number | undefined; first: boolean },
 ): Promise<JoinAnswer> {
-  const [latest, present] = await Promise.all([bus.latest(room), first ? bus.presence(room) : undefined]);
+  const readers = dmMembers(room) ?? [user];
+  const [latest, present, positions] = await Promise.all([
+    bus.latest(room),
+    first ? bus.presence(room) : undefined,
+    store.readPositions(room, readers),
+  ]);
   const replay =
     since === undefined ? undefined : await recover(bus, store, { room, since, latest, limit: limits.maxReplay });
   return {
     latest,
     joined: { t: "joined", room, seq: latest, ...(replay ? { recovered: replay.complete } : {}) },
     replay: replay?.events ?? [],
+    reads: [...positions].map(([reader, seq]) => ({ t: "read", room, user: reader, seq })),
     ...(present
       ? {
           presence: {

@@ -216,4 +216,64 @@ describe("ClientSession", () => {
       await close();
     });
   });
+
+  it("sends a read position to the reader's other connections, in a DM to the other person, and back on join", async () => {
+    const saved = new Map<string, number>();
+    const store = {
+      ...EMPTY_STORE,
+      saveRead: async (room: string, user: string, seq: number) => {
+        saved.set(`${room} ${user}`, Math.max(seq, saved.get(`${room} ${user}`) ?? 0));
+      },
+      readPositions: async (room: string, users: readonly string[]) =>
+        new Map(
+          users.flatMap((user) => (saved.has(`${room} ${user}`) ? [[user, saved.get(`${room} ${user}`) ?? 0]] : [])),
+        ),
+    };
+    const log = new MemoryLog();
+    const bus = new MemoryBus({ listener: (event) => gateway.deliver(event) });
+    const topics = new RecordingTopics();
+    const gateway: Gateway = inProcessGateway({ bus, log, store, topics });
+    const connect = async (user: string, ...rooms: string[]) => {
+      const socket = new RecordingSocket(topics);
+      const session = gateway.open(socket, { user, admin: false });
+      for (const room of rooms) {
+        session.text(JSON.stringify({ t: "join", room }));
+        await waitFor(() => socket.frames.some((frame) => frame.t === "presence" && frame.room === room), "the join");
+      }
+      return { socket, session, reads: () => socket.frames.filter((frame) => frame.t === "read") };
+    };
+    const dm = "dm:ann:ben";
+    const ann = await connect("ann", "lobby", dm);
+    const annPhone = await connect("ann", "lobby");
+    const ben = await connect("ben", "lobby", dm);
+    for (const room of ["lobby", dm])
+      ann.session.text(JSON.stringify({ t: "send", room, cid: `c-${room}`, body: "x" }));
+    await waitFor(() => ann.socket.frames.filter((frame) => frame.t === "ack").length === 2, "two acks");
+
+    annPhone.session.text(JSON.stringify({ t: "read", room: "lobby", seq: 99 }));
+    ann.session.text(JSON.stringify({ t: "read", room: dm, seq: 1 }));
+    await waitFor(() => ben.reads().length === 1, "ben's receipt");
+    await waitFor(() => ann.reads().length === 2, "ann's own reads");
+    // Beyond the latest seq is saved as the latest; a plain room's other members hear nothing.
+    expect(ann.reads()).toEqual([
+      { t: "read", room: "lobby", user: "ann", seq: 1 },
+      { t: "read", room: dm, user: "ann", seq: 1 },
+    ]);
+    expect(ben.reads()).toEqual([{ t: "read", room: dm, user: "ann", seq: 1 }]);
+    expect(saved).toEqual(
+      new Map([
+        ["lobby ann", 1],
+        [`${dm} ann`, 1],
+      ]),
+    );
+
+    const later = await connect("ann", "lobby", dm);
+    expect(later.reads()).toEqual([
+      { t: "read", room: "lobby", user: "ann", seq: 1 },
+      { t: "read", room: dm, user: "ann", seq: 1 },
+    ]);
+    const benLater = await connect("ben", dm);
+    expect(benLater.reads()).toEqual([{ t: "read", room: dm, user: "ann", seq: 1 }]);
+    await Promise.all([bus.close(), log.close()]);
+  });
 });

@@ -4,6 +4,7 @@ import {
   type ClientFrame,
   CloseCode,
   decodeClientFrame,
+  dmMembers,
   ErrorCode,
   encodeServerFrame,
   eventFrame,
@@ -43,9 +44,9 @@ export interface SessionLimits {
 
 /** What a session needs from the gateway; each collaborator is narrowed to the calls it makes. */
 export interface SessionContext {
-  readonly bus: Pick<Bus, "publish" | "publishTyping" | "latest" | "recent" | "presence">;
+  readonly bus: Pick<Bus, "publish" | "publishTyping" | "publishRead" | "latest" | "recent" | "presence">;
   readonly log: Pick<Log, "append">;
-  readonly store: Pick<Store, "events" | "target">;
+  readonly store: Pick<Store, "events" | "target" | "saveRead" | "readPositions">;
   readonly rooms: LocalRooms;
   readonly limits: SessionLimits;
   readonly metrics: GatewayMetrics;
@@ -181,7 +182,9 @@ export class ClientSession implements SocketSession, RoomMember {
       if (state.unpersisted === 0) return;
       if (event.upTo >= state.unpersisted) state.unpersisted = 0;
     }
-    if (event.t === "typing" || event.t === "presence") {
+    // Read positions go to the reader's own connections, and in a DM (two users) to the other one as a receipt.
+    if (event.t === "read" && event.user !== this.user && dmMembers(event.room) === undefined) return;
+    if (event.t === "typing" || event.t === "presence" || event.t === "read") {
       if (event.t === "typing" && event.user === this.user) return;
       if (this.socket.bufferedAmount() > this.context.limits.shedEphemeralBytes) {
         this.context.metrics.shed.inc();
@@ -222,6 +225,8 @@ export class ClientSession implements SocketSession, RoomMember {
       case "delete":
       case "react":
         return this.#amend(frame);
+      case "read":
+        return this.#read(frame.room, frame.seq);
     }
   }
 
@@ -238,11 +243,12 @@ export class ClientSession implements SocketSession, RoomMember {
     try {
       if (fresh) await this.context.rooms.join(room, this);
       this.context.metrics.subscribedRooms.set(this.context.rooms.size);
-      const answer = await answerJoin(this.context, { room, since, first: fresh });
+      const answer = await answerJoin(this.context, { room, user: this.user, since, first: fresh });
       // Left or disconnected meanwhile.
       if (fresh ? this.#rooms.get(room) !== joining : !this.#rooms.has(room)) return;
       this.#send(answer.joined);
       for (const event of answer.replay) this.#write(encodeServerFrame(eventFrame(event)), frameType(event), "replay");
+      for (const read of answer.reads) this.#send(read);
       if (!answer.presence) return;
       this.#send(answer.presence);
       // Held messages at or below `latest` were covered by the replay (or predate the join).
@@ -316,6 +322,18 @@ export class ClientSession implements SocketSession, RoomMember {
     this.context.metrics.ackLatency.observe((performance.now() - started) / 1000);
     this.own(event.room, event.seq);
     if (cid !== undefined) this.#send({ t: "ack", room: event.room, cid, seq: event.seq, id: event.id });
+  }
+
+  /**
+   * Saves how far the user has read (never beyond the room's latest seq, and only ever growing) and tells their
+   * other connections, and in a DM the other person. Written to the Store straight away: it is the user's state
+   * beside the room's stream, not part of it, and each position supersedes the last.
+   */
+  async #read(room: string, seq: number): Promise<void> {
+    if (!this.#joinedState(room)) return this.#error(ErrorCode.NotJoined, `join ${room} first`);
+    const upTo = Math.min(seq, await this.context.bus.latest(room));
+    await this.context.store.saveRead(room, this.user, upTo);
+    await this.context.bus.publishRead(room, this.user, upTo);
   }
 
   async #typing(room: string): Promise<void> {

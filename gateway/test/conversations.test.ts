@@ -159,6 +159,38 @@ describe("conversations", () => {
     expect(paged).toEqual([`${direct}#1`, `${room}#2`, `${room}#1`]);
     ann.close();
   });
+
+  it("keeps read positions in PostgreSQL and tells the reader's other devices and, in a DM, the other person", async () => {
+    const dm = `dm:${uniqueName("a")}:${uniqueName("b")}`;
+    const [first, second] = dm.slice(3).split(":") as [string, string];
+    const laptop = await gateway(0).connect(first);
+    const phone = await gateway(1).connect(first);
+    const other = await gateway(1).connect(second);
+    for (const client of [laptop, phone, other]) await client.join(dm);
+    await other.sendUntilAcked(dm, "hi", "hello");
+    const from = phone.frames.length;
+    laptop.send({ t: "read", room: dm, seq: 1 });
+    expect(await phone.next("read", (frame) => frame.room === dm, { from })).toEqual({
+      t: "read",
+      room: dm,
+      user: first,
+      seq: 1,
+    });
+    expect(await other.next("read", (frame) => frame.room === dm)).toEqual({
+      t: "read",
+      room: dm,
+      user: first,
+      seq: 1,
+    });
+    // From PostgreSQL on the next join, on any gateway.
+    const tablet = await gateway(1).connect(first);
+    const joined = tablet.frames.length;
+    await tablet.join(dm);
+    expect(
+      await tablet.next("read", (frame) => frame.room === dm && frame.user === first, { from: joined }),
+    ).toMatchObject({ seq: 1 });
+    for (const client of [laptop, phone, other, tablet]) client.close();
+  });
 });
 
 function range(from: number, to: number): number[] {

@@ -15,6 +15,7 @@ import { dmRoom, isRoomName, mayAccess } from "./rooms.js";
 const clientFrame: fc.Arbitrary<ClientFrame> = fc.oneof(
   fc.record({ t: fc.constant("join" as const), room }, { requiredKeys: ["t", "room"] }),
   fc.record({ t: fc.constant("join" as const), room, since: fc.nat() }),
+  fc.record({ t: fc.constant("read" as const), room, seq: fc.nat() }),
   fc.record({ t: fc.constant("leave" as const), room }),
   fc.record(
     { t: fc.constant("send" as const), room, cid, body, replyTo: seq },
@@ -137,6 +138,7 @@ describe("server frames", () => {
       { t: "ack", room: "lobby", cid: "c1", seq: 1, id: "m1" },
       { t: "error", code: ErrorCode.NotJoined, cid: "c1", message: "join first" },
       { t: "persisted", room: "lobby", upTo: 1 },
+      { t: "read", room: "dm:alice:bob", user: "bob", seq: 4 },
       { t: "pong" },
     ];
     for (const frame of frames) expect(decodeServerFrame(encodeServerFrame(frame))).toEqual({ ok: true, value: frame });

@@ -31,8 +31,10 @@ const amend = { room: roomSchema, seq: targetSchema, cid: cidSchema.optional() }
 const edit = z.object({ t: z.literal("edit"), ...amend, body: bodySchema });
 const del = z.object({ t: z.literal("delete"), ...amend });
 const react = z.object({ t: z.literal("react"), ...amend, emoji: emojiSchema, on: z.boolean() });
+/** The user has read the room up to `seq` (its stream position): stored, and told to their other devices. */
+const read = z.object({ t: z.literal("read"), room: roomSchema, seq: seqSchema });
 
-export const clientFrameSchema = z.discriminatedUnion("t", [join, leave, send, typing, ping, edit, del, react]);
+export const clientFrameSchema = z.discriminatedUnion("t", [join, leave, send, typing, ping, edit, del, react, read]);
 /** Every frame a client may send. */
 export type ClientFrame = z.infer<typeof clientFrameSchema>;
 
@@ -71,6 +73,8 @@ export const serverFrameSchema = z.discriminatedUnion("t", [
     count: z.number().int().optional(),
   }),
   z.object({ t: z.literal("persisted"), room: roomSchema, upTo: seqSchema }),
+  /** `user` has read `room` up to `seq`: to their own connections, and in a DM to the other person (receipts). */
+  z.object({ t: z.literal("read"), room: roomSchema, user: userSchema, seq: seqSchema }),
   /**
    * The room's sequence restarted above `seq` because the bus lost its state (e.g. Redis restarted without
    * persistence): seqs up to `seq` that the client has not seen may never arrive. Re-sync with `join` + `since`.

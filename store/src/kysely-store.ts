@@ -291,6 +291,27 @@ export class KyselyStore implements Store {
       .execute();
   }
 
+  async saveRead(room: string, user: string, seq: number): Promise<void> {
+    await this.#db
+      .insertInto("read_positions")
+      .values({ room, reader: user, seq })
+      .onConflict((conflict) =>
+        conflict.columns(["room", "reader"]).doUpdateSet({ seq: sql`greatest(read_positions.seq, excluded.seq)` }),
+      )
+      .execute();
+  }
+
+  async readPositions(room: string, users: readonly string[]): Promise<Map<string, number>> {
+    if (users.length === 0) return new Map();
+    const rows = await this.#db
+      .selectFrom("read_positions")
+      .select(["reader", "seq"])
+      .where("room", "=", room)
+      .where("reader", "in", users)
+      .execute();
+    return new Map(rows.map((row) => [row.reader, toNumber(row.seq, "read_positions.seq")]));
+  }
+
   async lostRanges(room: string, after: number): Promise<LostRange[]> {
     const rows = await this.#db
       .selectFrom("lost_ranges")

@@ -53,9 +53,18 @@ export interface LostRangesTable {
   readonly recorded_at: BigintColumn;
 }
 
+/** Row of `read_positions`; see `migrations/0005-read-positions.ts`. */
+export interface ReadPositionsTable {
+  readonly room: string;
+  /** The user (a reserved word in SQL). */
+  readonly reader: string;
+  readonly seq: ColumnType<string | number | bigint, number, number>;
+}
+
 /** The tables the queries see. Migrations do not use this type: they must keep working as it changes. */
 export interface Database {
   readonly messages: MessagesTable;
   readonly room_watermarks: RoomWatermarksTable;
   readonly lost_ranges: LostRangesTable;
+  readonly read_positions: ReadPositionsTable;
 }

@@ -577,6 +577,23 @@ export function storeContract(name: string, factory: StoreFactory): void {
       expect(after).not.toContain(amended);
     });
 
+    it("keeps each user's read position per room, which only grows", async () => {
+      const room = uniqueName("room");
+      await store.saveRead(room, "alice", 5);
+      await store.saveRead(room, "alice", 3);
+      await store.saveRead(room, "bob", 2);
+      await store.saveRead(uniqueName("other"), "alice", 9);
+      expect(await store.readPositions(room, ["alice", "bob", "carol"])).toEqual(
+        new Map([
+          ["alice", 5],
+          ["bob", 2],
+        ]),
+      );
+      await store.saveRead(room, "alice", 8);
+      expect(await store.readPositions(room, ["alice"])).toEqual(new Map([["alice", 8]]));
+      expect(await store.readPositions(room, [])).toEqual(new Map());
+    });
+
     it("records lost ranges once and lists those ending above a seq", async () => {
       const room = uniqueName("room");
       const first = { from: 3, to: 3, reason: "never reached the log" };

@@ -117,5 +117,9 @@ export interface Store {
   recordLost(room: string, range: LostRange): Promise<void>;
   /** Lost ranges of the room ending above `after`, ascending. */
   lostRanges(room: string, after: number): Promise<LostRange[]>;
+  /** Records that `user` has read `room` up to `seq`; a lower value than the saved one is ignored, so it only grows. */
+  saveRead(room: string, user: string, seq: number): Promise<void>;
+  /** The saved read positions of `users` in `room` (users without one are absent). */
+  readPositions(room: string, users: readonly string[]): Promise<Map<string, number>>;
   close(): Promise<void>;
 }

@@ -9,6 +9,10 @@ export function typingEvent(room: string, user: string): BusEvent & { t: "typing
   return { t: "typing", room, user, frame: encodeServerFrame({ t: "typing", room, user }) };
 }
 
+export function readEvent(room: string, user: string, seq: number): BusEvent & { t: "read" } {
+  return { t: "read", room, user, seq, frame: encodeServerFrame({ t: "read", room, user, seq }) };
+}
+
 export function epochEvent(room: string, seq: number): BusEvent & { t: "epoch" } {
   return { t: "epoch", room, seq, frame: encodeServerFrame({ t: "epoch", room, seq }) };
 }
@@ -47,6 +51,8 @@ export function decodeBusEvent(payload: string): BusEvent | undefined {
   switch (value.t) {
     case "typing":
       return { t: "typing", room: value.room, user: value.user, frame: payload };
+    case "read":
+      return { t: "read", room: value.room, user: value.user, seq: value.seq, frame: payload };
     case "persisted":
       return { t: "persisted", room: value.room, upTo: value.upTo, frame: payload };
     case "presence": {

@@ -161,6 +161,18 @@ export function busContract(name: string, factory: BusFactory): void {
       expect(await bus.recent(room, 0)).toEqual([]);
     });
 
+    it("fans read positions out without sequencing or buffering them", async () => {
+      const { bus, events } = await busWithEvents();
+      const room = uniqueName("room");
+      await bus.subscribe(room);
+      await bus.publishRead(room, "alice", 12);
+      await waitFor(() => events.length === 1, "the read event");
+      expect(events[0]).toMatchObject({ t: "read", room, user: "alice", seq: 12 });
+      expect(JSON.parse(events[0]?.frame ?? "")).toEqual({ t: "read", room, user: "alice", seq: 12 });
+      expect(await bus.latest(room)).toBe(0);
+      expect(await bus.recent(room, 0)).toEqual([]);
+    });
+
     it("fans watermarks out to subscribers", async () => {
       const { bus, events } = await busWithEvents();
       const room = uniqueName("room");

@@ -20,6 +20,7 @@ export type BusEvent =
   /** A message, edit, deletion or reaction: everything that takes a seq in the room. */
   | { readonly t: "sequenced"; readonly event: RoomEvent; readonly frame: string }
   | { readonly t: "typing"; readonly room: string; readonly user: string; readonly frame: string }
+  | { readonly t: "read"; readonly room: string; readonly user: string; readonly seq: number; readonly frame: string }
   | { readonly t: "persisted"; readonly room: string; readonly upTo: number; readonly frame: string }
   | {
       readonly t: "presence";
@@ -46,13 +47,15 @@ export type BusListener = (event: BusEvent) => void;
  *   that was disconnected recovers through `recent` or the Store).
  * - Presence is kept across processes: a user is present while any process has them (or until its entries expire),
  *   and joins and leaves are announced once per user, not once per connection or process.
- * - Typing events are ephemeral: never sequenced, buffered or persisted. Watermarks are not buffered either (each
+ * - Typing and read events are ephemeral: never sequenced, buffered or persisted. Watermarks are not buffered either (each
  *   one supersedes the last).
  * - `subscribe`/`unsubscribe` calls for one room take effect in call order.
  */
 export interface Bus {
   publish(input: PublishInput): Promise<Published>;
   publishTyping(room: string, user: string): Promise<void>;
+  /** Tells the room's members that `user` has read it up to `seq` (ephemeral, like typing: not buffered). */
+  publishRead(room: string, user: string, seq: number): Promise<void>;
   /**
    * This process has `user` in `room` (its first connection there). The user counts as present while any process
    * has them, and for at most the presence TTL after a process dies without leaving. Members get a presence event

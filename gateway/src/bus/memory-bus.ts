@@ -11,7 +11,7 @@ import {
   type Published,
   type PublishInput,
 } from "./bus.js";
-import { persistedEvent, presenceEvent, sequencedEvent, typingEvent } from "./bus-event.js";
+import { persistedEvent, presenceEvent, readEvent, sequencedEvent, typingEvent } from "./bus-event.js";
 
 interface RoomState {
   seq: number;
@@ -63,6 +63,10 @@ export class MemoryBus implements Bus {
 
   async publishTyping(room: string, user: string): Promise<void> {
     this.#emit(room, typingEvent(room, user));
+  }
+
+  async publishRead(room: string, user: string, seq: number): Promise<void> {
+    this.#emit(room, readEvent(room, user, seq));
   }
 
   async joinPresence(room: string, user: string): Promise<void> {

@@ -20,7 +20,7 @@ import {
   type Published,
   type PublishInput,
 } from "./bus.js";
-import { decodeBusEvent, epochEvent, typingEvent } from "./bus-event.js";
+import { decodeBusEvent, epochEvent, readEvent, typingEvent } from "./bus-event.js";
 
 export interface RedisBusOptions extends BusOptions {
   /** The standalone Redis or the Redis Cluster. */
@@ -277,6 +277,10 @@ export class RedisBus implements Bus {
 
   async publishTyping(room: string, user: string): Promise<void> {
     await this.#commands.spublish(this.#channel(room), typingEvent(room, user).frame);
+  }
+
+  async publishRead(room: string, user: string, seq: number): Promise<void> {
+    await this.#commands.spublish(this.#channel(room), readEvent(room, user, seq).frame);
   }
 
   async publishPersisted(room: string, upTo: number): Promise<void> {

@@ -3,6 +3,7 @@ import * as messages from "./0001-messages.js";
 import * as watermarks from "./0002-watermarks.js";
 import * as events from "./0003-events.js";
 import * as search from "./0004-search.js";
+import * as readPositions from "./0005-read-positions.js";
 
 /**
  * Every migration, by name; Kysely applies them in name order. Listed in code rather than found on disk, so they
@@ -13,6 +14,7 @@ const MIGRATIONS: Readonly<Record<string, Migration>> = {
   "0002-watermarks": watermarks,
   "0003-events": events,
   "0004-search": search,
+  "0005-read-positions": readPositions,
 };
 
 /** Kysely's source of migrations: the list above. */
