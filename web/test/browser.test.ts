@@ -201,6 +201,47 @@ describe("web client in a browser", () => {
     expect(pageErrors).toEqual([]);
   });
 
+  it("shows Seen in a DM once the other person read it, and a room read on one device as read on the other", async () => {
+    const ann = uniqueName("ann");
+    const ben = uniqueName("ben");
+    const room = uniqueName("room");
+    const [a, b] = await Promise.all([person(0, ann), person(1, ben)]);
+    await a.page.getByLabel("Message a person").fill(ben);
+    await a.page.getByLabel("Message a person").press("Enter");
+    await a.page.getByRole("heading", { name: ben }).waitFor();
+    await say(a.page, "are you there?");
+    const asked = messageWith(a.page, "are you there?");
+    await asked.locator(".delivery-label", { hasText: /^(Sent|Saved)$/ }).waitFor();
+    expect(await a.page.getByText("Seen", { exact: true }).count()).toBe(0);
+
+    // Ben opens the DM and reads it: ann's message says so, in words.
+    await b.page.getByLabel("Message a person").fill(ann);
+    await b.page.getByLabel("Message a person").press("Enter");
+    await b.page.locator(".message", { hasText: "are you there?" }).waitFor();
+    await asked.getByText("Seen", { exact: true }).waitFor();
+    await say(b.page, "yes");
+    await messageWith(b.page, "yes").getByText("Seen", { exact: true }).waitFor();
+    // Only the newest of one's messages the other has read carries it.
+    await say(a.page, "good");
+    await messageWith(a.page, "good").getByText("Seen", { exact: true }).waitFor();
+    expect(await asked.getByText("Seen", { exact: true }).count()).toBe(0);
+
+    // Ann on a second device (its own storage, the other gateway): a room read on the first is read on it too.
+    const second = await person(1, ann);
+    await Promise.all([openRoom(a.page, room), openRoom(second.page, room)]);
+    await Promise.all([a.page, second.page].map((page) => page.locator(`[data-room="lobby"]`).click()));
+    await openRoom(b.page, room);
+    await say(b.page, "news in the room");
+    for (const page of [a.page, second.page])
+      await page.locator(`[data-room="${room}"] .badge`, { hasText: "1" }).waitFor();
+    await a.page.locator(`[data-room="${room}"]`).click();
+    await a.page.locator(".message", { hasText: "news in the room" }).waitFor();
+    await second.page.locator(`[data-room="${room}"] .badge`).waitFor({ state: "detached" });
+
+    expect(dialogs).toEqual([]);
+    expect(pageErrors).toEqual([]);
+  });
+
   it("shows one person's edit and deletion to the other, on another gateway, as each happens", async () => {
     const ann = uniqueName("ann");
     const room = uniqueName("edits");

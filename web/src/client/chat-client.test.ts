@@ -710,3 +710,127 @@ describe("ChatClient search", () => {
     expect(fetches.at(-1)?.url).toBe("http://chat.test/api/search?q=plan&limit=20&user=alice");
   });
 });
+
+describe("ChatClient read positions", () => {
+  it("sends the read position at most once per interval, and only when it grew", () => {
+    const client = makeClient();
+    const socket = online(client, { lobby: 2 });
+    socket.receive(msg("lobby", 1));
+    socket.receive(msg("lobby", 2));
+    client.markRead("lobby");
+    expect(socket.sentOf("read")).toEqual([{ t: "read", room: "lobby", seq: 2 }]);
+    // Nothing new: nothing to tell.
+    vi.advanceTimersByTime(5000);
+    client.markRead("lobby");
+    expect(socket.sentOf("read")).toHaveLength(1);
+    // Reading along: the positions of one interval go out as one frame at its end, the highest.
+    socket.receive(msg("lobby", 3));
+    client.markRead("lobby");
+    expect(socket.sentOf("read")).toHaveLength(2);
+    socket.receive(msg("lobby", 4));
+    client.markRead("lobby");
+    socket.receive({
+      t: "reaction",
+      room: "lobby",
+      seq: 4,
+      id: "id-lobby-4",
+      at: 5,
+      user: "bob",
+      emoji: "👍",
+      on: true,
+      cid: "r1",
+      ts: 1_700_000_000_005,
+    });
+    client.markRead("lobby");
+    expect(socket.sentOf("read")).toHaveLength(2);
+    vi.advanceTimersByTime(999);
+    expect(socket.sentOf("read")).toHaveLength(2);
+    vi.advanceTimersByTime(1);
+    expect(socket.sentOf("read")).toEqual([
+      { t: "read", room: "lobby", seq: 2 },
+      { t: "read", room: "lobby", seq: 3 },
+      { t: "read", room: "lobby", seq: 5 },
+    ]);
+    vi.advanceTimersByTime(5000);
+    expect(socket.sentOf("read")).toHaveLength(3);
+  });
+
+  it("does not send a position the server already told us, and sends one read offline after the rejoin", () => {
+    const client = makeClient();
+    const socket = online(client, { lobby: 0 });
+    socket.receive(msg("lobby", 1));
+    socket.receive({ t: "read", room: "lobby", user: "alice", seq: 1 });
+    client.markRead("lobby");
+    expect(socket.sentOf("read")).toEqual([]);
+    socket.receive(msg("lobby", 2));
+    socket.drop();
+    client.markRead("lobby");
+    expect(room(client, "lobby").unread).toBe(0);
+    vi.advanceTimersByTime(60_000);
+    const again = sockets.at(-1) as FakeSocket;
+    expect(again).not.toBe(socket);
+    again.open();
+    expect(again.sentOf("read")).toEqual([]);
+    again.receive({ t: "joined", room: "lobby", seq: 2 });
+    expect(again.sentOf("read")).toEqual([{ t: "read", room: "lobby", seq: 2 }]);
+  });
+
+  it("raises the unread baseline from our own read position on the server, never lowering it", () => {
+    const storage = new MemoryStorage();
+    const client = makeClient({ storage });
+    const socket = online(client, { lobby: 3 });
+    for (let seq = 4; seq <= 7; seq++) socket.receive(msg("lobby", seq));
+    expect(room(client, "lobby").unread).toBe(4);
+    // Read on another device (or before a reload) up to 6.
+    socket.receive({ t: "read", room: "lobby", user: "alice", seq: 6 });
+    expect(room(client, "lobby").unread).toBe(1);
+    socket.receive({ t: "read", room: "lobby", user: "alice", seq: 4 });
+    expect(room(client, "lobby").unread).toBe(1);
+    // Someone else's position is not ours.
+    socket.receive({ t: "read", room: "lobby", user: "bob", seq: 7 });
+    expect(room(client, "lobby").unread).toBe(1);
+    expect(socket.sentOf("read")).toEqual([]);
+    // Remembered across a reload, like a position read here.
+    const reloaded = makeClient({ storage });
+    const reopened = online(reloaded);
+    for (let seq = 1; seq <= 7; seq++) reopened.receive(msg("lobby", seq));
+    expect(room(reloaded, "lobby").unread).toBe(1);
+  });
+
+  it("marks our newest message the other person in a DM has read as seen", () => {
+    const client = makeClient({ defaultRooms: ["dm:alice:bob", "lobby"] });
+    const socket = online(client);
+    const dm = "dm:alice:bob";
+    const seen = () =>
+      room(client, dm)
+        .items.filter((item) => item.seen)
+        .map((item) => item.seq);
+    socket.receive(msg(dm, 1, "alice"));
+    socket.receive(msg(dm, 2, "bob"));
+    socket.receive(msg(dm, 3, "alice"));
+    socket.receive(msg(dm, 4, "alice"));
+    expect(seen()).toEqual([]);
+    socket.receive({ t: "read", room: dm, user: "bob", seq: 2 });
+    expect(seen()).toEqual([1]);
+    socket.receive({ t: "read", room: dm, user: "bob", seq: 3 });
+    expect(seen()).toEqual([3]);
+    // A receipt never goes back.
+    socket.receive({ t: "read", room: dm, user: "bob", seq: 1 });
+    expect(seen()).toEqual([3]);
+    // Our own reads on another device are no receipt.
+    socket.receive({ t: "read", room: dm, user: "alice", seq: 4 });
+    expect(seen()).toEqual([3]);
+    // A message sent from here, once sequenced.
+    client.send(dm, "there?");
+    socket.receive({ t: "ack", room: dm, cid: "cid-1", seq: 5, id: "id-dm-5" });
+    socket.receive({ t: "read", room: dm, user: "bob", seq: 5 });
+    expect(seen()).toEqual([5]);
+    socket.receive(msg(dm, 5, "alice", "cid-1"));
+    expect(seen()).toEqual([5]);
+    expect(room(client, dm).items.find((item) => item.seen)?.cid).toBe("cid-1");
+    // Not in a room that is not a DM.
+    socket.receive(msg("lobby", 1, "alice"));
+    socket.receive({ t: "read", room: "lobby", user: "bob", seq: 1 });
+    expect(room(client, "lobby").items.some((item) => item.seen)).toBe(false);
+  });
+});

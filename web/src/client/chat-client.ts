@@ -104,6 +104,11 @@ export interface ChatClientOptions {
   readonly typingTtlMs?: number;
   /** Shortest time between two typing events we send for a room. @default 2000 */
   readonly typingIntervalMs?: number;
+  /**
+   * Shortest time between two `read` frames we send for a room: reading along a busy room reports its position at
+   * most this often. @default 1000
+   */
+  readonly readIntervalMs?: number;
   /** Application-level ping while idle, to notice a dead connection. @default 25000 */
   readonly pingIntervalMs?: number;
   /** Messages per history page. @default 50 */
@@ -191,6 +196,7 @@ const DEFAULTS = {
   ackTimeoutMs: 15_000,
   typingTtlMs: 4000,
   typingIntervalMs: 2000,
+  readIntervalMs: 1000,
   pingIntervalMs: 25_000,
   historyPageSize: 50,
   searchPageSize: 20,
@@ -236,6 +242,11 @@ export class ChatClient {
   readonly #ackTimers = new Map<string, ReturnType<typeof setTimeout>>();
   readonly #lastTypingSent = new Map<string, number>();
   readonly #typingTrailing = new Map<string, ReturnType<typeof setTimeout>>();
+  /** Rooms whose `read` frame waits for the end of its interval. */
+  readonly #readTimers = new Map<string, ReturnType<typeof setTimeout>>();
+  readonly #lastReadSent = new Map<string, number>();
+  /** Rooms read while not joined: their `read` frame goes out after the (re)join. */
+  readonly #readDue = new Set<string>();
 
   constructor(options: ChatClientOptions) {
     this.#options = { ...DEFAULTS, ...options };
@@ -285,9 +296,11 @@ export class ChatClient {
     clearTimeout(this.#retryTimer);
     clearInterval(this.#pingTimer);
     clearInterval(this.#typingTimer);
-    for (const timer of [...this.#ackTimers.values(), ...this.#typingTrailing.values()]) clearTimeout(timer);
+    const timers = [...this.#ackTimers.values(), ...this.#typingTrailing.values(), ...this.#readTimers.values()];
+    for (const timer of timers) clearTimeout(timer);
     this.#ackTimers.clear();
     this.#typingTrailing.clear();
+    this.#readTimers.clear();
     const socket = this.#socket;
     this.#socket = undefined;
     socket?.close(CloseCode.Normal, "signed out");
@@ -327,18 +340,65 @@ export class ChatClient {
 
   leaveRoom(name: string): void {
     if (!this.#rooms.delete(name)) return;
+    clearTimeout(this.#readTimers.get(name));
+    this.#readTimers.delete(name);
+    this.#readDue.delete(name);
+    this.#lastReadSent.delete(name);
     this.#frame({ t: "leave", room: name });
     this.#saveRooms();
     this.#emit();
   }
 
+  /**
+   * The user is looking at the newest of the room (page visible, room open, scrolled to the bottom): it is read up to
+   * there. Remembered on this device at once, and told to the server (for our other devices, and as a DM's receipt)
+   * in a `read` frame at most every `readIntervalMs`, only when the position grew.
+   */
   markRead(name: string): void {
     const room = this.#rooms.get(name);
-    if (!room?.markRead()) return;
+    if (!room) return;
+    const rose = room.markRead();
+    if (room.readUnreported()) this.#reportRead(name);
+    if (!rose) return;
+    this.#saveRead();
+    this.#emit();
+  }
+
+  /** Sends the room's read position now, or at the end of the interval since the last one (once, however often asked). */
+  #reportRead(name: string): void {
+    if (this.#readTimers.has(name)) return;
+    const last = this.#lastReadSent.get(name) ?? Number.NEGATIVE_INFINITY;
+    const wait = last + this.#options.readIntervalMs - this.#options.now();
+    if (wait <= 0) {
+      this.#sendRead(name);
+      return;
+    }
+    this.#readTimers.set(
+      name,
+      setTimeout(() => {
+        this.#readTimers.delete(name);
+        this.#sendRead(name);
+      }, wait),
+    );
+  }
+
+  /** Puts the room's read position on the wire if the server does not have it; offline it waits for the rejoin. */
+  #sendRead(name: string): void {
+    const room = this.#rooms.get(name);
+    if (!room?.readUnreported() || room.lastRead === undefined) return;
+    if (!room.joined || !this.#socket) {
+      this.#readDue.add(name);
+      return;
+    }
+    room.readReported = room.lastRead;
+    this.#lastReadSent.set(name, this.#options.now());
+    this.#frame({ t: "read", room: name, seq: room.lastRead });
+  }
+
+  #saveRead(): void {
     const read: Record<string, number> = {};
     for (const [roomName, model] of this.#rooms) if (model.lastRead !== undefined) read[roomName] = model.lastRead;
     this.#save("read", read);
-    this.#emit();
   }
 
   // ---- messages ----
@@ -673,6 +733,11 @@ export class ChatClient {
         if (!room) return;
         room.onJoined(frame.seq, frame.recovered);
         this.#flush(room);
+        if (this.#readDue.delete(room.name)) this.#reportRead(room.name);
+        break;
+      }
+      case "read": {
+        if (this.#rooms.get(frame.room)?.onRead(frame.user, frame.seq)) this.#saveRead();
         break;
       }
       case "left":

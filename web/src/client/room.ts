@@ -1,4 +1,10 @@
-import type { ClientFrame, EventFrame, HistoryMessage, ReactionCount } from "@parley/protocol";
+import {
+  type ClientFrame,
+  dmMembers,
+  type EventFrame,
+  type HistoryMessage,
+  type ReactionCount,
+} from "@parley/protocol";
 import { MessageFold, type MessageState } from "./fold.js";
 
 /** Where one of our own messages is on its way: `acked` is durable (in the Log), `persisted` is in the database. */
@@ -53,6 +59,8 @@ export interface ChatItem {
   readonly saving?: "edit" | "delete";
   /** The latest of our changes of it that failed. */
   readonly failedChange?: ChangeFailure;
+  /** Our newest message the other person in a DM has read (a read receipt): only one item of a room has it. */
+  readonly seen?: true;
 }
 
 /** What the UI knows about a room: an immutable snapshot, replaced whenever something in it changes. */
@@ -151,6 +159,10 @@ export class RoomModel {
   persistedUpTo = 0;
   /** Highest seq the user has seen; `undefined` until the room was first joined. */
   lastRead: number | undefined;
+  /** Highest read position the server has for us (we sent it, or it told us): a `read` frame goes out only above. */
+  readReported = 0;
+  /** How far the other person in a DM has read (from their `read` frames); `undefined` in other rooms. */
+  peerRead: number | undefined;
   joined = false;
   /** `joined` announced events beyond ours that have not arrived yet (the replay, or the history page instead). */
   #replayDue = false;
@@ -470,12 +482,40 @@ export class RoomModel {
     return expired;
   }
 
+  /**
+   * The user has seen everything received: `lastRead` rises to the newest position (a message's seq, or the stream
+   * position, which also counts edits and reactions). Returns whether it rose.
+   */
   markRead(): boolean {
-    const newest = this.#sortedSeqs.at(-1) ?? 0;
+    const newest = Math.max(this.#sortedSeqs.at(-1) ?? 0, this.lastSeq);
     if ((this.lastRead ?? 0) >= newest) return false;
     this.lastRead = newest;
     this.changed();
     return true;
+  }
+
+  /** Whether `lastRead` is above what the server has for us, so a `read` frame is due. */
+  readUnreported(): boolean {
+    return (this.lastRead ?? 0) > this.readReported;
+  }
+
+  /**
+   * A `read` frame: our own position from another device or an earlier visit raises `lastRead` (never lowers it);
+   * the other person's in a DM moves their receipt. Returns whether our own `lastRead` rose.
+   */
+  onRead(user: string, seq: number): boolean {
+    if (user === this.me) {
+      this.readReported = Math.max(this.readReported, seq);
+      if ((this.lastRead ?? 0) >= seq) return false;
+      this.lastRead = seq;
+      this.changed();
+      return true;
+    }
+    if (dmMembers(this.name)?.includes(user) && seq > (this.peerRead ?? 0)) {
+      this.peerRead = seq;
+      this.changed();
+    }
+    return false;
   }
 
   /** The loaded message at `seq` as it is shown now (our changes on their way included), for checks before a change. */
@@ -597,6 +637,7 @@ export class RoomModel {
         ...(own.error === undefined ? {} : { error: own.error }),
       });
     }
+    this.#markSeen(items);
     return {
       name: this.name,
       joined: this.joined,
@@ -610,6 +651,19 @@ export class RoomModel {
       ...(this.memberCount === undefined ? {} : { memberCount: this.memberCount }),
       typing: [...this.typing.keys()].sort(),
     };
+  }
+
+  /** Puts the receipt on our newest message (not deleted) at or below the other person's read position. */
+  #markSeen(items: ChatItem[]): void {
+    const peerRead = this.peerRead;
+    if (peerRead === undefined) return;
+    let newest: number | undefined;
+    for (const [index, item] of items.entries()) {
+      if (!item.own || item.deleted || item.seq === undefined || item.seq > peerRead) continue;
+      if (newest === undefined || item.seq > (items[newest]?.seq ?? 0)) newest = index;
+    }
+    const item = newest === undefined ? undefined : items[newest];
+    if (newest !== undefined && item) items[newest] = { ...item, seen: true };
   }
 
   #item(posted: Posted, current: Current, mine: boolean, own: OwnSend | undefined): ChatItem {

@@ -102,18 +102,6 @@ function Chat({
     if (roomName !== undefined) window.history.replaceState(null, "", urlWithRoom(window.location.href, roomName));
   }, [roomName]);
 
-  // Reading the active room while the page is visible marks it read.
-  const newest = room?.items.at(-1)?.seq;
-  useEffect(() => {
-    if (roomName === undefined) return;
-    const read = () => {
-      if (document.visibilityState === "visible" && newest !== undefined) client.markRead(roomName);
-    };
-    read();
-    document.addEventListener("visibilitychange", read);
-    return () => document.removeEventListener("visibilitychange", read);
-  }, [client, roomName, newest]);
-
   const select = useCallback((name: string) => {
     setActive(name);
     setMenuOpen(false);

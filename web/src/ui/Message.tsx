@@ -153,7 +153,11 @@ export function Message({
         </ul>
       ) : null}
       {item.failedChange ? <ChangeFailed failure={item.failedChange} controls={controls} /> : null}
-      {item.delivery && !item.deleted ? (
+      {item.seen && item.delivery !== "failed" && !item.deleted ? (
+        <p className="delivery delivery-seen">
+          <span className="delivery-label">Seen</span>
+        </p>
+      ) : item.delivery && !item.deleted ? (
         <p className={`delivery delivery-${item.delivery}`}>
           <span className="delivery-label">{DELIVERY_LABEL[item.delivery]}</span>
           {item.error ? <span className="delivery-error"> — {item.error}</span> : null}

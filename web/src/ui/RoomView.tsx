@@ -247,11 +247,28 @@ function MessageList({
     }
   });
 
+  // Looking at the newest messages while the page is visible reads the room (here, on our other devices, and for
+  // the other person in a DM). Scrolled up to older ones, it is not read yet.
+  const roomName = room.name;
+  const read = useCallback(() => {
+    if (document.visibilityState === "visible" && stickToBottom.current) client.markRead(roomName);
+  }, [client, roomName]);
+  const newest = last?.seq;
+  useEffect(() => {
+    if (newest === undefined) return;
+    read();
+    document.addEventListener("visibilitychange", read);
+    return () => document.removeEventListener("visibilitychange", read);
+  }, [read, newest]);
+
   const onScroll = () => {
     const element = list.current;
     if (!element) return;
     stickToBottom.current = element.scrollHeight - element.scrollTop - element.clientHeight < 48;
-    if (stickToBottom.current) setNewBelow(false);
+    if (stickToBottom.current) {
+      setNewBelow(false);
+      read();
+    }
     if (element.scrollTop < 120) loadOlder();
   };
 
