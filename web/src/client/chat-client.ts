@@ -23,6 +23,7 @@ import {
 } from "@parley/protocol";
 import { z } from "zod";
 import { type ChangeAction, type OutgoingFrame, RoomModel, type RoomSnapshot } from "./room.js";
+import { KeyedThrottle } from "./throttle.js";
 
 /** Who we are to the server: a dev-mode name (`?user=`) or a JWT (`?token=` / `Authorization: Bearer`). */
 export type Credentials =
@@ -240,16 +241,15 @@ export class ChatClient {
   #typingTimer: ReturnType<typeof setInterval> | undefined;
   #awaitingPong = false;
   readonly #ackTimers = new Map<string, ReturnType<typeof setTimeout>>();
-  readonly #lastTypingSent = new Map<string, number>();
-  readonly #typingTrailing = new Map<string, ReturnType<typeof setTimeout>>();
-  /** Rooms whose `read` frame waits for the end of its interval. */
-  readonly #readTimers = new Map<string, ReturnType<typeof setTimeout>>();
-  readonly #lastReadSent = new Map<string, number>();
+  readonly #typingThrottle: KeyedThrottle;
+  readonly #readThrottle: KeyedThrottle;
   /** Rooms read while not joined: their `read` frame goes out after the (re)join. */
   readonly #readDue = new Set<string>();
 
   constructor(options: ChatClientOptions) {
     this.#options = { ...DEFAULTS, ...options };
+    this.#typingThrottle = new KeyedThrottle(this.#options.typingIntervalMs, this.#options.now);
+    this.#readThrottle = new KeyedThrottle(this.#options.readIntervalMs, this.#options.now);
     this.me = options.credentials.user;
     const remembered = this.#load("rooms", z.array(z.string())) ?? [...this.#options.defaultRooms];
     const lastRead = this.#load("read", z.record(z.string(), z.number().int())) ?? {};
@@ -296,11 +296,10 @@ export class ChatClient {
     clearTimeout(this.#retryTimer);
     clearInterval(this.#pingTimer);
     clearInterval(this.#typingTimer);
-    const timers = [...this.#ackTimers.values(), ...this.#typingTrailing.values(), ...this.#readTimers.values()];
-    for (const timer of timers) clearTimeout(timer);
+    for (const timer of this.#ackTimers.values()) clearTimeout(timer);
     this.#ackTimers.clear();
-    this.#typingTrailing.clear();
-    this.#readTimers.clear();
+    this.#typingThrottle.cancel();
+    this.#readThrottle.cancel();
     const socket = this.#socket;
     this.#socket = undefined;
     socket?.close(CloseCode.Normal, "signed out");
@@ -340,10 +339,8 @@ export class ChatClient {
 
   leaveRoom(name: string): void {
     if (!this.#rooms.delete(name)) return;
-    clearTimeout(this.#readTimers.get(name));
-    this.#readTimers.delete(name);
+    this.#readThrottle.forget(name);
     this.#readDue.delete(name);
-    this.#lastReadSent.delete(name);
     this.#frame({ t: "leave", room: name });
     this.#saveRooms();
     this.#emit();
@@ -366,33 +363,20 @@ export class ChatClient {
 
   /** Sends the room's read position now, or at the end of the interval since the last one (once, however often asked). */
   #reportRead(name: string): void {
-    if (this.#readTimers.has(name)) return;
-    const last = this.#lastReadSent.get(name) ?? Number.NEGATIVE_INFINITY;
-    const wait = last + this.#options.readIntervalMs - this.#options.now();
-    if (wait <= 0) {
-      this.#sendRead(name);
-      return;
-    }
-    this.#readTimers.set(
-      name,
-      setTimeout(() => {
-        this.#readTimers.delete(name);
-        this.#sendRead(name);
-      }, wait),
-    );
+    this.#readThrottle.request(name, () => this.#sendRead(name));
   }
 
   /** Puts the room's read position on the wire if the server does not have it; offline it waits for the rejoin. */
-  #sendRead(name: string): void {
+  #sendRead(name: string): boolean {
     const room = this.#rooms.get(name);
-    if (!room?.readUnreported() || room.lastRead === undefined) return;
+    if (!room?.readUnreported() || room.lastRead === undefined) return false;
     if (!room.joined || !this.#socket) {
       this.#readDue.add(name);
-      return;
+      return false;
     }
     room.readReported = room.lastRead;
-    this.#lastReadSent.set(name, this.#options.now());
     this.#frame({ t: "read", room: name, seq: room.lastRead });
+    return true;
   }
 
   #saveRead(): void {
@@ -496,26 +480,12 @@ export class ChatClient {
    * announced at its end, so a short burst of typing right after a message still shows.
    */
   typing(name: string): void {
-    const room = this.#rooms.get(name);
-    if (!room?.joined || this.#typingTrailing.has(name)) return;
-    const last = this.#lastTypingSent.get(name) ?? Number.NEGATIVE_INFINITY;
-    const wait = last + this.#options.typingIntervalMs - this.#options.now();
-    if (wait <= 0) {
-      this.#sendTyping(name);
-      return;
-    }
-    this.#typingTrailing.set(
-      name,
-      setTimeout(() => {
-        this.#typingTrailing.delete(name);
-        if (this.#rooms.get(name)?.joined) this.#sendTyping(name);
-      }, wait),
-    );
-  }
-
-  #sendTyping(name: string): void {
-    this.#lastTypingSent.set(name, this.#options.now());
-    this.#frame({ t: "typing", room: name });
+    if (!this.#rooms.get(name)?.joined) return;
+    this.#typingThrottle.request(name, () => {
+      if (!this.#rooms.get(name)?.joined) return false;
+      this.#frame({ t: "typing", room: name });
+      return true;
+    });
   }
 
   /** Loads the page of history above the oldest message we have (the user scrolled to the top). */
