@@ -172,12 +172,7 @@ export class KyselyStore implements Store {
         edit.body AS edited_body, edit.ts AS edited_at, reacted.reactions
       FROM page p
       ${deletionOf("p")}
-      LEFT JOIN LATERAL (
-        SELECT e.body, e.ts FROM messages e
-        WHERE e.room = ${room} AND e.target = p.seq AND e.kind = 'edit'
-        ORDER BY e.seq DESC
-        LIMIT 1
-      ) edit ON true
+      ${latestEditOf("p")}
       LEFT JOIN reacted ON reacted.target = p.seq
       ORDER BY p.seq`.execute(this.#db);
     return result.rows.map((row) => toStoredMessage(room, row));
@@ -207,12 +202,7 @@ export class KyselyStore implements Store {
         FROM candidates c
         JOIN messages m ON m.room = c.room AND m.seq = c.seq AND m.kind = 'msg'
         ${deletionOf("m")}
-        LEFT JOIN LATERAL (
-          SELECT e.body, e.ts FROM messages e
-          WHERE e.room = m.room AND e.target = m.seq AND e.kind = 'edit'
-          ORDER BY e.seq DESC
-          LIMIT 1
-        ) edit ON true
+        ${latestEditOf("m")}
         WHERE gone.deleted IS NULL
           ${before === undefined ? sql`` : afterPosition(before)}
       )
@@ -422,6 +412,16 @@ function deletionOf(row: "e" | "m" | "p") {
     ) gone ON true`);
 }
 
+/** Joins `edit.body` and `edit.ts` of the latest edit (by seq) of the message `row` is, null if it was never edited. */
+function latestEditOf(row: "m" | "p") {
+  return sql.raw(`LEFT JOIN LATERAL (
+      SELECT e.body, e.ts FROM messages e
+      WHERE e.room = ${row}.room AND e.target = ${row}.seq AND e.kind = 'edit'
+      ORDER BY e.seq DESC
+      LIMIT 1
+    ) edit ON true`);
+}
+
 function isDeletion(event: RoomEvent): event is Deletion {
   return !isMessage(event) && event.kind === "delete";
 }
@@ -436,10 +436,8 @@ function toEvent(room: string, row: EventRow): RoomEvent {
     return { kind: "delete", room, seq, target: row.kind === "msg" ? seq : target(), id, cid, from, ts };
   }
   switch (row.kind) {
-    case "msg": {
-      const replyTo = row.reply_to === null ? undefined : toNumber(row.reply_to, "messages.reply_to");
-      return { room, seq, id, cid, from, body: row.body, ts, ...(replyTo === undefined ? {} : { replyTo }) };
-    }
+    case "msg":
+      return { room, seq, id, cid, from, body: row.body, ts, ...replyToOf(row) };
     case "edit":
       return { kind: "edit", room, seq, target: target(), id, cid, from, body: row.body, ts };
     case "delete":
@@ -465,7 +463,7 @@ function toStoredMessage(room: string, row: HistoryRow): StoredMessage {
   const { id, cid, sender: from } = row;
   const seq = toNumber(row.seq, "messages.seq");
   const ts = toNumber(row.ts, "messages.ts");
-  const replyTo = row.reply_to === null ? {} : { replyTo: toNumber(row.reply_to, "messages.reply_to") };
+  const replyTo = replyToOf(row);
   if (row.deleted) return { room, seq, id, cid, from, ts, ...replyTo, deleted: true, reactions: [] };
   const edit =
     row.edited_body === null || row.edited_at === null
@@ -484,10 +482,15 @@ function afterPosition({ ts, room, seq }: SearchPosition) {
 
 function toSearchHit(row: SearchRow): SearchHit {
   const { room, id, cid, sender: from, body } = row;
-  const replyTo = row.reply_to === null ? {} : { replyTo: toNumber(row.reply_to, "messages.reply_to") };
+  const replyTo = replyToOf(row);
   const editedAt = row.edited_at === null ? {} : { editedAt: toNumber(row.edited_at, "messages.ts") };
   const seq = toNumber(row.seq, "messages.seq");
   return { room, seq, id, cid, from, body, ts: toNumber(row.ts, "messages.ts"), ...replyTo, ...editedAt };
+}
+
+/** A row's `replyTo`, spread into the message it is (nothing when it answers none). */
+function replyToOf(row: { readonly reply_to: string | number | bigint | null }): { replyTo?: number } {
+  return row.reply_to === null ? {} : { replyTo: toNumber(row.reply_to, "messages.reply_to") };
 }
 
 function required<T>(value: T | null, column: string): T {
