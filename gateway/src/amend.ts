@@ -1,4 +1,4 @@
-import type { RoomEvent } from "@parley/protocol";
+import { isMessage, type RoomEvent } from "@parley/protocol";
 import type { Store } from "@parley/store";
 import type { Bus } from "./bus/bus.js";
 
@@ -38,8 +38,9 @@ export async function lookUp(
     return { retry, state: "deleted" };
   }
   const first: RoomEvent | undefined = later[0];
-  if (first?.seq === seq)
-    return "kind" in first ? { retry, state: "missing" } : { retry, state: "present", from: first.from };
+  if (first?.seq === seq) {
+    return isMessage(first) ? { retry, state: "present", from: first.from } : { retry, state: "missing" };
+  }
   const stored = await store.target(room, seq);
   if (stored === undefined) return { retry, state: "missing" };
   return stored.deleted ? { retry, state: "deleted" } : { retry, state: "present", from: stored.from };

@@ -286,9 +286,9 @@ export class ClientSession implements SocketSession, RoomMember {
   }
 
   /**
-   * An edit, deletion or reaction: checked against the message it names (it exists, it is the user's own for an
-   * edit, or a deletion by anyone but an admin; it is not deleted), then sequenced like a message. Without a cid the gateway picks one: the
-   * client gets no `ack` then, and sees the change in the room like everyone else.
+   * An edit, deletion or reaction: checked against the message it names (it exists, it is not deleted, and it is
+   * the user's own for an edit, or for a deletion by anyone but an admin), then sequenced like a message. Without a
+   * cid the gateway picks one: the client gets no `ack` then, and sees the change in the room like everyone else.
    */
   async #amend(frame: ClientFrame & { t: "edit" | "delete" | "react" }): Promise<void> {
     const { room, seq, cid } = frame;

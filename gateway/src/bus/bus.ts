@@ -47,8 +47,8 @@ export type BusListener = (event: BusEvent) => void;
  *   that was disconnected recovers through `recent` or the Store).
  * - Presence is kept across processes: a user is present while any process has them (or until its entries expire),
  *   and joins and leaves are announced once per user, not once per connection or process.
- * - Typing and read events are ephemeral: never sequenced, buffered or persisted. Watermarks are not buffered either (each
- *   one supersedes the last).
+ * - Typing and read events are ephemeral: never sequenced, buffered or persisted. Watermarks are not buffered
+ *   either (each one supersedes the last).
  * - `subscribe`/`unsubscribe` calls for one room take effect in call order.
  */
 export interface Bus {
