@@ -62,3 +62,27 @@ export const searchPageSchema = z.object({
   nextBefore: z.string().min(1).optional(),
 });
 export type SearchPage = z.infer<typeof searchPageSchema>;
+
+/** Unread counts stop here: a room with more unread messages says this many. */
+export const MAX_UNREAD = 1000;
+
+/**
+ * A room or direct conversation of the user's inbox: the room's latest seq, how far the user has read it (0 if never),
+ * how many messages of other users above that are unread (deleted ones not counted; at most {@link MAX_UNREAD}) and
+ * its newest message as it stands now (absent while it has none).
+ */
+export const inboxEntrySchema = z.object({
+  room: roomSchema,
+  latest: z.number().int().nonnegative(),
+  read: z.number().int().nonnegative(),
+  unread: z.number().int().nonnegative(),
+  last: historyMessageSchema.optional(),
+});
+export type InboxEntry = z.infer<typeof inboxEntrySchema>;
+
+/**
+ * `GET /api/inbox`: the rooms the user has joined and not left, and the direct rooms with a message to or from them,
+ * by room name.
+ */
+export const inboxSchema = z.object({ rooms: z.array(inboxEntrySchema) });
+export type Inbox = z.infer<typeof inboxSchema>;

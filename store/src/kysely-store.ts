@@ -1,6 +1,8 @@
 import {
   type Deletion,
+  dmMembers,
   isMessage,
+  MAX_UNREAD,
   ParleyError,
   type ReactionCount,
   type RoomEvent,
@@ -12,6 +14,7 @@ import type { Database, EventKind } from "./schema.js";
 import type {
   EventsQuery,
   HistoryQuery,
+  InboxRow,
   LostRange,
   MessageTarget,
   SearchPosition,
@@ -49,6 +52,24 @@ interface HistoryRow extends Pick<EventRow, "seq" | "id" | "cid" | "sender" | "b
   readonly edited_at: string | number | bigint | null;
   /** JSON, in the order the emoji were first used; null when none has a user. */
   readonly reactions: readonly ReactionCount[] | null;
+}
+
+/** A room of an inbox with its newest message's columns (all null while it has none). */
+interface InboxQueryRow {
+  readonly room: string;
+  readonly read: string | number | bigint;
+  readonly watermark: string | number | bigint;
+  readonly unread: string | number | bigint;
+  readonly seq: string | number | bigint | null;
+  readonly id: string | null;
+  readonly cid: string | null;
+  readonly sender: string | null;
+  readonly body: string | null;
+  readonly ts: string | number | bigint | null;
+  readonly reply_to: string | number | bigint | null;
+  readonly deleted: boolean | null;
+  readonly edited_body: string | null;
+  readonly edited_at: string | number | bigint | null;
 }
 
 /** A message a search found, as it stands now. */
@@ -103,11 +124,13 @@ export class KyselyStore implements Store {
   async insert(events: readonly RoomEvent[]): Promise<number> {
     if (events.length === 0) return 0;
     const deletions = events.filter(isDeletion);
+    const direct = directMembers(events);
     try {
-      if (deletions.length === 0) return await insertRows(this.#db, events);
+      if (deletions.length === 0 && direct.length === 0) return await insertRows(this.#db, events);
       return await this.#db.transaction().execute(async (transaction) => {
         const inserted = await insertRows(transaction, events);
-        await dropDeletedBodies(transaction, deletions);
+        if (deletions.length > 0) await dropDeletedBodies(transaction, deletions);
+        if (direct.length > 0) await addMembers(transaction, direct);
         return inserted;
       });
     } catch (error) {
@@ -317,6 +340,65 @@ export class KyselyStore implements Store {
     }));
   }
 
+  async addMember(room: string, user: string): Promise<boolean> {
+    const result = await this.#db
+      .insertInto("room_members")
+      .values({ member: user, room })
+      .onConflict((conflict) => conflict.doNothing())
+      .executeTakeFirst();
+    return Number(result.numInsertedOrUpdatedRows ?? 0n) > 0;
+  }
+
+  async removeMember(room: string, user: string): Promise<boolean> {
+    const result = await this.#db
+      .deleteFrom("room_members")
+      .where("member", "=", user)
+      .where("room", "=", room)
+      .executeTakeFirst();
+    return result.numDeletedRows > 0n;
+  }
+
+  /**
+   * One statement: the rooms, each with the user's read position and the room's watermark (primary-key probes), the
+   * unread count (the primary-key range between the two, a deletion probe per message, stopped at
+   * {@link MAX_UNREAD}), and the newest message (read backwards down the primary key) with its latest edit.
+   */
+  async inbox(user: string, rooms?: readonly string[]): Promise<InboxRow[]> {
+    if (rooms?.length === 0) return [];
+    const entries =
+      rooms === undefined
+        ? sql`SELECT room FROM room_members WHERE member = ${user}`
+        : sql`SELECT DISTINCT room FROM unnest(${[...rooms]}::text[]) AS r(room)`;
+    const result = await sql<InboxQueryRow>`
+      WITH entry AS (
+        SELECT entry.room, coalesce(r.seq, 0) AS read, coalesce(w.up_to, 0) AS watermark
+        FROM (${entries}) entry
+        LEFT JOIN read_positions r ON r.room = entry.room AND r.reader = ${user}
+        LEFT JOIN room_watermarks w ON w.room = entry.room
+      )
+      SELECT entry.room, entry.read, entry.watermark,
+        (SELECT count(*) FROM (
+          SELECT 1 FROM messages m
+          ${deletionOf("m")}
+          WHERE m.room = entry.room AND m.seq > entry.read AND m.seq <= entry.watermark AND m.kind = 'msg'
+            AND m.sender <> ${user} AND gone.deleted IS NULL
+          LIMIT ${MAX_UNREAD}
+        ) counted) AS unread,
+        p.seq, p.id, p.cid, p.sender, p.body, p.ts, p.reply_to, gone.deleted IS NOT NULL AS deleted,
+        edit.body AS edited_body, edit.ts AS edited_at
+      FROM entry
+      LEFT JOIN LATERAL (
+        SELECT room, seq, id, cid, sender, body, ts, reply_to, kind, target FROM messages
+        WHERE room = entry.room AND kind = 'msg'
+        ORDER BY seq DESC
+        LIMIT 1
+      ) p ON true
+      ${deletionOf("p")}
+      ${latestEditOf("p")}
+      ORDER BY entry.room COLLATE "C"`.execute(this.#db);
+    return result.rows.map(toInboxRow);
+  }
+
   close(): Promise<void> {
     this.#closing ??= this.#db.destroy();
     return this.#closing;
@@ -364,6 +446,21 @@ async function insertRows(db: Executor, events: readonly RoomEvent[]): Promise<n
         ${deletionOf("e")}
         ON CONFLICT DO NOTHING`.execute(db);
   return Number(result.numAffectedRows ?? 0n);
+}
+
+/** Both users of every direct room the batch has a message in, as `room_members` rows. */
+function directMembers(events: readonly RoomEvent[]): { member: string; room: string }[] {
+  const rooms = new Set(events.filter((event) => isMessage(event) && dmMembers(event.room)).map((event) => event.room));
+  return [...rooms].flatMap((room) => (dmMembers(room) ?? []).map((member) => ({ member, room })));
+}
+
+/** Puts rooms in inboxes; those already there are left as they are. */
+async function addMembers(db: Executor, rows: readonly { member: string; room: string }[]): Promise<void> {
+  await db
+    .insertInto("room_members")
+    .values([...rows])
+    .onConflict((conflict) => conflict.doNothing())
+    .execute();
 }
 
 /** The `body` column of an event: `''` for the kinds without one. */
@@ -470,6 +567,29 @@ function toStoredMessage(room: string, row: HistoryRow): StoredMessage {
       ? { body: row.body }
       : { body: row.edited_body, editedAt: toNumber(row.edited_at, "messages.ts") };
   return { room, seq, id, cid, from, ts, ...replyTo, ...edit, reactions: row.reactions ?? [] };
+}
+
+function toInboxRow(row: InboxQueryRow): InboxRow {
+  const counts = {
+    room: row.room,
+    read: toNumber(row.read, "read_positions.seq"),
+    watermark: toNumber(row.watermark, "room_watermarks.up_to"),
+    unread: toNumber(row.unread, "count"),
+  };
+  const { seq, id, cid, sender, body, ts, deleted } = row;
+  if (seq === null || id === null || cid === null || sender === null || body === null || ts === null) return counts;
+  const { reactions: _, ...last } = toStoredMessage(row.room, {
+    ...row,
+    seq,
+    id,
+    cid,
+    sender,
+    body,
+    ts,
+    deleted: deleted === true,
+    reactions: null,
+  });
+  return { ...counts, last };
 }
 
 /**

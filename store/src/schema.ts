@@ -61,10 +61,18 @@ export interface ReadPositionsTable {
   readonly seq: ColumnType<string | number | bigint, number, number>;
 }
 
+/** Row of `room_members`; see `migrations/0006-members.ts`. */
+export interface RoomMembersTable {
+  /** The user (a reserved word in SQL). */
+  readonly member: string;
+  readonly room: string;
+}
+
 /** The tables the queries see. Migrations do not use this type: they must keep working as it changes. */
 export interface Database {
   readonly messages: MessagesTable;
   readonly room_watermarks: RoomWatermarksTable;
   readonly lost_ranges: LostRangesTable;
   readonly read_positions: ReadPositionsTable;
+  readonly room_members: RoomMembersTable;
 }

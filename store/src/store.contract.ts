@@ -4,10 +4,12 @@ import {
   chatMessageSchema,
   type Deletion,
   deletionSchema,
+  dmRoom,
   type Edit,
   editSchema,
   isMessage,
   isRetriable,
+  MAX_UNREAD,
   ParleyError,
   type Reaction,
   type ReactionCount,
@@ -592,6 +594,95 @@ export function storeContract(name: string, factory: StoreFactory): void {
       await store.saveRead(room, "alice", 8);
       expect(await store.readPositions(room, ["alice"])).toEqual(new Map([["alice", 8]]));
       expect(await store.readPositions(room, [])).toEqual(new Map());
+    });
+
+    describe("inbox", () => {
+      it("holds the rooms a user was added to and not removed from, by name", async () => {
+        const user = uniqueName("user");
+        const [first, second] = [uniqueName("b-room"), uniqueName("a-room")];
+        expect(await store.addMember(first, user)).toBe(true);
+        expect(await store.addMember(first, user)).toBe(false);
+        expect(await store.addMember(second, user)).toBe(true);
+        await store.addMember(first, uniqueName("someone-else"));
+        expect((await store.inbox(user)).map((row) => row.room)).toEqual([second, first]);
+        expect(await store.removeMember(second, user)).toBe(true);
+        expect(await store.removeMember(second, user)).toBe(false);
+        expect(await store.inbox(user)).toEqual([{ room: first, read: 0, watermark: 0, unread: 0 }]);
+        expect(await store.inbox(uniqueName("nobody"))).toEqual([]);
+      });
+
+      it("adds a direct room for both users with its first stored message, again after one removed it", async () => {
+        const [alice, bob] = [uniqueName("alice"), uniqueName("bob")];
+        const room = dmRoom(alice, bob);
+        expect(await store.inbox(bob)).toEqual([]);
+        await store.insert([testMessage(room, 1, { from: alice })]);
+        for (const user of [alice, bob]) expect((await store.inbox(user)).map((row) => row.room)).toEqual([room]);
+        await store.removeMember(room, bob);
+        await store.insert([testReaction(room, 2, 1, { from: alice, emoji: "👍", on: true })]);
+        expect(await store.inbox(bob)).toEqual([]);
+        await store.insert([testMessage(room, 3, { from: alice })]);
+        expect((await store.inbox(bob)).map((row) => row.room)).toEqual([room]);
+      });
+
+      it("counts the unread messages of others up to the watermark, deleted ones not, and gives the newest", async () => {
+        const [user, other] = [uniqueName("reader"), uniqueName("writer")];
+        const room = uniqueName("room");
+        const newest = testMessage(room, 10, { from: other });
+        await store.insert([
+          testMessage(room, 1, { from: other }),
+          testMessage(room, 2, { from: other }),
+          testMessage(room, 3, { from: user }),
+          testMessage(room, 4, { from: other }),
+          testDeletion(room, 5, 4, { from: other }),
+          testMessage(room, 6, { from: other }),
+          testEdit(room, 7, 6, { from: other, body: "edited" }),
+          testMessage(room, 8, { from: other }),
+          testMessage(room, 9, { from: user }),
+          newest,
+        ]);
+        await store.addMember(room, user);
+        await store.saveRead(room, user, 1);
+        await store.saveWatermarks(new Map([[room, 9]]));
+        // Above the read position and up to the watermark: 2, 6 and 8 (3 and 9 are the user's own, 4 is deleted);
+        // the newest message is the newest stored, whatever the watermark.
+        expect(await store.inbox(user)).toEqual([{ room, read: 1, watermark: 9, unread: 3, last: { ...newest } }]);
+        const [row] = await store.inbox(other, [room]);
+        expect(row).toMatchObject({ room, read: 0, watermark: 9, unread: 2 });
+      });
+
+      it("gives a message's current state as the newest: edited, or a tombstone", async () => {
+        const user = uniqueName("user");
+        const room = uniqueName("room");
+        const message = testMessage(room, 1);
+        const edit = testEdit(room, 2, 1, { body: "better" });
+        await store.insert([message, edit]);
+        const [edited] = await store.inbox(user, [room]);
+        expect(edited?.last).toEqual({ ...message, body: "better", editedAt: edit.ts });
+        await store.insert([testDeletion(room, 3, 1)]);
+        const [deleted] = await store.inbox(user, [room]);
+        const { body: _body, ...rest } = message;
+        expect(deleted?.last).toEqual({ ...rest, deleted: true });
+      });
+
+      it("stops counting unread messages at MAX_UNREAD", async () => {
+        const user = uniqueName("user");
+        const room = uniqueName("room");
+        const count = MAX_UNREAD + 5;
+        await store.insert(range(1, count).map((seq) => testMessage(room, seq, { from: "someone" })));
+        await store.saveWatermarks(new Map([[room, count]]));
+        const [row] = await store.inbox(user, [room]);
+        expect(row?.unread).toBe(MAX_UNREAD);
+      });
+
+      it("answers for rooms asked by name, in the inbox or not, each once", async () => {
+        const user = uniqueName("user");
+        const [a, b] = [uniqueName("a-room"), uniqueName("b-room")];
+        expect(await store.inbox(user, [b, a, b])).toEqual([
+          { room: a, read: 0, watermark: 0, unread: 0 },
+          { room: b, read: 0, watermark: 0, unread: 0 },
+        ]);
+        expect(await store.inbox(user, [])).toEqual([]);
+      });
     });
 
     it("records lost ranges once and lists those ending above a seq", async () => {

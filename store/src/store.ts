@@ -55,6 +55,25 @@ export interface MessageTarget {
   readonly deleted: boolean;
 }
 
+/**
+ * A room of a user's inbox as far as it is stored. Everything up to the room's persisted watermark is in the Store;
+ * what is above it the gateway takes from the Bus's recent buffer.
+ */
+export interface InboxRow {
+  readonly room: string;
+  /** The user's read position (0 if none is saved). */
+  readonly read: number;
+  /** The room's persisted watermark (0 if none is saved). */
+  readonly watermark: number;
+  /**
+   * Messages of other users with a seq above `read` and at most `watermark`, deleted ones not counted; at most
+   * `MAX_UNREAD`.
+   */
+  readonly unread: number;
+  /** The room's newest stored message as it stands now, without reactions; absent while none is stored. */
+  readonly last?: Omit<StoredMessage, "reactions">;
+}
+
 /** Seqs `from..to` (inclusive) of a room that were assigned but will never be stored. */
 export interface LostRange {
   readonly from: number;
@@ -83,6 +102,8 @@ export interface LostRange {
  *   found, a deleted message never is, and it never returns a direct room the searching user is not a member of.
  *   Hits come newest first, by `(ts, room, seq)` descending (rooms compared bytewise), a total order, so paging
  *   with `before` set to the last hit's position gives every hit exactly once.
+ * - A user's inbox holds the rooms they were added to and not removed from since, and every direct room of theirs
+ *   with a message stored: inserting a message of `dm:<a>:<b>` adds the room for both (again, if one was removed).
  * - Lost ranges are recorded once each (`recordLost` of the same range again is a no-op) and listed in ascending
  *   order.
  */
@@ -121,5 +142,14 @@ export interface Store {
   saveRead(room: string, user: string, seq: number): Promise<void>;
   /** The saved read positions of `users` in `room` (users without one are absent). */
   readPositions(room: string, users: readonly string[]): Promise<Map<string, number>>;
+  /** Puts `room` in the user's inbox; resolves with whether it was not there yet. */
+  addMember(room: string, user: string): Promise<boolean>;
+  /** Takes `room` out of the user's inbox; resolves with whether it was there. */
+  removeMember(room: string, user: string): Promise<boolean>;
+  /**
+   * The user's inbox by room name; with `rooms`, only those rooms, whether in the inbox or not (a direct room gets a
+   * live update before its first message is stored).
+   */
+  inbox(user: string, rooms?: readonly string[]): Promise<InboxRow[]>;
   close(): Promise<void>;
 }

@@ -4,6 +4,7 @@ import * as watermarks from "./0002-watermarks.js";
 import * as events from "./0003-events.js";
 import * as search from "./0004-search.js";
 import * as readPositions from "./0005-read-positions.js";
+import * as members from "./0006-members.js";
 
 /**
  * Every migration, by name; Kysely applies them in name order. Listed in code rather than found on disk, so they
@@ -15,6 +16,7 @@ const MIGRATIONS: Readonly<Record<string, Migration>> = {
   "0003-events": events,
   "0004-search": search,
   "0005-read-positions": readPositions,
+  "0006-members": members,
 };
 
 /** Kysely's source of migrations: the list above. */
