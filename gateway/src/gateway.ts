@@ -4,8 +4,16 @@ import { healthAnswer, type Logger } from "@parley/runtime";
 import type { Store } from "@parley/store";
 import type { Authenticator, Identity } from "./auth/auth.js";
 import type { Bus, BusEvent } from "./bus/bus.js";
-import { authenticateRequest, errorResponse, historyRoute, methodNotAllowed, searchRoute } from "./http-api.js";
+import {
+  authenticateRequest,
+  errorResponse,
+  historyRoute,
+  inboxRoute,
+  methodNotAllowed,
+  searchRoute,
+} from "./http-api.js";
 import { LocalRooms } from "./local-rooms.js";
+import { LocalUsers } from "./local-users.js";
 import type { GatewayMetrics } from "./metrics.js";
 import type {
   HttpRequest,
@@ -29,7 +37,10 @@ export interface GatewayOptions {
   readonly auth: Authenticator;
   readonly bus: Bus;
   readonly log: Pick<Log, "append">;
-  readonly store: Pick<Store, "history" | "search" | "events" | "target" | "saveRead" | "readPositions">;
+  readonly store: Pick<
+    Store,
+    "history" | "search" | "events" | "target" | "saveRead" | "readPositions" | "inbox" | "addMember" | "removeMember"
+  >;
   readonly limits: SessionLimits;
   /** Largest page of the history and search APIs. */
   readonly maxHistoryLimit: number;
@@ -48,6 +59,7 @@ export interface GatewayOptions {
 export class Gateway implements SocketHandler<Identity> {
   readonly #sessions = new Set<ClientSession>();
   readonly #rooms: LocalRooms;
+  readonly #users: LocalUsers;
   /** What every session works with: one object for all of them. */
   readonly #context: SessionContext;
   #draining = false;
@@ -65,6 +77,9 @@ export class Gateway implements SocketHandler<Identity> {
       },
       (room, error) => options.logger.warn({ err: error, room }, "leaving the room on the bus failed"),
     );
+    this.#users = new LocalUsers(options.bus, (user, error) =>
+      options.logger.warn({ err: error, user }, "changing the user's subscription on the bus failed"),
+    );
     this.#context = {
       bus: options.bus,
       log: options.log,
@@ -78,14 +93,19 @@ export class Gateway implements SocketHandler<Identity> {
       },
       ended: (session) => {
         this.#sessions.delete(session);
+        this.#users.remove(session);
         metrics.connections.set(this.#sessions.size);
         metrics.subscribedRooms.set(this.#rooms.size);
       },
     };
   }
 
-  /** The Bus listener: hands an event to this gateway's members of its room. */
+  /** The Bus listener: hands an event to this gateway's members of its room, or to the connections of its user. */
   deliver(event: BusEvent): void {
+    if (event.t === "inbox") {
+      this.#users.deliver(event);
+      return;
+    }
     this.#rooms.deliver(event);
     // Send received (ts, the accepting gateway's clock) -> handed to this gateway's members.
     if (event.t === "sequenced")
@@ -119,6 +139,7 @@ export class Gateway implements SocketHandler<Identity> {
     const { metrics } = this.options;
     const session = new ClientSession(socket, user, admin, this.#context);
     this.#sessions.add(session);
+    this.#users.add(session);
     metrics.connects.inc();
     metrics.connections.set(this.#sessions.size);
     if (this.#draining) session.close(CloseCode.ServiceRestart, "gateway is restarting");
@@ -126,7 +147,7 @@ export class Gateway implements SocketHandler<Identity> {
   }
 
   /**
-   * Health, the history and search APIs and (embedded mode) the web client. Unknown paths get a JSON 404 and known
+   * Health, the history, search and inbox APIs and (embedded mode) the web client. Unknown paths get a JSON 404 and known
    * ones a 405 for a method they do not take; only a browser's page load falls back to the app (see `loadStaticFiles`).
    */
   async http(request: HttpRequest): Promise<HttpResponse> {
@@ -144,8 +165,14 @@ export class Gateway implements SocketHandler<Identity> {
       case "/metrics":
         return errorResponse(404, ErrorCode.NotFound, "metrics are served on the metrics port, not this one");
     }
-    const api = { auth: this.options.auth, store: this.options.store, maxLimit: this.options.maxHistoryLimit };
-    const answer = (await historyRoute(request, api)) ?? (await searchRoute(request, api));
+    const api = {
+      auth: this.options.auth,
+      bus: this.options.bus,
+      store: this.options.store,
+      maxLimit: this.options.maxHistoryLimit,
+    };
+    const answer =
+      (await historyRoute(request, api)) ?? (await searchRoute(request, api)) ?? (await inboxRoute(request, api));
     const found = answer ?? this.options.fallback?.(request);
     return found ?? errorResponse(404, ErrorCode.NotFound, `no such path: ${request.path}`);
   }

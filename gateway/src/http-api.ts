@@ -1,7 +1,16 @@
-import { describeIssue, ErrorCode, isRoomName, mayAccess, type SearchPage, searchQuerySchema } from "@parley/protocol";
+import {
+  describeIssue,
+  ErrorCode,
+  type Inbox,
+  isRoomName,
+  mayAccess,
+  type SearchPage,
+  searchQuerySchema,
+} from "@parley/protocol";
 import type { SearchPosition, Store } from "@parley/store";
 import { z } from "zod";
 import { AuthError, type Authenticator, type Credentials, type Identity } from "./auth/auth.js";
+import { type InboxContext, readInbox } from "./inbox.js";
 import type { HttpRequest, HttpResponse } from "./server.js";
 
 /** Credentials from `?token=`, `Authorization: Bearer` and (dev mode) `?user=`. */
@@ -175,4 +184,20 @@ export async function searchRoute(request: HttpRequest, options: SearchOptions):
     ...(messages.length === limit && last !== undefined ? { nextBefore: encodeSearchCursor(last) } : {}),
   };
   return jsonResponse(200, page);
+}
+
+/**
+ * `GET /api/inbox`: the caller's rooms and direct rooms, each with its latest seq, the caller's read position, the
+ * unread count and the newest message.
+ */
+export async function inboxRoute(
+  request: HttpRequest,
+  options: InboxContext & { readonly auth: Authenticator },
+): Promise<HttpResponse | undefined> {
+  if (request.path !== "/api/inbox") return undefined;
+  if (request.method !== "GET") return methodNotAllowed(["GET"]);
+  const authenticated = await authenticateRequest(options.auth, request);
+  if ("refusal" in authenticated) return authenticated.refusal;
+  const inbox: Inbox = { rooms: await readInbox(options, authenticated.user) };
+  return jsonResponse(200, inbox);
 }

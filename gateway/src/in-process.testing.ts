@@ -65,7 +65,10 @@ export function inProcessGateway(
   });
 }
 
-/** A Store with nothing in it, for gateways whose tests never reach beyond the Bus's recent buffer. */
+/**
+ * A Store with nothing in it that keeps nothing, for gateways whose tests never reach beyond the Bus's recent buffer
+ * (nor read an inbox).
+ */
 export const EMPTY_STORE: GatewayOptions["store"] = {
   history: async () => [],
   search: async () => [],
@@ -73,4 +76,7 @@ export const EMPTY_STORE: GatewayOptions["store"] = {
   target: async () => undefined,
   saveRead: async () => {},
   readPositions: async () => new Map(),
+  inbox: async () => [],
+  addMember: async () => false,
+  removeMember: async () => false,
 };

@@ -1,5 +1,6 @@
 import { MemoryLog } from "@parley/log";
-import type { ChatMessage } from "@parley/protocol";
+import { type ChatMessage, inboxSchema } from "@parley/protocol";
+import { createPgliteStore } from "@parley/store";
 import { waitFor } from "@parley/testkit";
 import { describe, expect, it } from "vitest";
 import { sequencedEvent } from "./bus/bus-event.js";
@@ -276,4 +277,62 @@ describe("ClientSession", () => {
     expect(benLater.reads()).toEqual([{ t: "read", room: dm, user: "ann", seq: 1 }]);
     await Promise.all([bus.close(), log.close()]);
   });
+
+  it("keeps the inbox on the embedded bus and store: a DM reaches its recipient, counts follow reads and leaves", async () => {
+    const store = await createPgliteStore();
+    await store.migrate();
+    const log = new MemoryLog();
+    const bus = new MemoryBus({ listener: (event) => gateway.deliver(event) });
+    const topics = new RecordingTopics();
+    const gateway: Gateway = inProcessGateway({ bus, log, store, topics });
+    const connect = (user: string) => {
+      const socket = new RecordingSocket(topics);
+      const session = gateway.open(socket, { user, admin: false });
+      const send = (frame: Record<string, unknown>) => session.text(JSON.stringify(frame));
+      const inboxFrames = (room: string) => socket.frames.filter((frame) => frame.t === "inbox" && frame.room === room);
+      const join = async (room: string) => {
+        send({ t: "join", room });
+        await waitFor(() => socket.frames.some((frame) => frame.t === "presence" && frame.room === room), "the join");
+      };
+      return { socket, send, inboxFrames, join };
+    };
+    const inbox = async (user: string) => {
+      const response = await gateway.http({
+        method: "GET",
+        path: "/api/inbox",
+        query: new URLSearchParams({ user }),
+        headers: new Map(),
+      });
+      return inboxSchema.parse(JSON.parse(String(response.body))).rooms;
+    };
+    const dm = "dm:ann:ben";
+    const ann = connect("ann");
+    const ben = connect("ben");
+    const benPhone = connect("ben");
+    await ann.join(dm);
+    ann.send({ t: "send", room: dm, cid: "c1", body: "hi ben" });
+    // Ben never joined: both of his connections hear of it, counted from the buffer before anything is stored.
+    for (const device of [ben, benPhone]) {
+      await waitFor(() => device.inboxFrames(dm).length === 1, "the new DM");
+      expect(device.inboxFrames(dm)).toEqual([{ t: "inbox", room: dm, latest: 1, read: 0, unread: 1 }]);
+    }
+    expect(await inbox("ann")).toMatchObject([{ room: dm, latest: 1, read: 0, unread: 0, last: { body: "hi ben" } }]);
+
+    await ben.join(dm);
+    ben.send({ t: "read", room: dm, seq: 1 });
+    // (Nothing is persisted here, so the join is what puts the DM in ben's inbox: one more frame before the read's.)
+    await waitFor(() => benPhone.inboxFrames(dm).some((frame) => frame.read === 1), "the read on the other device");
+    expect(benPhone.inboxFrames(dm).at(-1)).toEqual({ t: "inbox", room: dm, latest: 1, read: 1, unread: 0 });
+
+    await ben.join("lobby");
+    await waitFor(() => benPhone.inboxFrames("lobby").length === 1, "the joined room");
+    expect((await inbox("ben")).map((entry) => entry.room)).toEqual([dm, "lobby"]);
+    ben.send({ t: "leave", room: "lobby" });
+    await waitFor(() => benPhone.inboxFrames("lobby").length === 2, "the left room");
+    expect(benPhone.inboxFrames("lobby")[1]).toMatchObject({ left: true });
+    expect((await inbox("ben")).map((entry) => entry.room)).toEqual([dm]);
+    // Ann's frames are about her own entries only.
+    expect(ann.socket.frames.filter((frame) => frame.t === "inbox").map((frame) => frame.room)).toEqual([dm, dm]);
+    await Promise.all([bus.close(), log.close(), store.close()]);
+  }, 30_000); // PGlite's start and migrations take seconds
 });

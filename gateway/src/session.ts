@@ -16,8 +16,10 @@ import { inSpan, type Logger, SpanKind, tracer } from "@parley/runtime";
 import type { Store } from "@parley/store";
 import { lookUp } from "./amend.js";
 import type { Bus, BusEvent } from "./bus/bus.js";
+import { inboxFrame, readInbox } from "./inbox.js";
 import { answerJoin } from "./join.js";
 import { type LocalRooms, type RoomMember, roomOf } from "./local-rooms.js";
+import type { UserConnection } from "./local-users.js";
 import type { GatewayMetrics } from "./metrics.js";
 import { type SendInput, sendEvent } from "./send.js";
 import type { Socket, SocketSession } from "./server.js";
@@ -44,9 +46,15 @@ export interface SessionLimits {
 
 /** What a session needs from the gateway; each collaborator is narrowed to the calls it makes. */
 export interface SessionContext {
-  readonly bus: Pick<Bus, "publish" | "publishTyping" | "publishRead" | "latest" | "recent" | "presence">;
+  readonly bus: Pick<
+    Bus,
+    "publish" | "publishTyping" | "publishRead" | "publishInbox" | "latest" | "recent" | "presence"
+  >;
   readonly log: Pick<Log, "append">;
-  readonly store: Pick<Store, "events" | "target" | "saveRead" | "readPositions">;
+  readonly store: Pick<
+    Store,
+    "events" | "target" | "saveRead" | "readPositions" | "inbox" | "addMember" | "removeMember"
+  >;
   readonly rooms: LocalRooms;
   readonly limits: SessionLimits;
   readonly metrics: GatewayMetrics;
@@ -94,7 +102,7 @@ interface Joined {
  * One client connection: decodes its frames, enforces its limits and delivers its rooms' events in order. It is the
  * socket's session itself and shares its context with every other session, so an idle connection costs little.
  */
-export class ClientSession implements SocketSession, RoomMember {
+export class ClientSession implements SocketSession, RoomMember, UserConnection {
   readonly #rooms = new SmallMap<string, Joining | Joined>();
   /** The frame-rate bucket: full again at this time (token-bucket.ts). Kept as a number, not an object, per connection. */
   #framesFullAt = performance.now();
@@ -198,6 +206,10 @@ export class ClientSession implements SocketSession, RoomMember {
     this.socket.subscribe(room);
   }
 
+  inbox(frame: string): void {
+    this.#write(frame, "inbox");
+  }
+
   own(room: string, seq: number): void {
     const state = this.#rooms.get(room);
     if (state && seq > state.unpersisted) state.unpersisted = seq;
@@ -241,8 +253,12 @@ export class ClientSession implements SocketSession, RoomMember {
     const joining: Joining = { held: [], unpersisted: 0 };
     if (fresh) this.#rooms.set(room, joining);
     try {
-      if (fresh) await this.context.rooms.join(room, this);
+      const [added] = await Promise.all([
+        fresh && this.context.store.addMember(room, this.user),
+        fresh && this.context.rooms.join(room, this),
+      ]);
       this.context.metrics.subscribedRooms.set(this.context.rooms.size);
+      if (added) this.#announce(room, [this.user]);
       const answer = await answerJoin(this.context, { room, user: this.user, since, first: fresh });
       // Left or disconnected meanwhile.
       if (fresh ? this.#rooms.get(room) !== joining : !this.#rooms.has(room)) return;
@@ -265,13 +281,20 @@ export class ClientSession implements SocketSession, RoomMember {
     }
   }
 
-  #leave(room: string): void {
+  /**
+   * Leaves the room on this connection, and takes it out of the user's inbox: their other connections are told
+   * (an `inbox` frame with `left`), and stay in the room until they leave it too.
+   */
+  async #leave(room: string): Promise<void> {
     if (this.#rooms.delete(room)) {
       this.context.rooms.leave(room, this);
       this.socket.unsubscribe(room);
     }
     this.context.metrics.subscribedRooms.set(this.context.rooms.size);
     this.#send({ t: "left", room });
+    if (!mayAccess(this.user, room) || !(await this.context.store.removeMember(room, this.user))) return;
+    const latest = await this.context.bus.latest(room);
+    await this.context.bus.publishInbox(this.user, { t: "inbox", room, latest, read: 0, unread: 0, left: true });
   }
 
   async #message({ room, cid, body, replyTo }: ClientFrame & { t: "send" }): Promise<void> {
@@ -282,7 +305,10 @@ export class ClientSession implements SocketSession, RoomMember {
         return this.#error(ErrorCode.NotFound, `${room} has no message ${replyTo}`, cid);
     }
     const reply = replyTo === undefined ? {} : { replyTo };
-    await this.#sequence({ room, from: this.user, cid, body, ...reply }, cid);
+    const sent = await this.#sequence({ room, from: this.user, cid, body, ...reply }, cid);
+    // A direct message shows in both users' inboxes at once, whether or not they have the room open.
+    const direct = dmMembers(room);
+    if (sent && direct) this.#announce(room, direct);
   }
 
   /**
@@ -303,25 +329,34 @@ export class ClientSession implements SocketSession, RoomMember {
       }
     }
     const common = { room, from: this.user, cid: cid ?? randomUUID(), target: seq };
-    switch (frame.t) {
-      case "edit":
-        return this.#sequence({ ...common, kind: "edit", body: frame.body }, cid);
-      case "delete":
-        return this.#sequence({ ...common, kind: "delete" }, cid);
-      case "react":
-        return this.#sequence({ ...common, kind: "react", emoji: frame.emoji, on: frame.on }, cid);
-    }
+    const change =
+      frame.t === "edit"
+        ? ({ ...common, kind: "edit", body: frame.body } as const)
+        : frame.t === "delete"
+          ? ({ ...common, kind: "delete" } as const)
+          : ({ ...common, kind: "react", emoji: frame.emoji, on: frame.on } as const);
+    const sent = await this.#sequence(change, cid);
+    // A deleted direct message no longer counts as unread.
+    const direct = dmMembers(room);
+    if (sent && direct && frame.t === "delete") this.#announce(room, direct);
   }
 
-  /** Sequences the event and, once it is in the Log, acks it when the client named it with a cid. */
-  async #sequence(input: SendInput, cid: string | undefined): Promise<void> {
+  /**
+   * Sequences the event and, once it is in the Log, acks it when the client named it with a cid. Resolves with
+   * whether it was sequenced.
+   */
+  async #sequence(input: SendInput, cid: string | undefined): Promise<boolean> {
     const started = performance.now();
     const outcome = await sendEvent(this.context, input);
-    if (!outcome.ok) return this.#error(outcome.code, outcome.reason, cid);
+    if (!outcome.ok) {
+      this.#error(outcome.code, outcome.reason, cid);
+      return false;
+    }
     const { event } = outcome;
     this.context.metrics.ackLatency.observe((performance.now() - started) / 1000);
     this.own(event.room, event.seq);
     if (cid !== undefined) this.#send({ t: "ack", room: event.room, cid, seq: event.seq, id: event.id });
+    return true;
   }
 
   /**
@@ -334,6 +369,20 @@ export class ClientSession implements SocketSession, RoomMember {
     const upTo = Math.min(seq, await this.context.bus.latest(room));
     await this.context.store.saveRead(room, this.user, upTo);
     await this.context.bus.publishRead(room, this.user, upTo);
+    this.#announce(room, [this.user]);
+  }
+
+  /**
+   * Sends each user's entry of `room` as it stands now to all of their connections, in the background: an inbox
+   * frame is a notice, and a client that missed one reads `GET /api/inbox` when it connects.
+   */
+  #announce(room: string, users: readonly string[]): void {
+    const { bus, logger } = this.context;
+    for (const user of users) {
+      readInbox(this.context, user, [room])
+        .then(([entry]) => (entry === undefined ? undefined : bus.publishInbox(user, inboxFrame(entry))))
+        .catch((error: unknown) => logger.warn({ err: error, room, user }, "announcing an inbox change failed"));
+    }
   }
 
   async #typing(room: string): Promise<void> {

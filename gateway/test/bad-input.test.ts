@@ -228,7 +228,7 @@ describe("bad input", () => {
     });
   });
 
-  describe("history and search APIs", () => {
+  describe("history, search and inbox APIs", () => {
     it.each([
       ["/api/rooms/lobby/messages?user=amy&limit=0", 400],
       ["/api/rooms/lobby/messages?user=amy&limit=100000", 400],
@@ -251,6 +251,8 @@ describe("bad input", () => {
       ["/api/search?user=amy&q=hello&before=nope!", 400],
       ["/api/search?user=amy&q=hello&room=two%20words", 400],
       ["/api/search?user=amy&q=hello&room=dm:bob:carol", 403],
+      ["/api/inbox?user=amy", 200],
+      ["/api/inbox", 401],
       ["/api/nothing-here", 404],
     ])("answers GET %s with %i", async (path, status) => {
       const response = await gateway.fetch(path);

@@ -2,6 +2,7 @@ import {
   dmRoom,
   eventOfFrame,
   historyPageSchema,
+  inboxSchema,
   type RoomEvent,
   type ServerFrame,
   searchPageSchema,
@@ -190,6 +191,89 @@ describe("conversations", () => {
       await tablet.next("read", (frame) => frame.room === dm && frame.user === first, { from: joined }),
     ).toMatchObject({ seq: 1 });
     for (const client of [laptop, phone, other, tablet]) client.close();
+  });
+
+  it("keeps each user's inbox: a new DM reaches them at once, counts agree everywhere, and leave removes", async () => {
+    const [annName, benName] = [uniqueName("ann"), uniqueName("ben")];
+    const direct = dmRoom(annName, benName);
+    const room = uniqueName("room");
+    const inbox = async (user: string, index = 0) => {
+      const response = await gateway(index).fetch(`/api/inbox?user=${user}`);
+      expect(response.status).toBe(200);
+      return inboxSchema.parse(await response.json()).rooms;
+    };
+    const ann = await gateway(0).connect(annName);
+    const laptop = await gateway(1).connect(benName);
+    const phone = await gateway(0).connect(benName);
+    await ann.join(direct);
+
+    // Ben has never opened the conversation: both of his connections hear of it.
+    await ann.sendUntilAcked(direct, "d1", "hi ben");
+    for (const client of [laptop, phone]) {
+      expect(await client.next("inbox", (frame) => frame.room === direct)).toEqual({
+        t: "inbox",
+        room: direct,
+        latest: 1,
+        read: 0,
+        unread: 1,
+      });
+    }
+    await ann.sendUntilAcked(direct, "d2", "you there?");
+    await laptop.next("inbox", (frame) => frame.room === direct && frame.unread === 2);
+    // Before and after the persister stored them, from either gateway, the same answer.
+    const expected = {
+      room: direct,
+      latest: 2,
+      read: 0,
+      unread: 2,
+      last: { seq: 2, from: annName, body: "you there?" },
+    };
+    expect(await inbox(benName, 1)).toMatchObject([expected]);
+    await waitFor(async () => (await stack.rows()).filter((row) => row.room === direct).length === 2, "2 rows");
+    expect(await inbox(benName, 0)).toMatchObject([expected]);
+    expect(await inbox(annName)).toMatchObject([{ room: direct, latest: 2, unread: 0 }]);
+
+    // Reading on the laptop tells the phone, which never joined the room.
+    await laptop.join(direct);
+    laptop.send({ t: "read", room: direct, seq: 1 });
+    expect(await phone.next("inbox", (frame) => frame.room === direct && frame.read === 1)).toMatchObject({
+      latest: 2,
+      unread: 1,
+    });
+    // A deleted message is no longer unread.
+    expect(await answer(ann, { t: "delete", room: direct, seq: 2 }, "x1")).toMatchObject({ t: "ack", seq: 3 });
+    expect(await phone.next("inbox", (frame) => frame.room === direct && frame.latest === 3)).toMatchObject({
+      unread: 0,
+    });
+
+    // A plain room joins the inbox with the first join, and leaves it with a leave, on every device.
+    let from = phone.frames.length;
+    await laptop.join(room);
+    expect(await phone.next("inbox", (frame) => frame.room === room, { from })).toEqual({
+      t: "inbox",
+      room,
+      latest: 0,
+      read: 0,
+      unread: 0,
+    });
+    await ann.join(room);
+    await ann.sendUntilAcked(room, "r1", "news");
+    expect((await inbox(benName)).map((entry) => [entry.room, entry.unread])).toEqual([
+      [direct, 0],
+      [room, 1],
+    ]);
+    from = phone.frames.length;
+    laptop.send({ t: "leave", room });
+    expect(await phone.next("inbox", (frame) => frame.room === room, { from })).toMatchObject({ left: true });
+    expect((await inbox(benName)).map((entry) => entry.room)).toEqual([direct]);
+
+    // A gateway started afresh answers from PostgreSQL and Redis alike.
+    const fresh = await stack.startGateway();
+    const response = await fresh.fetch(`/api/inbox?user=${benName}`);
+    expect(inboxSchema.parse(await response.json()).rooms).toMatchObject([
+      { room: direct, latest: 3, read: 1, unread: 0, last: { seq: 2, deleted: true } },
+    ]);
+    for (const client of [ann, laptop, phone]) client.close();
   });
 });
 

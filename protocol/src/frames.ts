@@ -76,6 +76,19 @@ export const serverFrameSchema = z.discriminatedUnion("t", [
   /** `user` has read `room` up to `seq`: to their own connections, and in a DM to the other person (receipts). */
   z.object({ t: z.literal("read"), room: roomSchema, user: userSchema, seq: seqSchema }),
   /**
+   * One entry of the user's inbox changed (`GET /api/inbox` has them all): to every connection of the user. Sent when
+   * a direct message to or from them is sent, when they read a room, and when they join or leave one (`left`: the
+   * room is no longer in their inbox). Messages of plain rooms do not send it: a client follows those by joining them.
+   */
+  z.object({
+    t: z.literal("inbox"),
+    room: roomSchema,
+    latest: z.number().int().nonnegative(),
+    read: z.number().int().nonnegative(),
+    unread: z.number().int().nonnegative(),
+    left: z.literal(true).optional(),
+  }),
+  /**
    * The room's sequence restarted above `seq` because the bus lost its state (e.g. Redis restarted without
    * persistence): seqs up to `seq` that the client has not seen may never arrive. Re-sync with `join` + `since`.
    */

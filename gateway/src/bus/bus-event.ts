@@ -1,5 +1,5 @@
 import { decodeServerFrame, encodeServerFrame, eventFrame, eventOfFrame, type RoomEvent } from "@parley/protocol";
-import type { BusEvent } from "./bus.js";
+import type { BusEvent, InboxFrame } from "./bus.js";
 
 export function sequencedEvent(event: RoomEvent): BusEvent & { t: "sequenced" } {
   return { t: "sequenced", event, frame: encodeServerFrame(eventFrame(event)) };
@@ -19,6 +19,17 @@ export function epochEvent(room: string, seq: number): BusEvent & { t: "epoch" }
 
 export function persistedEvent(room: string, upTo: number): BusEvent & { t: "persisted" } {
   return { t: "persisted", room, upTo, frame: encodeServerFrame({ t: "persisted", room, upTo }) };
+}
+
+export function inboxEvent(user: string, frame: InboxFrame): BusEvent & { t: "inbox" } {
+  return { t: "inbox", user, room: frame.room, frame: encodeServerFrame(frame) };
+}
+
+/** Decodes an inbox event of `user` received from another process; undefined for anything else. */
+export function decodeInboxEvent(user: string, payload: string): (BusEvent & { t: "inbox" }) | undefined {
+  const decoded = decodeServerFrame(payload);
+  if (!decoded.ok || decoded.value.t !== "inbox") return undefined;
+  return { t: "inbox", user, room: decoded.value.room, frame: payload };
 }
 
 /**

@@ -173,6 +173,31 @@ export function busContract(name: string, factory: BusFactory): void {
       expect(await bus.recent(room, 0)).toEqual([]);
     });
 
+    it("sends inbox events to the processes subscribed to their user, in order, until they unsubscribe", async () => {
+      const publisher = await busWithEvents();
+      const receiver = factory.distributed ? await busWithEvents() : publisher;
+      const [user, other] = [uniqueName("user"), uniqueName("other")];
+      const room = uniqueName("room");
+      const entry = (latest: number) => ({ t: "inbox", room, latest, read: 1, unread: latest - 1 }) as const;
+      await receiver.bus.subscribeUser(user);
+      await publisher.bus.publishInbox(other, entry(1));
+      await publisher.bus.publishInbox(user, entry(2));
+      await publisher.bus.publishInbox(user, { ...entry(3), left: true });
+      await waitFor(() => receiver.events.length === 2, "two inbox events");
+      expect(receiver.events.map((event) => ({ ...event, frame: JSON.parse(event.frame) }))).toEqual([
+        { t: "inbox", user, room, frame: entry(2) },
+        { t: "inbox", user, room, frame: { ...entry(3), left: true } },
+      ]);
+      await receiver.bus.unsubscribeUser(user);
+      await publisher.bus.publishInbox(user, entry(4));
+      await receiver.bus.subscribeUser(other);
+      await publisher.bus.publishInbox(other, entry(5));
+      await waitFor(() => receiver.events.length === 3, "the other user's event");
+      expect(receiver.events[2]).toMatchObject({ t: "inbox", user: other, room });
+      // Nothing of the room's: an inbox event is not a room event.
+      expect(await publisher.bus.latest(room)).toBe(0);
+    });
+
     it("fans watermarks out to subscribers", async () => {
       const { bus, events } = await busWithEvents();
       const room = uniqueName("room");

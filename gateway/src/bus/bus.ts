@@ -1,4 +1,4 @@
-import type { RoomEvent, UnsequencedEvent } from "@parley/protocol";
+import type { RoomEvent, ServerFrame, UnsequencedEvent } from "@parley/protocol";
 
 /**
  * What a client asks to publish (a message, an edit, a deletion or a reaction); the Bus adds the room's next `seq`.
@@ -30,7 +30,12 @@ export type BusEvent =
       readonly count: number;
       readonly frame: string;
     }
-  | { readonly t: "epoch"; readonly room: string; readonly seq: number; readonly frame: string };
+  | { readonly t: "epoch"; readonly room: string; readonly seq: number; readonly frame: string }
+  /** For every connection of `user`, wherever they are: one entry of their inbox changed. */
+  | { readonly t: "inbox"; readonly user: string; readonly room: string; readonly frame: string };
+
+/** An inbox entry as its frame carries it. */
+export type InboxFrame = ServerFrame & { t: "inbox" };
 
 /** Receives every event of every room this process subscribed to. */
 export type BusListener = (event: BusEvent) => void;
@@ -50,6 +55,8 @@ export type BusListener = (event: BusEvent) => void;
  * - Typing and read events are ephemeral: never sequenced, buffered or persisted. Watermarks are not buffered
  *   either (each one supersedes the last).
  * - `subscribe`/`unsubscribe` calls for one room take effect in call order.
+ * - Inbox events reach every process subscribed to their user (`subscribeUser`), in publish order per user, at most
+ *   once like the rest; `subscribeUser`/`unsubscribeUser` calls for one user take effect in call order.
  */
 export interface Bus {
   publish(input: PublishInput): Promise<Published>;
@@ -70,6 +77,11 @@ export interface Bus {
   publishPersisted(room: string, upTo: number): Promise<void>;
   subscribe(room: string): Promise<void>;
   unsubscribe(room: string): Promise<void>;
+  /** Tells every connection of `user`, on any process, that an entry of their inbox changed. */
+  publishInbox(user: string, frame: InboxFrame): Promise<void>;
+  /** This process gets `user`'s inbox events from now on (it has a connection of theirs). */
+  subscribeUser(user: string): Promise<void>;
+  unsubscribeUser(user: string): Promise<void>;
   /** The room's highest assigned seq (0 for a room without messages). */
   latest(room: string): Promise<number>;
   /** Buffered events of the room with seq greater than `after`, ascending (possibly fewer than were assigned). */

@@ -7,11 +7,12 @@ import {
   DEFAULT_DEDUPE_TTL_SECONDS,
   DEFAULT_PRESENCE_LIST_LIMIT,
   DEFAULT_RECENT_LIMIT,
+  type InboxFrame,
   type Presence,
   type Published,
   type PublishInput,
 } from "./bus.js";
-import { persistedEvent, presenceEvent, readEvent, sequencedEvent, typingEvent } from "./bus-event.js";
+import { inboxEvent, persistedEvent, presenceEvent, readEvent, sequencedEvent, typingEvent } from "./bus-event.js";
 
 interface RoomState {
   seq: number;
@@ -30,6 +31,7 @@ export class MemoryBus implements Bus {
   /** Settles once the room's counter is seeded; a promise so concurrent first publishes seed once. */
   readonly #rooms = new Map<string, Promise<RoomState>>();
   readonly #subscribed = new Set<string>();
+  readonly #subscribedUsers = new Set<string>();
   readonly #listener: BusListener;
   readonly #recentLimit: number;
   readonly #dedupeTtlMs: number;
@@ -108,6 +110,19 @@ export class MemoryBus implements Bus {
     this.#subscribed.delete(room);
   }
 
+  async publishInbox(user: string, frame: InboxFrame): Promise<void> {
+    const event = inboxEvent(user, frame);
+    if (this.#subscribedUsers.has(user)) queueMicrotask(() => this.#listener(event));
+  }
+
+  async subscribeUser(user: string): Promise<void> {
+    this.#subscribedUsers.add(user);
+  }
+
+  async unsubscribeUser(user: string): Promise<void> {
+    this.#subscribedUsers.delete(user);
+  }
+
   async latest(room: string): Promise<number> {
     return (await this.#room(room)).seq;
   }
@@ -122,6 +137,7 @@ export class MemoryBus implements Bus {
 
   async close(): Promise<void> {
     this.#subscribed.clear();
+    this.#subscribedUsers.clear();
   }
 
   #room(room: string): Promise<RoomState> {

@@ -16,11 +16,12 @@ import {
   DEFAULT_PRESENCE_LIST_LIMIT,
   DEFAULT_PRESENCE_TTL_SECONDS,
   DEFAULT_RECENT_LIMIT,
+  type InboxFrame,
   type Presence,
   type Published,
   type PublishInput,
 } from "./bus.js";
-import { decodeBusEvent, epochEvent, readEvent, typingEvent } from "./bus-event.js";
+import { decodeBusEvent, decodeInboxEvent, epochEvent, inboxEvent, readEvent, typingEvent } from "./bus-event.js";
 
 export interface RedisBusOptions extends BusOptions {
   /** The standalone Redis or the Redis Cluster. */
@@ -197,6 +198,8 @@ export class RedisBus implements Bus {
   readonly #seen = new Map<string, number>();
   /** Per room, the last subscribe/unsubscribe in flight, so they apply in call order. */
   readonly #pending = new Map<string, Promise<unknown>>();
+  /** The users whose inbox channel this process subscribed to, by channel. */
+  readonly #userChannels = new Map<string, string>();
   /** This process's presence entries, refreshed until left; the process id keeps entries of processes apart. */
   readonly #present = new Map<string, Set<string>>();
   readonly #processId = randomUUID();
@@ -235,7 +238,8 @@ export class RedisBus implements Bus {
         this.#answered(Number(payload));
         return;
       }
-      const event = decodeBusEvent(payload);
+      const user = this.#userChannels.get(channel);
+      const event = user === undefined ? decodeBusEvent(payload) : decodeInboxEvent(user, payload);
       if (event?.t === "sequenced") this.#see(event.event.room, event.event.seq);
       if (event?.t === "epoch") this.#see(event.room, event.seq);
       if (event) this.#listener(event);
@@ -295,6 +299,27 @@ export class RedisBus implements Bus {
     return this.#inOrder(room, async () => {
       await this.#subscriber.sunsubscribe(this.#channel(room));
       this.#seen.delete(room);
+    });
+  }
+
+  async publishInbox(user: string, frame: InboxFrame): Promise<void> {
+    await this.#commands.spublish(this.#userChannel(user), inboxEvent(user, frame).frame);
+  }
+
+  /** Ordered with the rooms' calls by channel name, which no room's shares. */
+  subscribeUser(user: string): Promise<void> {
+    const channel = this.#userChannel(user);
+    return this.#inOrder(channel, async () => {
+      this.#userChannels.set(channel, user);
+      await this.#subscriber.ssubscribe(channel);
+    });
+  }
+
+  unsubscribeUser(user: string): Promise<void> {
+    const channel = this.#userChannel(user);
+    return this.#inOrder(channel, async () => {
+      await this.#subscriber.sunsubscribe(channel);
+      this.#userChannels.delete(channel);
     });
   }
 
@@ -475,5 +500,10 @@ export class RedisBus implements Bus {
 
   #channel(room: string): string {
     return roomKeys(this.#prefix, room).channel;
+  }
+
+  /** A user's inbox channel, hash-tagged by the user so it lives on one shard of a Cluster. */
+  #userChannel(user: string): string {
+    return `${this.#prefix}:user:{${user}}`;
   }
 }
