@@ -258,6 +258,11 @@ export class ClientSession implements SocketSession, RoomMember, UserConnection 
         fresh && this.context.rooms.join(room, this),
       ]);
       this.context.metrics.subscribedRooms.set(this.context.rooms.size);
+      // A room joined for the first time counts as read up to now: its history is there to scroll, not unread. A
+      // direct room's earlier messages were sent to the user, so they stay unread.
+      if (added && dmMembers(room) === undefined) {
+        await this.context.store.saveRead(room, this.user, await this.context.bus.latest(room));
+      }
       if (added) this.#announce(room, [this.user]);
       const answer = await answerJoin(this.context, { room, user: this.user, since, first: fresh });
       // Left or disconnected meanwhile.

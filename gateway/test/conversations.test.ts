@@ -258,6 +258,11 @@ describe("conversations", () => {
     });
     await ann.join(room);
     await ann.sendUntilAcked(room, "r1", "news");
+    // Cat joins after it: what was said before counts as read for her.
+    const catName = uniqueName("cat");
+    const cat = await gateway(1).connect(catName);
+    await cat.join(room);
+    expect((await inbox(catName)).map((entry) => [entry.read, entry.unread])).toEqual([[1, 0]]);
     expect((await inbox(benName)).map((entry) => [entry.room, entry.unread])).toEqual([
       [direct, 0],
       [room, 1],
@@ -273,7 +278,7 @@ describe("conversations", () => {
     expect(inboxSchema.parse(await response.json()).rooms).toMatchObject([
       { room: direct, latest: 3, read: 1, unread: 0, last: { seq: 2, deleted: true } },
     ]);
-    for (const client of [ann, laptop, phone]) client.close();
+    for (const client of [ann, laptop, phone, cat]) client.close();
   });
 });
 
