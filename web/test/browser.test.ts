@@ -3,7 +3,7 @@ import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { dmRoom } from "@parley/protocol";
+import { dmRoom, MAX_UNREAD } from "@parley/protocol";
 import { uniqueName, waitFor } from "@parley/testkit";
 import { GatewayProcess } from "@parley/testkit/gateway-process";
 import { Stack } from "@parley/testkit/stack";
@@ -189,15 +189,112 @@ describe("web client in a browser", () => {
     await a.page.getByRole("list", { name: "People here" }).getByRole("button", { name: ben }).click();
     await a.page.getByRole("heading", { name: ben }).waitFor();
     await say(a.page, "just between us");
-    // Ben opens it with ann's name (v1 has no inbox that would tell him).
-    await b.page.getByLabel("Message a person").fill(ann);
-    await b.page.getByLabel("Message a person").press("Enter");
+    // The conversation appears in ben's sidebar by itself: he opens it from there.
+    await b.page.locator(`[data-room="${dmRoom(ann, ben)}"]`).click();
+    await b.page.getByRole("heading", { name: ann }).waitFor();
     await b.page.locator(".message", { hasText: "just between us" }).waitFor();
     await say(b.page, "agreed");
     await a.page.locator(".message", { hasText: "agreed" }).waitFor();
     expect(await bodies(a.page)).toEqual(["just between us", "agreed"]);
 
     expect(dialogs).toEqual([]);
+    expect(pageErrors).toEqual([]);
+  });
+
+  it("puts a direct message in the recipient's sidebar at once, and gives their second device the same inbox", async () => {
+    const ann = uniqueName("ann");
+    const ben = uniqueName("ben");
+    const room = uniqueName("room");
+    const dm = dmRoom(ann, ben);
+    const [a, b] = await Promise.all([person(0, ann), person(1, ben)]);
+    await Promise.all([openRoom(a.page, room), openRoom(b.page, room)]);
+    const badge = (page: Page, name: string) => page.locator(`[data-room="${name}"] .badge`);
+    /** Each room in the sidebar with its unread count ("" for none). */
+    const unread = (page: Page) =>
+      page
+        .locator(".room-list [data-room]")
+        .evaluateAll((entries) =>
+          Object.fromEntries(
+            entries.map((entry) => [
+              entry.getAttribute("data-room"),
+              entry.querySelector(".badge")?.getAttribute("data-unread") ?? "",
+            ]),
+          ),
+        );
+
+    // Ann writes to ben, who never opened the conversation: it shows under his direct messages, unread, with its
+    // first line as text, and he stays where he was.
+    await a.page.getByLabel("Message a person").fill(ben);
+    await a.page.getByLabel("Message a person").press("Enter");
+    await a.page.getByRole("heading", { name: ben }).waitFor();
+    await say(a.page, "<b>new</b> for you\nsecond line");
+    const directs = b.page.getByRole("region", { name: "Direct messages" });
+    await directs.locator(`[data-room="${dm}"] .badge`, { hasText: "1" }).waitFor();
+    expect(await directs.locator(`[data-room="${dm}"] .room-last`).textContent()).toBe(
+      ", last message: <b>new</b> for you",
+    );
+    expect(await directs.locator("b").count()).toBe(0);
+    // A screen reader hears who, what they last said and how much is unread (the separators' spacing is the browser's).
+    const announced = new RegExp(`^${ann}\\s*, last message: <b>new</b> for you\\s*1 unread$`);
+    expect(await directs.getByRole("button", { name: announced }).count()).toBe(1);
+    expect(await b.page.getByRole("heading", { name: `#${room}` }).isVisible()).toBe(true);
+
+    // Ben opens it and reads it: the badge goes.
+    await b.page.locator(`[data-room="${dm}"]`).click();
+    await messageWith(b.page, "second line").waitFor();
+    await badge(b.page, dm).waitFor({ state: "detached" });
+
+    // While he is in the lobby, ann writes again and in the room.
+    await b.page.locator(`[data-room="lobby"]`).click();
+    await say(a.page, "one more");
+    await a.page.locator(`[data-room="${room}"]`).click();
+    await say(a.page, "news in the room");
+    await badge(b.page, dm).filter({ hasText: "1" }).waitFor();
+    await badge(b.page, room).filter({ hasText: "1" }).waitFor();
+
+    // Ben's second device (its own storage, the other gateway) shows his rooms and the conversation, counted alike.
+    const second = await person(0, ben);
+    await badge(second.page, dm).filter({ hasText: "1" }).waitFor();
+    await badge(second.page, room).filter({ hasText: "1" }).waitFor();
+    expect(await unread(second.page)).toEqual({ lobby: "", [room]: "1", [dm]: "1" });
+    expect(await unread(b.page)).toEqual(await unread(second.page));
+
+    // Leaving the room on the second device takes it off the first.
+    await second.page.getByRole("button", { name: `Leave #${room}` }).click();
+    await b.page.locator(`[data-room="${room}"]`).waitFor({ state: "detached" });
+    expect(await unread(b.page)).toEqual({ lobby: "", [dm]: "1" });
+
+    expect(dialogs).toEqual([]);
+    expect(pageErrors).toEqual([]);
+  });
+
+  it("counts a room with more unread messages than the server counts as 1000+ on every device", async () => {
+    const ben = uniqueName("ben");
+    const room = uniqueName("busy");
+    const first = await person(0, ben);
+    await openRoom(first.page, room);
+    await first.page.locator(`[data-room="lobby"]`).click();
+    const writer = await TestClient.connect(stack.gateways[1]?.wsUrl("user=writer") ?? "");
+    await writer.join(room);
+    const total = MAX_UNREAD + 1;
+    for (let n = 1; n <= total; n++) {
+      writer.send({ t: "send", room, cid: `busy-${n}`, body: `busy ${n}` });
+      await writer.next("ack", (frame) => frame.cid === `busy-${n}`);
+    }
+    await writer.next("persisted", (frame) => frame.room === room && frame.upTo >= total, { timeoutMs: 60_000 });
+    writer.close();
+    // Counted from the loaded messages on the device that had the room open, from the server's count on a new one
+    // (whose join loads only the newest few).
+    const second = await person(1, ben);
+    for (const page of [first.page, second.page]) {
+      const badge = page.locator(`[data-room="${room}"] .badge`);
+      await badge.filter({ hasText: `${MAX_UNREAD}+ unread` }).waitFor();
+      expect(await badge.getAttribute("data-unread")).toBe(String(MAX_UNREAD));
+    }
+    // Reading it on one device clears it on the other.
+    await second.page.locator(`[data-room="${room}"]`).click();
+    await second.page.locator(".message", { hasText: `busy ${total}` }).waitFor();
+    await first.page.locator(`[data-room="${room}"] .badge`).waitFor({ state: "detached" });
     expect(pageErrors).toEqual([]);
   });
 

@@ -1,4 +1,4 @@
-import { backoffDelay, type ChatMessage, type ClientFrame, type ServerFrame } from "@parley/protocol";
+import { backoffDelay, type ChatMessage, type ClientFrame, MAX_UNREAD, type ServerFrame } from "@parley/protocol";
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import {
   ChatClient,
@@ -55,8 +55,13 @@ const msg = (room: string, seq: number, from?: string, cid?: string): ServerFram
 });
 
 let sockets: FakeSocket[];
+/** Requests other than the inbox's. */
 let fetches: { url: string; headers: Record<string, string> }[];
 let fetchAnswer: (url: string) => { status: number; body: unknown };
+/** Requests of `GET /api/inbox`. */
+let inboxFetches: string[];
+/** The inbox, as the server answers it: by default a gateway from before the inbox (404). */
+let inboxAnswer: () => { status: number; body: unknown };
 let cids: number;
 
 function makeClient(overrides: Partial<ChatClientOptions> = {}): ChatClient {
@@ -69,6 +74,11 @@ function makeClient(overrides: Partial<ChatClientOptions> = {}): ChatClient {
       return socket;
     },
     fetch: async (url, init) => {
+      if (new URL(url).pathname === "/api/inbox") {
+        inboxFetches.push(url);
+        const answer = inboxAnswer();
+        return { status: answer.status, json: async () => answer.body };
+      }
       fetches.push({ url, headers: init.headers });
       const answer = fetchAnswer(url);
       return { status: answer.status, json: async () => answer.body };
@@ -100,6 +110,8 @@ beforeEach(() => {
   sockets = [];
   fetches = [];
   fetchAnswer = () => ({ status: 200, body: { room: "lobby", messages: [] } });
+  inboxFetches = [];
+  inboxAnswer = () => ({ status: 404, body: { code: "not_found", message: "no such route" } });
   cids = 0;
 });
 
@@ -832,5 +844,151 @@ describe("ChatClient read positions", () => {
     socket.receive(msg("lobby", 1, "alice"));
     socket.receive({ t: "read", room: "lobby", user: "bob", seq: 1 });
     expect(room(client, "lobby").items.some((item) => item.seen)).toBe(false);
+  });
+});
+
+describe("ChatClient inbox", () => {
+  const dm = "dm:alice:bob";
+  const entry = (name: string, latest: number, read: number, unread: number) => ({ room: name, latest, read, unread });
+  const names = (client: ChatClient) => client.getSnapshot().rooms.map((candidate) => candidate.name);
+  const stored = (storage: MemoryStorage, key: string) => JSON.parse(storage.getItem(`parley:alice:${key}`) ?? "null");
+  /**
+   * Waits until the client has asked for the inbox `count` times, then lets it finish with the answer: that takes a
+   * few promise ticks, no timers.
+   */
+  async function inboxRead(count = 1): Promise<void> {
+    await vi.waitFor(() => expect(inboxFetches).toHaveLength(count));
+    for (let tick = 0; tick < 10; tick++) await Promise.resolve();
+  }
+
+  it("reads the inbox on every open: adds and joins the rooms it lacks, adopting higher read positions", async () => {
+    const storage = new MemoryStorage();
+    storage.setItem("parley:alice:read", JSON.stringify({ lobby: 3 }));
+    const last = { ...message(dm, 2, "bob"), body: "are you there?\nsecond line" };
+    inboxAnswer = () => ({
+      status: 200,
+      body: { rooms: [entry("dev", 9, 9, 0), { ...entry(dm, 2, 0, 1), last }, entry("lobby", 8, 5, 1)] },
+    });
+    const client = makeClient({ storage });
+    const socket = online(client);
+    expect(inboxFetches).toEqual(["http://chat.test/api/inbox?user=alice"]);
+    await vi.waitFor(() => expect(names(client)).toEqual(["lobby", "dev", dm]));
+    expect(socket.sentOf("join")).toEqual([
+      { t: "join", room: "lobby", since: 0 },
+      { t: "join", room: "dev", since: 0 },
+      { t: "join", room: dm, since: 0 },
+    ]);
+    // Before anything is loaded, the server's counts and the newest message stand for the room.
+    expect(room(client, dm)).toMatchObject({ unread: 1, last: { from: "bob", excerpt: "are you there?" } });
+    expect(stored(storage, "read")).toEqual({ lobby: 5, dev: 9, [dm]: 0 });
+    expect(stored(storage, "listed")).toEqual(["lobby", "dev", dm]);
+    // The positions came from the server: nothing to tell it.
+    expect(socket.sentOf("read")).toEqual([]);
+    // The direct room's first join does not take its messages as read: the inbox said what was.
+    socket.receive({ t: "joined", room: dm, seq: 2 });
+    socket.receive(msg(dm, 1, "alice"));
+    socket.receive({ t: "msg", ...last });
+    expect(room(client, dm).unread).toBe(1);
+    socket.drop(1006);
+    vi.advanceTimersByTime(60_000);
+    (sockets.at(-1) as FakeSocket).open();
+    expect(inboxFetches).toHaveLength(2);
+  });
+
+  it("tells the server a read position of ours it lacks, and lets a first join's assumption give way", async () => {
+    const storage = new MemoryStorage();
+    storage.setItem("parley:alice:rooms", JSON.stringify(["lobby", "dev"]));
+    storage.setItem("parley:alice:read", JSON.stringify({ dev: 7 }));
+    inboxAnswer = () => ({ status: 200, body: { rooms: [entry("dev", 9, 4, 2), entry("lobby", 10, 4, 6)] } });
+    const client = makeClient({ storage });
+    // Lobby is joined before the inbox answers: the join assumes it read, until the server says otherwise.
+    const socket = online(client, { lobby: 10, dev: 9 });
+    for (let seq = 1; seq <= 10; seq++) socket.receive(msg("lobby", seq));
+    expect(room(client, "lobby").unread).toBe(0);
+    await inboxRead();
+    expect(room(client, "lobby").unread).toBe(6);
+    expect(socket.sentOf("read")).toEqual([{ t: "read", room: "dev", seq: 7 }]);
+  });
+
+  it("drops the rooms a previous inbox listed and this one does not (left elsewhere), keeping ones opened here", async () => {
+    const storage = new MemoryStorage();
+    storage.setItem("parley:alice:rooms", JSON.stringify(["lobby", "dev", "new-here"]));
+    storage.setItem("parley:alice:listed", JSON.stringify(["lobby", "dev"]));
+    inboxAnswer = () => ({ status: 200, body: { rooms: [entry("lobby", 0, 0, 0)] } });
+    const client = makeClient({ storage });
+    const socket = online(client);
+    await vi.waitFor(() => expect(names(client)).toEqual(["lobby", "new-here"]));
+    expect(socket.sent.at(-1)).toEqual({ t: "leave", room: "dev" });
+    expect(stored(storage, "rooms")).toEqual(["lobby", "new-here"]);
+    // The join of the room opened here put it in the inbox: a later inbox without it means it was left elsewhere.
+    expect(stored(storage, "listed")).toEqual(["lobby", "new-here"]);
+  });
+
+  it("changes nothing when the inbox answer fails or cannot be read", async () => {
+    const storage = new MemoryStorage();
+    storage.setItem("parley:alice:rooms", JSON.stringify(["lobby", "dev"]));
+    storage.setItem("parley:alice:listed", JSON.stringify(["lobby", "dev"]));
+    inboxAnswer = () => ({ status: 200, body: { rooms: [{ room: "other", latest: "many" }] } });
+    const client = makeClient({ storage });
+    const socket = online(client, { lobby: 3 });
+    for (let seq = 1; seq <= 3; seq++) socket.receive(msg("lobby", seq));
+    await inboxRead();
+    expect(names(client)).toEqual(["lobby", "dev"]);
+    expect(room(client, "lobby").unread).toBe(0);
+    expect(stored(storage, "listed")).toEqual(["lobby", "dev"]);
+    inboxAnswer = () => ({ status: 500, body: { rooms: [] } });
+    socket.drop(1006);
+    vi.advanceTimersByTime(60_000);
+    const again = sockets.at(-1) as FakeSocket;
+    again.open();
+    await inboxRead(2);
+    expect(names(client)).toEqual(["lobby", "dev"]);
+    expect(again.sentOf("leave")).toEqual([]);
+  });
+
+  it("adds a direct room from a live inbox frame and joins it without opening it; `left` removes it", () => {
+    const storage = new MemoryStorage();
+    const client = makeClient({ storage });
+    const socket = online(client);
+    socket.receive({ t: "inbox", ...entry(dm, 1, 0, 1) });
+    expect(names(client)).toEqual(["lobby", dm]);
+    expect(socket.sentOf("join").at(-1)).toEqual({ t: "join", room: dm, since: 0 });
+    expect(room(client, dm).unread).toBe(1);
+    socket.receive({ t: "joined", room: dm, seq: 1 });
+    socket.receive(msg(dm, 1, "bob"));
+    expect(room(client, dm)).toMatchObject({ unread: 1, last: { seq: 1, from: "bob", excerpt: "message 1" } });
+    // Read on another device.
+    socket.receive({ t: "inbox", ...entry(dm, 1, 1, 0) });
+    expect(room(client, dm).unread).toBe(0);
+    expect(stored(storage, "read")).toMatchObject({ [dm]: 1 });
+    // Left on another device: gone here too, and left on this connection.
+    socket.receive({ t: "inbox", ...entry(dm, 1, 0, 0), left: true });
+    expect(names(client)).toEqual(["lobby"]);
+    expect(socket.sent.at(-1)).toEqual({ t: "leave", room: dm });
+    expect(stored(storage, "rooms")).toEqual(["lobby"]);
+    expect(stored(storage, "listed")).toEqual(["lobby"]);
+  });
+
+  it("counts unread from the server while the loaded messages do not reach the read position, locally once they do", () => {
+    const client = makeClient();
+    const socket = online(client);
+    socket.receive({ t: "inbox", ...entry("lobby", 300, 100, 150) });
+    socket.receive({ t: "joined", room: "lobby", seq: 300, recovered: false });
+    for (let seq = 281; seq <= 300; seq++) socket.receive(msg("lobby", seq));
+    expect(room(client, "lobby").hasOlder).toBe(true);
+    expect(room(client, "lobby").unread).toBe(150);
+    // Messages above what the server counted add to its count.
+    socket.receive(msg("lobby", 301));
+    socket.receive(msg("lobby", 302, "alice"));
+    expect(room(client, "lobby").unread).toBe(151);
+    // Read elsewhere up to 290: the loaded messages reach back there, so they are counted.
+    socket.receive({ t: "read", room: "lobby", user: "alice", seq: 290 });
+    expect(room(client, "lobby").unread).toBe(11);
+    // The server stops counting at MAX_UNREAD.
+    socket.receive({ t: "inbox", ...entry(dm, 5000, 0, MAX_UNREAD) });
+    socket.receive({ t: "joined", room: dm, seq: 5000, recovered: false });
+    socket.receive(msg(dm, 5000));
+    socket.receive(msg(dm, 5001));
+    expect(room(client, dm).unread).toBe(MAX_UNREAD);
   });
 });

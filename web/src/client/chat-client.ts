@@ -10,6 +10,8 @@ import {
   emojiSchema,
   type HistoryPage,
   historyPageSchema,
+  type InboxEntry,
+  inboxSchema,
   isRoomName,
   MAX_BODY_LENGTH,
   MAX_SEARCH_QUERY_LENGTH,
@@ -245,6 +247,13 @@ export class ChatClient {
   readonly #readThrottle: KeyedThrottle;
   /** Rooms read while not joined: their `read` frame goes out after the (re)join. */
   readonly #readDue = new Set<string>();
+  /**
+   * The rooms of our inbox on the server, as far as we know (listed by it, or joined): a remembered room missing from
+   * a later inbox was left on another device, while one never listed was opened here and the join adds it.
+   */
+  readonly #listed: Set<string>;
+  /** Rooms left or dropped since the pending inbox request went out: its answer may still list them. */
+  readonly #departed = new Set<string>();
 
   constructor(options: ChatClientOptions) {
     this.#options = { ...DEFAULTS, ...options };
@@ -253,6 +262,7 @@ export class ChatClient {
     this.me = options.credentials.user;
     const remembered = this.#load("rooms", z.array(z.string())) ?? [...this.#options.defaultRooms];
     const lastRead = this.#load("read", z.record(z.string(), z.number().int())) ?? {};
+    this.#listed = new Set(this.#load("listed", z.array(z.string())));
     for (const name of remembered) {
       if (!isRoomName(name) || !mayAccess(this.me, name)) continue;
       const room = this.#room(name);
@@ -320,11 +330,17 @@ export class ChatClient {
     if (!isRoomName(name)) return nameProblem(name, "room") ?? "Invalid room name.";
     if (!mayAccess(this.me, name)) return "That is another people's conversation.";
     if (this.#rooms.has(name)) return undefined;
-    this.#room(name);
-    this.#saveRooms();
-    this.#sendJoin(name);
+    this.#add(name);
     this.#emit();
     return undefined;
+  }
+
+  /** A new room: remembered, and joined when online. */
+  #add(name: string): RoomModel {
+    const room = this.#room(name);
+    this.#saveRooms();
+    this.#sendJoin(name);
+    return room;
   }
 
   /** Opens the direct conversation with `user`; returns the room name, or why not. */
@@ -338,12 +354,20 @@ export class ChatClient {
   }
 
   leaveRoom(name: string): void {
-    if (!this.#rooms.delete(name)) return;
+    if (!this.#rooms.has(name)) return;
+    this.#drop(name);
+    this.#emit();
+  }
+
+  /** Forgets a room and leaves it on this connection (the server takes it out of our inbox, if it is still there). */
+  #drop(name: string): void {
+    this.#rooms.delete(name);
     this.#readThrottle.forget(name);
     this.#readDue.delete(name);
+    this.#departed.add(name);
+    this.#unlist(name);
     this.#frame({ t: "leave", room: name });
     this.#saveRooms();
-    this.#emit();
   }
 
   /**
@@ -383,6 +407,61 @@ export class ChatClient {
     const read: Record<string, number> = {};
     for (const [roomName, model] of this.#rooms) if (model.lastRead !== undefined) read[roomName] = model.lastRead;
     this.#save("read", read);
+  }
+
+  // ---- the inbox ----
+
+  /**
+   * Reads `GET /api/inbox` for the connection just opened and merges it: rooms left on another device since it was last
+   * read are dropped, rooms we lack (joined elsewhere, or a direct message we never opened) are added and joined, and
+   * every entry updates its room. A failed or unreadable answer changes nothing: the next connection reads it again,
+   * and meanwhile the rooms we have work as before, so it is not worth a notice.
+   */
+  async #syncInbox(): Promise<void> {
+    const socket = this.#socket;
+    const listedBefore = [...this.#listed];
+    this.#departed.clear();
+    let entries: InboxEntry[];
+    try {
+      const response = await this.#get("/api/inbox", {});
+      if (response.status !== 200) return;
+      const inbox = inboxSchema.safeParse(await response.json());
+      if (!inbox.success) return;
+      entries = inbox.data.rooms;
+    } catch {
+      return;
+    }
+    if (this.#socket !== socket) return; // a newer connection reads its own
+    const listed = new Set(entries.map((entry) => entry.room));
+    for (const name of listedBefore) {
+      if (listed.has(name)) continue;
+      if (this.#rooms.has(name)) this.#drop(name);
+      else this.#unlist(name);
+    }
+    for (const entry of entries) if (!this.#departed.has(entry.room)) this.#onInbox(entry);
+    this.#emit();
+  }
+
+  /**
+   * An entry of our inbox (read, or sent live): a room we lack is added and joined, without being opened on screen;
+   * the room takes the entry's read position and count, and tells the server a position of ours it lacks.
+   */
+  #onInbox(entry: InboxEntry): void {
+    if (!mayAccess(this.me, entry.room)) return;
+    const room = this.#rooms.get(entry.room) ?? this.#add(entry.room);
+    if (room.onInbox(entry)) this.#saveRead();
+    if (room.readUnreported()) this.#reportRead(room.name);
+    this.#list(room.name);
+  }
+
+  #list(name: string): void {
+    if (this.#listed.has(name)) return;
+    this.#listed.add(name);
+    this.#save("listed", [...this.#listed]);
+  }
+
+  #unlist(name: string): void {
+    if (this.#listed.delete(name)) this.#save("listed", [...this.#listed]);
   }
 
   // ---- messages ----
@@ -522,14 +601,13 @@ export class ChatClient {
   async search(q: string, { room, before }: { room?: string; before?: string } = {}): Promise<SearchResult> {
     const problem = searchProblem(q);
     if (problem) return { ok: false, reason: problem };
-    const url = new URL("/api/search", this.#options.origin);
-    url.searchParams.set("q", q);
-    if (room !== undefined) url.searchParams.set("room", room);
-    if (before !== undefined) url.searchParams.set("before", before);
-    url.searchParams.set("limit", String(this.#options.searchPageSize));
-    const headers = authorize(this.#options.credentials, url, "header");
     try {
-      const response = await this.#options.fetch(url.toString(), { headers });
+      const response = await this.#get("/api/search", {
+        q,
+        ...(room === undefined ? {} : { room }),
+        ...(before === undefined ? {} : { before }),
+        limit: String(this.#options.searchPageSize),
+      });
       if (response.status === 400) return { ok: false, reason: "The server could not read that search." };
       if (response.status !== 200)
         return { ok: false, reason: `Search failed: the server answered ${response.status}.` };
@@ -544,7 +622,12 @@ export class ChatClient {
 
   /** A request to the history API of `room`, with our credentials. */
   #fetchHistory(room: string, params: Record<string, string>): ReturnType<ChatClientOptions["fetch"]> {
-    const url = new URL(`/api/rooms/${encodeURIComponent(room)}/messages`, this.#options.origin);
+    return this.#get(`/api/rooms/${encodeURIComponent(room)}/messages`, params);
+  }
+
+  /** A GET of the server's `path` with the query `params` and our credentials. */
+  #get(path: string, params: Record<string, string>): ReturnType<ChatClientOptions["fetch"]> {
+    const url = new URL(path, this.#options.origin);
     for (const [name, value] of Object.entries(params)) url.searchParams.set(name, value);
     const headers = authorize(this.#options.credentials, url, "header");
     return this.#options.fetch(url.toString(), { headers });
@@ -614,6 +697,7 @@ export class ChatClient {
           if (this.#rooms.size === 0) this.#attempt = 0; // no `joined` will come to prove the connection
           this.#setConnection({ status: "online" });
           for (const name of this.#rooms.keys()) this.#sendJoin(name);
+          void this.#syncInbox();
           this.#startPing();
         },
         onMessage: (text) => {
@@ -702,6 +786,7 @@ export class ChatClient {
         const room = this.#rooms.get(frame.room);
         if (!room) return;
         room.onJoined(frame.seq, frame.recovered);
+        this.#list(room.name); // joining put it in our inbox
         this.#flush(room);
         if (this.#readDue.delete(room.name)) this.#reportRead(room.name);
         break;
@@ -712,6 +797,12 @@ export class ChatClient {
       }
       case "left":
         return;
+      case "inbox":
+        // `left`: left on another device, or on this one (then it is gone already).
+        if (!frame.left) this.#onInbox(frame);
+        else if (this.#rooms.has(frame.room)) this.#drop(frame.room);
+        else this.#unlist(frame.room);
+        break;
       case "msg":
       case "edited":
       case "deleted":

@@ -51,6 +51,19 @@ const reaction = (at: number, seq: number, user: string, emoji: string, on: bool
   ts: TS + at,
 });
 
+/** A message as the history API or the inbox gives it. */
+const stored = (seq: number, extra: Partial<HistoryMessage> = {}): HistoryMessage => ({
+  room: ROOM,
+  seq,
+  id: `m${seq}`,
+  cid: `c${seq}`,
+  from: "bob",
+  ts: TS + seq,
+  body: `message ${seq}`,
+  reactions: [],
+  ...extra,
+});
+
 function joined(me = "me"): RoomModel {
   const room = new RoomModel(ROOM, me);
   room.onJoined(0, true);
@@ -213,18 +226,6 @@ describe("RoomModel stream", () => {
 });
 
 describe("RoomModel history", () => {
-  const stored = (seq: number, extra: Partial<HistoryMessage> = {}): HistoryMessage => ({
-    room: ROOM,
-    seq,
-    id: `m${seq}`,
-    cid: `c${seq}`,
-    from: "bob",
-    ts: TS + seq,
-    body: `message ${seq}`,
-    reactions: [],
-    ...extra,
-  });
-
   it("merges a page of messages as they stand, with holes between their seqs, under what the stream gave", () => {
     const room = new RoomModel(ROOM, "me");
     room.onJoined(60, false);
@@ -400,3 +401,59 @@ function reference(frames: readonly EventFrame[]) {
         },
   );
 }
+
+describe("RoomModel inbox", () => {
+  it("counts unread from the inbox while older pages are needed to reach the read position, then from the messages", () => {
+    const room = new RoomModel(ROOM, "me");
+    room.onInbox({ latest: 120, read: 10, unread: 90 });
+    expect(room.lastRead).toBe(10);
+    expect(room.snapshot().unread).toBe(90);
+    room.onJoined(120, false);
+    for (let seq = 101; seq <= 120; seq++) room.onEvent(msg(seq));
+    expect(room.snapshot().unread).toBe(90);
+    // Live messages above what the server counted add to its count; our own do not.
+    room.onEvent(msg(121));
+    room.onEvent(msg(122, "me"));
+    expect(room.snapshot().unread).toBe(91);
+    // Once history reaches back to the read position, the loaded messages are counted.
+    const page = Array.from({ length: 90 }, (_, i) => stored(11 + i));
+    room.onHistory(page, true, room.historyMark());
+    expect(room.snapshot().unread).toBe(111);
+  });
+
+  it("lets a position only assumed by the first join give way to the server's, but keeps it when the server has none", () => {
+    const assumed = new RoomModel(ROOM, "me");
+    assumed.onJoined(10, true);
+    expect(assumed.onInbox({ latest: 10, read: 4, unread: 6 })).toBe(true);
+    expect(assumed.lastRead).toBe(4);
+    expect(assumed.readUnreported()).toBe(false);
+    const unknown = new RoomModel(ROOM, "me");
+    unknown.onJoined(10, true);
+    expect(unknown.onInbox({ latest: 10, read: 0, unread: 10 })).toBe(false);
+    expect(unknown.lastRead).toBe(10);
+    expect(unknown.readUnreported()).toBe(true);
+    // A position the user saw is never lowered.
+    const seen = new RoomModel(ROOM, "me");
+    seen.onJoined(0, true);
+    seen.onEvent(msg(1));
+    seen.onEvent(msg(2));
+    seen.markRead();
+    expect(seen.onInbox({ latest: 2, read: 1, unread: 1 })).toBe(false);
+    expect(seen.lastRead).toBe(2);
+    expect(seen.snapshot().unread).toBe(0);
+  });
+
+  it("previews the newest message: the inbox's until a newer one is loaded, as it stands now", () => {
+    const room = new RoomModel(ROOM, "me");
+    room.onInbox({ latest: 3, read: 3, unread: 0, last: stored(3, { body: "hello\nworld" }) });
+    expect(room.snapshot().last).toEqual({ seq: 3, from: "bob", excerpt: "hello", deleted: false });
+    // A live entry carries no message: the one known stays.
+    room.onInbox({ latest: 3, read: 3, unread: 0 });
+    expect(room.snapshot().last).toEqual({ seq: 3, from: "bob", excerpt: "hello", deleted: false });
+    room.onJoined(3, true);
+    room.onEvent(msg(4, "me", "mine"));
+    expect(room.snapshot().last).toEqual({ seq: 4, from: "me", excerpt: "mine", deleted: false });
+    room.onEvent(deleted(5, 4, "me"));
+    expect(room.snapshot().last).toEqual({ seq: 4, from: "me", deleted: true });
+  });
+});

@@ -3,6 +3,8 @@ import {
   dmMembers,
   type EventFrame,
   type HistoryMessage,
+  type InboxEntry,
+  MAX_UNREAD,
   type ReactionCount,
 } from "@parley/protocol";
 import { MessageFold, type MessageState } from "./fold.js";
@@ -71,8 +73,13 @@ export interface RoomSnapshot {
   /** No message is known yet but some may be on the way (the join, or the replay after it): not "no messages". */
   readonly loading: boolean;
   readonly items: readonly ChatItem[];
-  /** Messages from others after the last one read. */
+  /**
+   * Messages from others after the last one read: counted from the loaded messages when they reach back to the read
+   * position, otherwise from the server's inbox. At most {@link MAX_UNREAD}, which means that many or more.
+   */
   readonly unread: number;
+  /** The newest message, loaded or as the inbox gave it, for a one-line preview; absent while none is known. */
+  readonly last?: ReplyPreview;
   /** More history exists above the oldest loaded message. */
   readonly hasOlder: boolean;
   readonly loadingOlder: boolean;
@@ -161,6 +168,10 @@ export class RoomModel {
   lastRead: number | undefined;
   /** Highest read position the server has for us (we sent it, or it told us): a `read` frame goes out only above. */
   readReported = 0;
+  /** `lastRead` was only assumed by the first join (nothing unread then): a read position the server has wins. */
+  #readAssumed = false;
+  /** The server's inbox entry: its count of unread messages up to `latest`, and the newest message then. */
+  #inbox: Omit<InboxEntry, "room"> | undefined;
   /** How far the other person in a DM has read (from their `read` frames); `undefined` in other rooms. */
   peerRead: number | undefined;
   joined = false;
@@ -214,7 +225,10 @@ export class RoomModel {
     } else if (this.#sortedSeqs.length === 0) {
       this.hasOlder = false;
     }
-    this.lastRead ??= latest;
+    if (this.lastRead === undefined) {
+      this.lastRead = latest;
+      this.#readAssumed = true;
+    }
     this.changed();
   }
 
@@ -487,6 +501,7 @@ export class RoomModel {
    * position, which also counts edits and reactions). Returns whether it rose.
    */
   markRead(): boolean {
+    this.#readAssumed = false;
     const newest = Math.max(this.#sortedSeqs.at(-1) ?? 0, this.lastSeq);
     if ((this.lastRead ?? 0) >= newest) return false;
     this.lastRead = newest;
@@ -516,6 +531,33 @@ export class RoomModel {
       this.changed();
     }
     return false;
+  }
+
+  /**
+   * The server's inbox entry of the room (from `GET /api/inbox` or an `inbox` frame): its read position is adopted
+   * like a `read` frame of ours, and its unread count is used wherever the loaded messages do not reach back to the
+   * read position. A position the first join only assumed gives way to one the server has (another device's), even
+   * a lower one; a server that has none (0) keeps it, to be reported. Returns whether `lastRead` changed.
+   */
+  onInbox({ latest, read, unread, last }: Omit<InboxEntry, "room">): boolean {
+    const known = last ?? this.#inbox?.last;
+    this.#inbox = { latest, read, unread, ...(known === undefined ? {} : { last: known }) };
+    this.changed();
+    const assumed = this.#readAssumed;
+    this.#readAssumed = false;
+    if (this.lastRead !== undefined && !(assumed && read > 0)) return this.onRead(this.me, read);
+    const changed = this.lastRead !== read;
+    this.lastRead = read;
+    this.readReported = Math.max(this.readReported, read);
+    return changed;
+  }
+
+  /** Whether the loaded messages hold every message above `lastRead`, so counting them gives the unread count. */
+  #coversUnread(): boolean {
+    const lastRead = this.lastRead ?? 0;
+    const oldest = this.oldestSeq;
+    if (oldest === undefined) return this.joined && !this.#replayDue && this.lastSeq <= lastRead;
+    return oldest <= lastRead + 1 || !this.hasOlder;
   }
 
   /** The loaded message at `seq` as it is shown now (our changes on their way included), for checks before a change. */
@@ -595,18 +637,22 @@ export class RoomModel {
       const posted = this.#messages.get(seq);
       if (!posted) return { replyTo: { seq, deleted: false } };
       const { body, deleted } = currentOf(posted);
-      return {
-        replyTo: { seq, from: posted.from, deleted, ...(body === undefined ? {} : { excerpt: excerpt(body) }) },
-      };
+      return { replyTo: quote(seq, posted.from, body, deleted) };
     };
     let unread = 0;
+    /** Of them, those above what the inbox counted. */
+    let unreadAfterInbox = 0;
     const lastRead = this.lastRead ?? Number.POSITIVE_INFINITY;
+    const inboxLatest = this.#inbox?.latest ?? 0;
     for (const seq of this.#sortedSeqs) {
       const posted = this.#messages.get(seq);
       if (!posted) continue;
       const mine = posted.from === this.me;
       const current = currentOf(posted);
-      if (!mine && seq > lastRead && !current.deleted) unread += 1;
+      if (!mine && seq > lastRead && !current.deleted) {
+        unread += 1;
+        if (seq > inboxLatest) unreadAfterInbox += 1;
+      }
       const own = mine ? this.#own.get(posted.cid) : undefined;
       if (own) shown.add(posted.cid);
       const failure = (pending.get(seq) ?? []).findLast((change) => change.state === "failed");
@@ -638,12 +684,22 @@ export class RoomModel {
       });
     }
     this.#markSeen(items);
+    const inbox = this.#inbox;
+    const newest = this.#sortedSeqs.at(-1);
+    const last =
+      inbox?.last && inbox.last.seq > (newest ?? 0)
+        ? quote(inbox.last.seq, inbox.last.from, inbox.last.body, inbox.last.deleted === true)
+        : preview(newest).replyTo;
     return {
       name: this.name,
       joined: this.joined,
       loading: this.#sortedSeqs.length === 0 && (!this.joined || this.#replayDue),
       items,
-      unread,
+      unread: Math.min(
+        MAX_UNREAD,
+        inbox === undefined || this.#coversUnread() ? unread : inbox.unread + unreadAfterInbox,
+      ),
+      ...(last === undefined ? {} : { last }),
       hasOlder: this.hasOlder,
       loadingOlder: this.loadingOlder,
       ...(this.historyError === undefined ? {} : { historyError: this.historyError }),
@@ -713,6 +769,11 @@ function applyChange(current: Current, frame: ChangeFrame): Current {
       return { ...current, reactions };
     }
   }
+}
+
+/** How a message is quoted (by a reply, or as a room's newest): who wrote it and the first line of what it says now. */
+function quote(seq: number, from: string, body: string | undefined, deleted: boolean): ReplyPreview {
+  return { seq, from, deleted, ...(body === undefined ? {} : { excerpt: excerpt(body) }) };
 }
 
 /** The first line of text of `body`, cut to {@link EXCERPT_LENGTH}: what a reply quotes of it. */

@@ -1,4 +1,4 @@
-import { dmMembers, type SearchHit } from "@parley/protocol";
+import { dmMembers, MAX_UNREAD, type SearchHit } from "@parley/protocol";
 import { type FormEvent, useId, useState } from "react";
 import type { ChatClient, ClientSnapshot } from "../client/chat-client.js";
 import type { RoomSnapshot } from "../client/room.js";
@@ -75,6 +75,7 @@ function RoomList({
     <ul className="room-list">
       {rooms.map((room) => {
         const label = roomLabel(room.name, me);
+        const last = dmMembers(room.name) ? lastLine(room, me) : undefined;
         return (
           <li key={room.name} className={room.name === active ? "room-entry active" : "room-entry"}>
             <button
@@ -84,10 +85,18 @@ function RoomList({
               onClick={() => onSelect(room.name)}
               data-room={room.name}
             >
-              <span className="room-name">{label}</span>
+              <span className="room-text">
+                <span className="room-name">{label}</span>
+                {last === undefined ? null : (
+                  <span className="room-last">
+                    <span className="visually-hidden">, last message: </span>
+                    {last}
+                  </span>
+                )}
+              </span>
               {room.unread > 0 ? (
                 <span className="badge" data-unread={room.unread}>
-                  {room.unread}
+                  {room.unread >= MAX_UNREAD ? `${MAX_UNREAD}+` : room.unread}
                   <span className="visually-hidden"> unread</span>
                 </span>
               ) : null}
@@ -106,6 +115,13 @@ function RoomList({
       })}
     </ul>
   );
+}
+
+/** The one-line preview of a conversation's newest message, as text: who said it (if we did) and its first line. */
+function lastLine({ last }: RoomSnapshot, me: string): string | undefined {
+  if (last?.from === undefined) return undefined;
+  const text = last.deleted ? "Message deleted" : (last.excerpt ?? "");
+  return last.from === me ? `You: ${text}` : text;
 }
 
 function OpenForm({
