@@ -5,14 +5,14 @@ import type { Bus, InboxFrame } from "./bus/bus.js";
 /** What reading an inbox needs (a session's context has it); each collaborator narrowed to the calls it makes. */
 export interface InboxContext {
   readonly bus: Pick<Bus, "latest" | "recent">;
-  readonly store: Pick<Store, "inbox">;
+  readonly store: Pick<Store, "inbox" | "target">;
 }
 
 /**
  * The user's inbox, or with `rooms` those rooms' entries: what the Store has up to each room's persisted watermark,
  * completed from the Bus's recent buffer above it (messages sent, edited or deleted that are not stored yet), so a
- * count does not lag behind the persister. A deletion still in the buffer of a message already stored is counted
- * once stored: until then that message may count as unread.
+ * count does not lag behind the persister. A deletion in the buffer of a message up to the watermark, which the
+ * Store's count may still hold, is looked up (a primary-key probe each, only for such deletions).
  */
 export async function readInbox(
   { bus, store }: InboxContext,
@@ -23,7 +23,9 @@ export async function readInbox(
   return Promise.all(
     rows.map(async (row) => {
       const [latest, recent] = await Promise.all([bus.latest(row.room), bus.recent(row.room, row.watermark)]);
-      return complete(user, row, latest, recent);
+      const tail = recent.filter((event) => event.seq <= latest);
+      const counted = await countedDeletions(store, user, row, tail);
+      return complete(user, { ...row, unread: Math.max(0, row.unread - counted) }, latest, tail);
     }),
   );
 }
@@ -33,8 +35,28 @@ export function inboxFrame({ room, latest, read, unread }: InboxEntry): InboxFra
   return { t: "inbox", room, latest, read, unread };
 }
 
-function complete(user: string, row: InboxRow, latest: number, recent: readonly RoomEvent[]): InboxEntry {
-  const tail = recent.filter((event) => event.seq <= latest);
+/**
+ * How many of the messages the Store counted as unread the buffered deletions delete: those of other users above the
+ * read position, up to the watermark, that the Store does not know as deleted yet.
+ */
+async function countedDeletions(
+  store: Pick<Store, "target">,
+  user: string,
+  { room, read, watermark }: InboxRow,
+  tail: readonly RoomEvent[],
+): Promise<number> {
+  const targets = new Set(
+    tail.flatMap((event) =>
+      !isMessage(event) && event.kind === "delete" && event.target > read && event.target <= watermark
+        ? [event.target]
+        : [],
+    ),
+  );
+  const found = await Promise.all([...targets].map((seq) => store.target(room, seq)));
+  return found.filter((target) => target !== undefined && !target.deleted && target.from !== user).length;
+}
+
+function complete(user: string, row: InboxRow, latest: number, tail: readonly RoomEvent[]): InboxEntry {
   const deleted = new Set(
     tail.flatMap((event) => (!isMessage(event) && event.kind === "delete" ? [event.target] : [])),
   );
