@@ -24,8 +24,11 @@ export async function readInbox(
     rows.map(async (row) => {
       const [latest, recent] = await Promise.all([bus.latest(row.room), bus.recent(row.room, row.watermark)]);
       const tail = recent.filter((event) => event.seq <= latest);
-      const counted = await countedDeletions(store, user, row, tail);
-      return complete(user, { ...row, unread: Math.max(0, row.unread - counted) }, latest, tail);
+      const deleted = new Set(
+        tail.flatMap((event) => (!isMessage(event) && event.kind === "delete" ? [event.target] : [])),
+      );
+      const counted = await countedDeletions(store, user, row, deleted);
+      return complete(user, { ...row, unread: Math.max(0, row.unread - counted) }, latest, tail, deleted);
     }),
   );
 }
@@ -36,30 +39,27 @@ export function inboxFrame({ room, latest, read, unread }: InboxEntry): InboxFra
 }
 
 /**
- * How many of the messages the Store counted as unread the buffered deletions delete: those of other users above the
- * read position, up to the watermark, that the Store does not know as deleted yet.
+ * How many of the messages the Store counted as unread the buffered deletions (`deleted`: the seqs they name) delete:
+ * those of other users above the read position, up to the watermark, that the Store does not know as deleted yet.
  */
 async function countedDeletions(
   store: Pick<Store, "target">,
   user: string,
   { room, read, watermark }: InboxRow,
-  tail: readonly RoomEvent[],
+  deleted: ReadonlySet<number>,
 ): Promise<number> {
-  const targets = new Set(
-    tail.flatMap((event) =>
-      !isMessage(event) && event.kind === "delete" && event.target > read && event.target <= watermark
-        ? [event.target]
-        : [],
-    ),
-  );
-  const found = await Promise.all([...targets].map((seq) => store.target(room, seq)));
+  const targets = [...deleted].filter((seq) => seq > read && seq <= watermark);
+  const found = await Promise.all(targets.map((seq) => store.target(room, seq)));
   return found.filter((target) => target !== undefined && !target.deleted && target.from !== user).length;
 }
 
-function complete(user: string, row: InboxRow, latest: number, tail: readonly RoomEvent[]): InboxEntry {
-  const deleted = new Set(
-    tail.flatMap((event) => (!isMessage(event) && event.kind === "delete" ? [event.target] : [])),
-  );
+function complete(
+  user: string,
+  row: InboxRow,
+  latest: number,
+  tail: readonly RoomEvent[],
+  deleted: ReadonlySet<number>,
+): InboxEntry {
   const unread = tail.filter(
     (event) => isMessage(event) && event.seq > row.read && event.from !== user && !deleted.has(event.seq),
   ).length;
