@@ -317,10 +317,11 @@ describe("ClientSession", () => {
       expect(device.inboxFrames(dm)).toEqual([{ t: "inbox", room: dm, latest: 1, read: 0, unread: 1 }]);
     }
     expect(await inbox("ann")).toMatchObject([{ room: dm, latest: 1, read: 0, unread: 0, last: { body: "hi ben" } }]);
+    // Listed in ben's inbox too, with nothing stored: the gateway lists both users of a DM it sends in.
+    expect(await inbox("ben")).toMatchObject([{ room: dm, latest: 1, read: 0, unread: 1, last: { body: "hi ben" } }]);
 
     await ben.join(dm);
     ben.send({ t: "read", room: dm, seq: 1 });
-    // (Nothing is persisted here, so the join is what puts the DM in ben's inbox: one more frame before the read's.)
     await waitFor(() => benPhone.inboxFrames(dm).some((frame) => frame.read === 1), "the read on the other device");
     expect(benPhone.inboxFrames(dm).at(-1)).toEqual({ t: "inbox", room: dm, latest: 1, read: 1, unread: 0 });
 

@@ -313,7 +313,7 @@ export class ClientSession implements SocketSession, RoomMember, UserConnection 
     const sent = await this.#sequence({ room, from: this.user, cid, body, ...reply }, cid);
     // A direct message shows in both users' inboxes at once, whether or not they have the room open.
     const direct = dmMembers(room);
-    if (sent && direct) this.#announce(room, direct);
+    if (sent && direct) this.#announceDirect(room, direct);
   }
 
   /**
@@ -375,6 +375,16 @@ export class ClientSession implements SocketSession, RoomMember, UserConnection 
     await this.context.store.saveRead(room, this.user, upTo);
     await this.context.bus.publishRead(room, this.user, upTo);
     this.#announce(room, [this.user]);
+  }
+
+  /**
+   * Lists a direct room in both users' inboxes and announces it, in the background: the room is in `GET /api/inbox`
+   * as soon as its frame is sent, not once the persister stored the message (which lists it again, idempotently).
+   */
+  #announceDirect(room: string, users: readonly string[]): void {
+    Promise.all(users.map((user) => this.context.store.addMember(room, user)))
+      .then(() => this.#announce(room, users))
+      .catch((error: unknown) => this.context.logger.warn({ err: error, room }, "listing a direct room failed"));
   }
 
   /**

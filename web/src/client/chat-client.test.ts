@@ -946,11 +946,13 @@ describe("ChatClient inbox", () => {
     expect(again.sentOf("leave")).toEqual([]);
   });
 
-  it("adds a direct room from a live inbox frame and joins it without opening it; `left` removes it", () => {
+  it("adds a direct room a live inbox frame names once the inbox lists it, joined, not opened; `left` removes it", async () => {
     const storage = new MemoryStorage();
     const client = makeClient({ storage });
     const socket = online(client);
+    inboxAnswer = () => ({ status: 200, body: { rooms: [entry("lobby", 0, 0, 0), entry(dm, 1, 0, 1)] } });
     socket.receive({ t: "inbox", ...entry(dm, 1, 0, 1) });
+    await inboxRead(2);
     expect(names(client)).toEqual(["lobby", dm]);
     expect(socket.sentOf("join").at(-1)).toEqual({ t: "join", room: dm, since: 0 });
     expect(room(client, dm).unread).toBe(1);
@@ -969,7 +971,19 @@ describe("ChatClient inbox", () => {
     expect(stored(storage, "listed")).toEqual(["lobby"]);
   });
 
-  it("counts unread from the server while the loaded messages do not reach the read position, locally once they do", () => {
+  it("ignores a live inbox frame of a room the inbox no longer lists (sent before a leave elsewhere)", async () => {
+    const storage = new MemoryStorage();
+    const client = makeClient({ storage });
+    const socket = online(client);
+    inboxAnswer = () => ({ status: 200, body: { rooms: [entry("lobby", 0, 0, 0)] } });
+    socket.receive({ t: "inbox", ...entry("dev", 4, 4, 0) });
+    await inboxRead(2);
+    expect(names(client)).toEqual(["lobby"]);
+    expect(socket.sentOf("join")).toEqual([{ t: "join", room: "lobby", since: 0 }]);
+    expect(stored(storage, "listed")).toEqual(["lobby"]);
+  });
+
+  it("counts unread from the server while the loaded messages do not reach the read position, locally once they do", async () => {
     const client = makeClient();
     const socket = online(client);
     socket.receive({ t: "inbox", ...entry("lobby", 300, 100, 150) });
@@ -985,7 +999,12 @@ describe("ChatClient inbox", () => {
     socket.receive({ t: "read", room: "lobby", user: "alice", seq: 290 });
     expect(room(client, "lobby").unread).toBe(11);
     // The server stops counting at MAX_UNREAD.
+    inboxAnswer = () => ({
+      status: 200,
+      body: { rooms: [entry("lobby", 302, 290, 11), entry(dm, 5000, 0, MAX_UNREAD)] },
+    });
     socket.receive({ t: "inbox", ...entry(dm, 5000, 0, MAX_UNREAD) });
+    await inboxRead(2);
     socket.receive({ t: "joined", room: dm, seq: 5000, recovered: false });
     socket.receive(msg(dm, 5000));
     socket.receive(msg(dm, 5001));

@@ -412,7 +412,7 @@ export class ChatClient {
   // ---- the inbox ----
 
   /**
-   * Reads `GET /api/inbox` for the connection just opened and merges it: rooms left on another device since it was last
+   * Reads `GET /api/inbox` for the connection just opened, or for a live frame naming a room we lack, and merges it: rooms left on another device since it was last
    * read are dropped, rooms we lack (joined elsewhere, or a direct message we never opened) are added and joined, and
    * every entry updates its room. A failed or unreadable answer changes nothing: the next connection reads it again,
    * and meanwhile the rooms we have work as before, so it is not worth a notice.
@@ -799,9 +799,13 @@ export class ChatClient {
         return;
       case "inbox":
         // `left`: left on another device, or on this one (then it is gone already).
-        if (!frame.left) this.#onInbox(frame);
-        else if (this.#rooms.has(frame.room)) this.#drop(frame.room);
-        else this.#unlist(frame.room);
+        if (frame.left) {
+          if (this.#rooms.has(frame.room)) this.#drop(frame.room);
+          else this.#unlist(frame.room);
+        } else if (this.#rooms.has(frame.room)) this.#onInbox(frame);
+        // A room we lack (a new DM, or joined on another device): the frame may predate a leave sent after it, so
+        // the inbox, which lists only the rooms we are in now, decides.
+        else void this.#syncInbox();
         break;
       case "msg":
       case "edited":
