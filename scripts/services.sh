@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Real Redis (standalone and a Redis Cluster), PostgreSQL and Apache Kafka (KRaft) for Parley's tests and
-# local runs, as plain processes on loopback: no Docker engine on our machines. Installs what is missing
+# Real Redis (standalone and a Redis Cluster), PostgreSQL, Apache Kafka (KRaft) and an S3 server (SeaweedFS) for
+# Parley's tests and local runs, as plain processes on loopback: no Docker engine on our machines. Installs what is missing
 # (Debian packages, as root; Kafka's jars from Maven Central), keeps data and logs under .parley/ at the
 # repo root, and is idempotent: `up` with everything running only checks that each service answers.
 #
@@ -10,12 +10,13 @@
 #   scripts/services.sh status                                 running/stopped, address and pid of each
 #   scripts/services.sh env                                    eval-able exports: eval "$(scripts/services.sh env)"
 #
-# svc is redis, redis-cluster (3 masters, no replicas; rebuilt empty whenever started), postgres or kafka.
+# svc is redis, redis-cluster (3 masters, no replicas; rebuilt empty whenever started), postgres, kafka or s3
+# (SeaweedFS, built from the Go module proxy by scripts/tools.sh the first time: about 3 minutes).
 #
 # Ports, all on 127.0.0.1, each moved by PARLEY_SERVICES_PORT_OFFSET (a whole number, default 0), so that two
 # checkouts, or another program, can share a machine; `env` prints the moved addresses, which the tests read:
 #   redis 16379, redis-cluster 16380 16381 16382 and their cluster buses 26380 26381 26382,
-#   postgres 15432, kafka 19092 and its controller 19093.
+#   postgres 15432, kafka 19092 and its controller 19093, s3 18333 (and SeaweedFS's own servers on 18334..18342).
 # Use the same offset for every command: while services started with one run, the others refuse another.
 #
 # Progress goes to stderr and the env lines to stdout, so `eval "$(scripts/services.sh up)"` works. A failed
@@ -25,7 +26,7 @@ set -euo pipefail
 readonly SCRIPT=services.sh
 # shellcheck source=scripts/lib.sh
 . "$(dirname -- "${BASH_SOURCE[0]}")/lib.sh"
-readonly SERVICES=(redis redis-cluster postgres kafka)
+readonly SERVICES=(redis redis-cluster postgres kafka s3)
 # The lowest port is postgres's 15432, the highest the last cluster bus, 26382.
 port_offset 15432 26382
 readonly REDIS_PORT=$((16379 + OFFSET))
@@ -34,6 +35,7 @@ readonly REDIS_CLUSTER_BUS=10000 # each node's cluster bus is on its port + 1000
 readonly PG_PORT=$((15432 + OFFSET))
 readonly KAFKA_PORT=$((19092 + OFFSET))
 readonly KAFKA_CONTROLLER_PORT=$((19093 + OFFSET))
+readonly S3_PORT=$((18333 + OFFSET)) # and the next 9 ports: scripts/services/s3.sh
 readonly HOST=127.0.0.1
 readonly KAFKA_READY_TIMEOUT=120
 
@@ -66,6 +68,8 @@ stop_pid() {
 . "$SCRIPTS_DIR/services/postgres.sh"
 # shellcheck source=scripts/services/kafka.sh
 . "$SCRIPTS_DIR/services/kafka.sh"
+# shellcheck source=scripts/services/s3.sh
+. "$SCRIPTS_DIR/services/s3.sh"
 
 # ---------------------------------------------------------------------------------------------------
 # Commands
@@ -74,17 +78,24 @@ redis_url() { printf 'redis://%s:%s' "$HOST" "$REDIS_PORT"; }
 redis_cluster_urls() { redis_cluster_addresses redis://; }
 database_url() { printf 'postgres://parley:parley@%s:%s/parley' "$HOST" "$PG_PORT"; }
 kafka_brokers() { printf '%s:%s' "$HOST" "$KAFKA_PORT"; }
+s3_endpoint() { printf 'http://%s:%s' "$HOST" "$S3_PORT"; }
 
 print_env() {
   printf 'export REDIS_URL=%s\n' "$(redis_url)"
   printf 'export REDIS_CLUSTER_URLS=%s\n' "$(redis_cluster_urls)"
   printf 'export DATABASE_URL=%s\n' "$(database_url)"
   printf 'export KAFKA_BROKERS=%s\n' "$(kafka_brokers)"
+  printf 'export S3_ENDPOINT=%s\n' "$(s3_endpoint)"
+  printf 'export S3_BUCKET=%s\n' "$S3_BUCKET"
+  printf 'export S3_REGION=%s\n' "$S3_REGION"
+  printf 'export S3_ACCESS_KEY_ID=%s\n' "$S3_ACCESS_KEY"
+  printf 'export S3_SECRET_ACCESS_KEY=%s\n' "$S3_SECRET_KEY"
   # The processes, for benchmarks that count their CPU (loadtest/src/cpu.ts); empty when a service is not running.
   printf 'export PARLEY_REDIS_PID=%s\n' "$(redis_pid)"
   pg_find_home
   printf 'export PARLEY_POSTGRES_PID=%s\n' "$(pg_pid)"
   printf 'export PARLEY_KAFKA_PID=%s\n' "$(kafka_pid)"
+  printf 'export PARLEY_S3_PID=%s\n' "$(s3_pid)"
 }
 
 usage() {
@@ -99,7 +110,7 @@ select_services() {
   (($# > 0)) || set -- "${SERVICES[@]}"
   for name in "$@"; do
     case $name in
-      redis | redis-cluster | postgres | kafka) WANTED+=("$name") ;;
+      redis | redis-cluster | postgres | kafka | s3) WANTED+=("$name") ;;
       *)
         say "services.sh: unknown service '$name' (expected: ${SERVICES[*]})"
         exit 2
@@ -149,6 +160,11 @@ check_ports() {
         if [[ -z $(kafka_pid) ]]; then
           check_port "$KAFKA_PORT" kafka
           check_port "$KAFKA_CONTROLLER_PORT" "kafka controller"
+        fi
+        ;;
+      s3)
+        if [[ -z $(s3_pid) ]]; then
+          for port in $(seq "$S3_PORT" $((S3_PORT + 9))); do check_port "$port" s3; done
         fi
         ;;
     esac
@@ -208,6 +224,7 @@ cmd_status() {
   status_line postgres "$PG_PORT" "$pid"
   pid=$(kafka_pid)
   status_line kafka "$KAFKA_PORT" "$pid" "controller $KAFKA_CONTROLLER_PORT, Kafka $(kafka_version)"
+  status_line s3 "$S3_PORT" "$(s3_pid)" "SeaweedFS, bucket $S3_BUCKET"
   if ((OFFSET != 0)); then printf 'every port moved by PARLEY_SERVICES_PORT_OFFSET=%s\n' "$OFFSET"; fi
 }
 

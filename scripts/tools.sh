@@ -15,12 +15,14 @@
 #   centrifugo   github.com/centrifugal/centrifugo/v6, a peer in the fan-out benchmark (loadtest/src/centrifugo.ts);
 #                a benchmark tool only, so `all` (which the test command runs) leaves it out: build it by name
 #                (4 to 6 minutes on 2 cores)
+#   seaweedfs    github.com/seaweedfs/seaweedfs's `weed`, the S3-compatible server of the object-store tests
+#                (scripts/services/s3.sh); about 3 minutes on 2 cores
 #
-#   scripts/tools.sh [all|helm|k6|kubeconform|yaml2json|kubernetes|crds|schemas|centrifugo]
+#   scripts/tools.sh [all|helm|k6|kubeconform|yaml2json|kubernetes|crds|schemas|seaweedfs|centrifugo]
 #                             build what is missing (default: all), then print the env
 #   scripts/tools.sh env      eval-able exports: PARLEY_HELM, PARLEY_K6, PARLEY_KUBECONFORM, PARLEY_YAML2JSON,
 #                             PARLEY_KUBERNETES (a folder of the control plane's binaries), PARLEY_CRDS,
-#                             PARLEY_SCHEMAS, PARLEY_CENTRIFUGO: where each tool is once built, printed whether it is
+#                             PARLEY_SCHEMAS, PARLEY_SEAWEEDFS, PARLEY_CENTRIFUGO: where each tool is once built, printed whether it is
 #                             built yet or not (so the benchmark checks that PARLEY_CENTRIFUGO exists)
 #
 # Progress goes to stderr and the env lines to stdout, like scripts/services.sh. A version bump below is a new cache
@@ -39,6 +41,8 @@ readonly KEDA_VERSION=v2.21.0
 readonly KWOK_VERSION=v0.8.0
 readonly GATEWAY_API_VERSION=v1.6.3
 readonly CENTRIFUGO_VERSION=v6.9.1
+# SeaweedFS tags no Go module releases: the proxy serves this pseudo-version of its master (9 November 2026).
+readonly SEAWEEDFS_VERSION=v0.0.0-20261109003541-7506e5f91cd6
 
 readonly SCRIPT=tools.sh
 # shellcheck source=scripts/lib.sh
@@ -59,6 +63,7 @@ readonly KUBERNETES="$BIN/kubernetes-$KUBE_RELEASE-etcd-$ETCD_RELEASE-kwok-$KWOK
 readonly CRDS="$TOOLS/crds/po-$PROMETHEUS_OPERATOR_VERSION-keda-$KEDA_VERSION-gateway-api-$GATEWAY_API_VERSION"
 readonly SCHEMAS="$TOOLS/schemas/k8s-$KUBE_RELEASE-po-$PROMETHEUS_OPERATOR_VERSION-keda-$KEDA_VERSION-gateway-api-$GATEWAY_API_VERSION"
 readonly CENTRIFUGO="$BIN/centrifugo-$CENTRIFUGO_VERSION"
+readonly SEAWEEDFS="$BIN/weed-$SEAWEEDFS_VERSION"
 
 
 go_bin() {
@@ -124,6 +129,20 @@ build_k6() {
 build_centrifugo() {
   [[ -x $CENTRIFUGO ]] || go_install "github.com/centrifugal/centrifugo/v6@$CENTRIFUGO_VERSION" "$CENTRIFUGO" \
     "-X github.com/centrifugal/centrifugo/v6/internal/build.Version=${CENTRIFUGO_VERSION#v}"
+}
+
+# Its go.mod has replace directives, which `go install` refuses: build inside the downloaded module instead.
+build_seaweedfs() {
+  [[ -x $SEAWEEDFS ]] && return 0
+  local go dir started
+  go=$(go_bin)
+  started=$(now_ms)
+  say "tools.sh: building SeaweedFS $SEAWEEDFS_VERSION (first run only; about 3 minutes on 2 cores)"
+  dir=$(mod_dir "github.com/seaweedfs/seaweedfs@$SEAWEEDFS_VERSION")
+  mkdir -p "$BIN"
+  (cd "$dir" && "$go" build -trimpath -ldflags="-s -w" -o "$SEAWEEDFS.tmp" ./weed)
+  mv "$SEAWEEDFS.tmp" "$SEAWEEDFS"
+  say "tools.sh: built $(basename "$SEAWEEDFS") in $(elapsed "$started")"
 }
 
 build_kubeconform() {
@@ -222,6 +241,7 @@ print_env() {
   printf 'export PARLEY_KUBERNETES=%q\n' "$KUBERNETES"
   printf 'export PARLEY_CRDS=%q\n' "$CRDS"
   printf 'export PARLEY_SCHEMAS=%q\n' "$SCHEMAS"
+  printf 'export PARLEY_SEAWEEDFS=%q\n' "$SEAWEEDFS"
   printf 'export PARLEY_CENTRIFUGO=%q\n' "$CENTRIFUGO"
 }
 
@@ -237,6 +257,7 @@ main() {
     build_kubernetes
     build_crds
     build_schemas
+    build_seaweedfs
     ;;
   helm) build_helm ;;
   k6) build_k6 ;;
@@ -245,6 +266,7 @@ main() {
   kubernetes) build_kubernetes ;;
   crds) build_crds ;;
   schemas) build_schemas ;;
+  seaweedfs) build_seaweedfs ;;
   centrifugo) build_centrifugo ;;
   env) ;;
   -h | --help | help)
@@ -252,7 +274,7 @@ main() {
     return 0
     ;;
   *)
-    say "tools.sh: unknown command '$what' (all|helm|k6|kubeconform|yaml2json|kubernetes|crds|schemas|centrifugo|env)"
+    say "tools.sh: unknown command '$what' (all|helm|k6|kubeconform|yaml2json|kubernetes|crds|schemas|seaweedfs|centrifugo|env)"
     exit 2
     ;;
   esac

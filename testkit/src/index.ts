@@ -57,13 +57,32 @@ export interface ServiceEnv {
   readonly redisClusterUrls: string;
   readonly kafkaBrokers: string[];
   readonly databaseUrl: string;
+  /** The local S3 server (SeaweedFS) and its bucket. */
+  readonly s3: {
+    readonly endpoint: string;
+    readonly bucket: string;
+    readonly region: string;
+    readonly accessKeyId: string;
+    readonly secretAccessKey: string;
+  };
 }
 
 export function serviceEnv(): ServiceEnv {
   const { REDIS_URL, REDIS_CLUSTER_URLS, KAFKA_BROKERS, DATABASE_URL } = process.env;
-  if (!REDIS_URL || !REDIS_CLUSTER_URLS || !KAFKA_BROKERS || !DATABASE_URL) {
+  const { S3_ENDPOINT, S3_BUCKET, S3_REGION, S3_ACCESS_KEY_ID, S3_SECRET_ACCESS_KEY } = process.env;
+  if (
+    !REDIS_URL ||
+    !REDIS_CLUSTER_URLS ||
+    !KAFKA_BROKERS ||
+    !DATABASE_URL ||
+    !S3_ENDPOINT ||
+    !S3_BUCKET ||
+    !S3_REGION ||
+    !S3_ACCESS_KEY_ID ||
+    !S3_SECRET_ACCESS_KEY
+  ) {
     throw new Error(
-      "REDIS_URL, REDIS_CLUSTER_URLS, KAFKA_BROKERS and DATABASE_URL are unset: run tests through `npm test`, which starts the services",
+      "REDIS_URL, REDIS_CLUSTER_URLS, KAFKA_BROKERS, DATABASE_URL or S3_* are unset: run tests through `npm test`, which starts the services",
     );
   }
   return {
@@ -71,5 +90,12 @@ export function serviceEnv(): ServiceEnv {
     redisClusterUrls: REDIS_CLUSTER_URLS,
     kafkaBrokers: KAFKA_BROKERS.split(","),
     databaseUrl: DATABASE_URL,
+    s3: {
+      endpoint: S3_ENDPOINT,
+      bucket: S3_BUCKET,
+      region: S3_REGION,
+      accessKeyId: S3_ACCESS_KEY_ID,
+      secretAccessKey: S3_SECRET_ACCESS_KEY,
+    },
   };
 }
