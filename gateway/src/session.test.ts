@@ -180,6 +180,13 @@ describe("ClientSession", () => {
         { t: "react", room: "lobby", seq: 1, emoji: "like", on: true },
         "bad_request",
       ],
+      ["a message with neither body nor attachments", "ben", { t: "send", room: "lobby" }, "bad_request"],
+      [
+        "a message with attachments (uploads are not served yet)",
+        "ben",
+        { t: "send", room: "lobby", body: "x", attachments: [{ id: "f1", name: "a.png", size: 1, type: "image/png" }] },
+        "bad_request",
+      ],
     ])("answers %s with %s and changes nothing", async (_what, user, frame, code) => {
       const { close, ann, ben, answer } = await conversation();
       const client = user === "ann" ? ann : ben;

@@ -302,8 +302,13 @@ export class ClientSession implements SocketSession, RoomMember, UserConnection 
     await this.context.bus.publishInbox(this.user, { t: "inbox", room, latest, read: 0, unread: 0, left: true });
   }
 
-  async #message({ room, cid, body, replyTo }: ClientFrame & { t: "send" }): Promise<void> {
+  async #message({ room, cid, body, replyTo, attachments }: ClientFrame & { t: "send" }): Promise<void> {
     if (!this.#joinedState(room)) return this.#error(ErrorCode.NotJoined, `join ${room} first`, cid);
+    // Uploads (POST /api/rooms/{room}/files) are not served yet: a message naming files is refused, not sent without them.
+    if (attachments !== undefined) {
+      return this.#error(ErrorCode.BadRequest, "this gateway does not take attachments yet", cid);
+    }
+    if (body === undefined) return this.#error(ErrorCode.BadRequest, "a message needs a body", cid);
     if (replyTo !== undefined) {
       const { state, retry } = await lookUp(this.context, { room, seq: replyTo, user: this.user, cid });
       if (state === "missing" && !retry)

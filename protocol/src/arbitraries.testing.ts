@@ -1,5 +1,5 @@
 import fc from "fast-check";
-import { bodySchema, type ChatMessage, type RoomEvent } from "./message.js";
+import { type Attachment, bodySchema, type ChatMessage, fileNameSchema, type RoomEvent } from "./message.js";
 import { dmRoom } from "./rooms.js";
 
 /** fast-check arbitraries of the protocol's values, for the property tests of everything that encodes or decodes them. */
@@ -21,10 +21,20 @@ export const emoji = fc.constantFrom("👍", "👍🏽", "❤️", "👨‍👩�
 
 const sequenced = { room, seq, id: fc.uuid(), cid, from: name, ts: fc.nat() };
 
-export const message: fc.Arbitrary<ChatMessage> = fc.record(
-  { ...sequenced, body, replyTo: seq },
-  { requiredKeys: ["room", "seq", "id", "cid", "from", "ts", "body"] },
-);
+export const attachment: fc.Arbitrary<Attachment> = fc.record({
+  id: fc.stringMatching(/^[A-Za-z0-9_-]{1,64}$/),
+  name: fc.string({ minLength: 1, maxLength: 80, unit: "binary" }).filter((n) => fileNameSchema.safeParse(n).success),
+  size: fc.nat(),
+  type: fc.constantFrom("image/png", "application/pdf", "text/html", "application/vnd.oasis.opendocument.text"),
+});
+
+/** Messages with a body, a reply and attachments in every combination (attachment-only ones with an empty body). */
+export const message: fc.Arbitrary<ChatMessage> = fc
+  .record(
+    { ...sequenced, body, replyTo: seq, attachments: fc.array(attachment, { minLength: 1, maxLength: 4 }) },
+    { requiredKeys: ["room", "seq", "id", "cid", "from", "ts", "body"] },
+  )
+  .chain((m) => (m.attachments === undefined ? fc.constant(m) : fc.constantFrom(m, { ...m, body: "" })));
 
 export const roomEvent: fc.Arbitrary<RoomEvent> = fc.oneof(
   message,

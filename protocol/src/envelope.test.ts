@@ -14,12 +14,20 @@ describe("Kafka envelope", () => {
 
   it("writes a plain message as version 1, which a persister from before version 2 reads", () => {
     fc.assert(
-      fc.property(message, ({ replyTo: _replyTo, ...plain }) => {
+      fc.property(message, ({ replyTo: _replyTo, attachments: _attachments, ...plain }) => {
         expect(JSON.parse(encodeEnvelope(plain).toString())).toEqual({ v: 1, ...plain });
       }),
     );
     const reply = { room: "r", seq: 2, id: "i", cid: "c", from: "u", body: "b", ts: 1, replyTo: 1 };
     expect(JSON.parse(encodeEnvelope(reply).toString())).toEqual({ v: 2, kind: "msg", ...reply });
+  });
+
+  it("writes a message with attachments as version 3, and only such a message", () => {
+    const attachments = [{ id: "f1", name: "cat.png", size: 3, type: "image/png" }];
+    const sent = { room: "r", seq: 2, id: "i", cid: "c", from: "u", body: "", ts: 1, replyTo: 1, attachments };
+    expect(JSON.parse(encodeEnvelope(sent).toString())).toEqual({ v: 3, kind: "msg", ...sent });
+    const { attachments: _attachments, ...reply } = sent;
+    expect(JSON.parse(encodeEnvelope({ ...reply, body: "b" }).toString()).v).toBe(2);
   });
 
   it("still decodes records written before version 2", () => {
@@ -42,8 +50,31 @@ describe("Kafka envelope", () => {
     ["garbage", Buffer.from("not json"), "value is not valid JSON"],
     [
       "an unknown version",
-      Buffer.from(JSON.stringify({ v: 3, room: "r", seq: 1, id: "i", cid: "c", from: "u", body: "b", ts: 1 })),
-      "v: unknown version 3",
+      Buffer.from(JSON.stringify({ v: 4, room: "r", seq: 1, id: "i", cid: "c", from: "u", body: "b", ts: 1 })),
+      "v: unknown version 4",
+    ],
+    [
+      "a version 3 record without attachments",
+      Buffer.from(JSON.stringify({ v: 3, kind: "msg", room: "r", seq: 1, id: "i", cid: "c", from: "u", body: "b", ts: 1 })),
+      "attachments:",
+    ],
+    [
+      "an attachment named with a path",
+      Buffer.from(
+        JSON.stringify({
+          v: 3,
+          kind: "msg",
+          room: "r",
+          seq: 1,
+          id: "i",
+          cid: "c",
+          from: "u",
+          body: "b",
+          ts: 1,
+          attachments: [{ id: "f1", name: "../../etc/passwd", size: 1, type: "text/plain" }],
+        }),
+      ),
+      "attachments.0.name:",
     ],
     [
       "an unknown kind",

@@ -1,6 +1,7 @@
 import { z } from "zod";
 import { ErrorCode } from "./codes.js";
 import {
+  attachmentsSchema,
   bodySchema,
   chatMessageSchema,
   cidSchema,
@@ -21,8 +22,10 @@ const send = z.object({
   t: z.literal("send"),
   room: roomSchema,
   cid: cidSchema,
-  body: bodySchema,
+  /** Optional only with attachments: a message needs a body, files, or both. */
+  body: bodySchema.optional(),
   replyTo: targetSchema.optional(),
+  attachments: attachmentsSchema.optional(),
 });
 const typing = z.object({ t: z.literal("typing"), room: roomSchema });
 const ping = z.object({ t: z.literal("ping") });

@@ -1,5 +1,5 @@
 import { z } from "zod";
-import { bodySchema, chatMessageSchema, emojiSchema, roomSchema } from "./message.js";
+import { bodySchema, chatMessageSchema, emojiSchema, messageBodySchema, roomSchema } from "./message.js";
 
 /** The users who reacted to a message with one emoji. */
 export const reactionCountSchema = z.object({
@@ -16,8 +16,8 @@ export type ReactionCount = z.infer<typeof reactionCountSchema>;
  * first used). `reactions` may be missing when a gateway from before reactions answers.
  */
 export const historyMessageSchema = chatMessageSchema.omit({ body: true }).extend({
-  /** Absent once deleted. */
-  body: bodySchema.optional(),
+  /** Absent once deleted (and so are its attachments). */
+  body: messageBodySchema.optional(),
   /** When the latest edit was made (ms since the epoch), if it was edited. */
   editedAt: z.number().int().nonnegative().optional(),
   deleted: z.literal(true).optional(),

@@ -36,6 +36,8 @@ export const bodySchema = z
     });
   })
   .refine((body) => !body.includes("\u0000") && body.isWellFormed(), "body must be well-formed text without NUL");
+/** A message's body: empty only when it carries attachments (the gateway refuses a `send` with neither). */
+export const messageBodySchema = z.union([z.literal(""), bodySchema]);
 export const seqSchema = z.number().int().nonnegative();
 /** A message's position in its room: what `replyTo`, `edit`, `delete` and `react` point at. */
 export const targetSchema = seqSchema.min(1);
@@ -48,6 +50,36 @@ export const emojiSchema = z
   .string()
   .max(MAX_EMOJI_LENGTH)
   .regex(EMOJI_PATTERN, "emoji must be one Unicode emoji or a :shortcode:");
+
+/** Most files one message may carry (a gateway's configured limit may be lower). */
+export const MAX_ATTACHMENTS = 32;
+/** Longest file name, in UTF-16 code units. */
+export const MAX_FILE_NAME_LENGTH = 255;
+/** A file's id: chosen by the gateway on upload, a plain name that is safe as an object key and in a URL path. */
+export const fileIdSchema = z.string().regex(/^[A-Za-z0-9_-]{1,64}$/, "file id must be 1 to 64 letters, digits, _ or -");
+/** A file's name as its uploader gave it, without a path: no `/`, `\\`, control characters or lone surrogates. */
+export const fileNameSchema = z
+  .string()
+  .min(1)
+  .max(MAX_FILE_NAME_LENGTH)
+  .refine(
+    (name) => name.isWellFormed() && !/[\p{Cc}/\\]/u.test(name) && name !== "." && name !== "..",
+    "file name must be well-formed text without /, \\ or control characters",
+  );
+/** A media type, `type/subtype` in lower case without parameters (RFC 6838's characters). */
+export const mediaTypeSchema = z
+  .string()
+  .regex(/^[a-z0-9][a-z0-9!#$&^_.+-]{0,126}\/[a-z0-9][a-z0-9!#$&^_.+-]{0,126}$/, "type must be a media type like image/png");
+/** A file a message carries: uploaded first (`POST /api/rooms/{room}/files`), then named in the `send`. */
+export const attachmentSchema = z.object({
+  id: fileIdSchema,
+  name: fileNameSchema,
+  /** In bytes, as uploaded. */
+  size: z.number().int().nonnegative().max(Number.MAX_SAFE_INTEGER),
+  type: mediaTypeSchema,
+});
+export type Attachment = z.infer<typeof attachmentSchema>;
+export const attachmentsSchema = z.array(attachmentSchema).min(1).max(MAX_ATTACHMENTS);
 
 /** What every sequenced event of a room carries. */
 const sequenced = {
@@ -66,9 +98,11 @@ const sequenced = {
 /** One sequenced chat message: what the Bus publishes, clients receive, the Log carries and the Store keeps. */
 export const chatMessageSchema = z.object({
   ...sequenced,
-  body: bodySchema,
+  body: messageBodySchema,
   /** The seq of the message of the same room this one answers. */
   replyTo: targetSchema.optional(),
+  /** Files the message carries, in the order the sender gave them. */
+  attachments: attachmentsSchema.optional(),
 });
 export type ChatMessage = z.infer<typeof chatMessageSchema>;
 

@@ -10,8 +10,19 @@ export type UnsequencedEvent = RoomEvent extends infer E ? (E extends RoomEvent 
 /** The frame members receive for `event`: `msg` with the message itself, the others with `at` for their own seq. */
 export function eventFrame(event: RoomEvent): EventFrame {
   if (!("kind" in event)) {
-    const { room, seq, id, cid, from, body, ts, replyTo } = event;
-    return { t: "msg", room, seq, id, cid, from, body, ts, ...(replyTo === undefined ? {} : { replyTo }) };
+    const { room, seq, id, cid, from, body, ts, replyTo, attachments } = event;
+    return {
+      t: "msg",
+      room,
+      seq,
+      id,
+      cid,
+      from,
+      body,
+      ts,
+      ...(replyTo === undefined ? {} : { replyTo }),
+      ...(attachments === undefined ? {} : { attachments }),
+    };
   }
   const { room, seq: at, target: seq, id, cid, from, ts } = event;
   switch (event.kind) {
