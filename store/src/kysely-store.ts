@@ -1,4 +1,6 @@
 import {
+  type Attachment,
+  type ChatMessage,
   type Deletion,
   dmMembers,
   isMessage,
@@ -13,10 +15,12 @@ import { migrationProvider } from "./migrations/index.js";
 import type { Database, EventKind } from "./schema.js";
 import type {
   EventsQuery,
+  FileRecord,
   HistoryQuery,
   InboxRow,
   LostRange,
   MessageTarget,
+  NewFile,
   SearchPosition,
   SearchQuery,
   Store,
@@ -42,11 +46,13 @@ interface EventRow {
   readonly reply_to: string | number | bigint | null;
   readonly emoji: string | null;
   readonly reaction_on: boolean | null;
+  readonly attachments: string | null;
   readonly deleted: boolean;
 }
 
 /** A message of a history page with what changed it since. */
-interface HistoryRow extends Pick<EventRow, "seq" | "id" | "cid" | "sender" | "body" | "ts" | "reply_to" | "deleted"> {
+interface HistoryRow
+  extends Pick<EventRow, "seq" | "id" | "cid" | "sender" | "body" | "ts" | "reply_to" | "attachments" | "deleted"> {
   /** The latest edit's, by seq; null when never edited. */
   readonly edited_body: string | null;
   readonly edited_at: string | number | bigint | null;
@@ -67,6 +73,7 @@ interface InboxQueryRow {
   readonly body: string | null;
   readonly ts: string | number | bigint | null;
   readonly reply_to: string | number | bigint | null;
+  readonly attachments: string | null;
   readonly deleted: boolean | null;
   readonly edited_body: string | null;
   readonly edited_at: string | number | bigint | null;
@@ -125,10 +132,14 @@ export class KyselyStore implements Store {
     if (events.length === 0) return 0;
     const deletions = events.filter(isDeletion);
     const direct = directMembers(events);
+    const withFiles = events.filter(hasAttachments);
     try {
-      if (deletions.length === 0 && direct.length === 0) return await insertRows(this.#db, events);
+      if (deletions.length === 0 && direct.length === 0 && withFiles.length === 0) {
+        return await insertRows(this.#db, events);
+      }
       return await this.#db.transaction().execute(async (transaction) => {
         const inserted = await insertRows(transaction, events);
+        if (withFiles.length > 0) await attachFiles(transaction, withFiles);
         if (deletions.length > 0) await dropDeletedBodies(transaction, deletions);
         if (direct.length > 0) await addMembers(transaction, direct);
         return inserted;
@@ -143,7 +154,7 @@ export class KyselyStore implements Store {
     if (limit < 1) return [];
     const result = await sql<EventRow>`
       SELECT m.seq, m.id, m.cid, m.sender, m.body, m.ts, m.kind, m.target, m.reply_to, m.emoji, m.reaction_on,
-        gone.deleted IS NOT NULL AS deleted
+        m.attachments, gone.deleted IS NOT NULL AS deleted
       FROM (
         SELECT * FROM messages
         WHERE room = ${room} AND seq > ${after} ${before === undefined ? sql`` : sql`AND seq < ${before}`}
@@ -165,7 +176,7 @@ export class KyselyStore implements Store {
     if (limit < 1) return [];
     const result = await sql<HistoryRow>`
       WITH page AS (
-        SELECT room, seq, id, cid, sender, body, ts, reply_to, kind, target FROM messages
+        SELECT room, seq, id, cid, sender, body, ts, reply_to, attachments, kind, target FROM messages
         WHERE room = ${room} AND kind = 'msg' ${before === undefined ? sql`` : sql`AND seq < ${before}`}
         ORDER BY seq DESC
         LIMIT ${limit}
@@ -191,8 +202,8 @@ export class KyselyStore implements Store {
         WHERE count > 0
         GROUP BY target
       )
-      SELECT p.seq, p.id, p.cid, p.sender, p.body, p.ts, p.reply_to, gone.deleted IS NOT NULL AS deleted,
-        edit.body AS edited_body, edit.ts AS edited_at, reacted.reactions
+      SELECT p.seq, p.id, p.cid, p.sender, p.body, p.ts, p.reply_to, p.attachments,
+        gone.deleted IS NOT NULL AS deleted, edit.body AS edited_body, edit.ts AS edited_at, reacted.reactions
       FROM page p
       ${deletionOf("p")}
       ${latestEditOf("p")}
@@ -384,11 +395,11 @@ export class KyselyStore implements Store {
             AND m.sender <> ${user} AND gone.deleted IS NULL
           LIMIT ${MAX_UNREAD}
         ) counted) AS unread,
-        p.seq, p.id, p.cid, p.sender, p.body, p.ts, p.reply_to, gone.deleted IS NOT NULL AS deleted,
+        p.seq, p.id, p.cid, p.sender, p.body, p.ts, p.reply_to, p.attachments, gone.deleted IS NOT NULL AS deleted,
         edit.body AS edited_body, edit.ts AS edited_at
       FROM entry
       LEFT JOIN LATERAL (
-        SELECT room, seq, id, cid, sender, body, ts, reply_to, kind, target FROM messages
+        SELECT room, seq, id, cid, sender, body, ts, reply_to, attachments, kind, target FROM messages
         WHERE room = entry.room AND kind = 'msg'
         ORDER BY seq DESC
         LIMIT 1
@@ -397,6 +408,66 @@ export class KyselyStore implements Store {
       ${latestEditOf("p")}
       ORDER BY entry.room COLLATE "C"`.execute(this.#db);
     return result.rows.map(toInboxRow);
+  }
+
+  async addFile(file: NewFile): Promise<void> {
+    const { id, room, uploader, name, size, type, createdAt } = file;
+    await this.#db
+      .insertInto("files")
+      .values({ id, room, uploader, name, size, type, created_at: createdAt })
+      .onConflict((conflict) => conflict.doNothing())
+      .execute();
+  }
+
+  async file(id: string): Promise<FileRecord | undefined> {
+    const row = await this.#db.selectFrom("files").selectAll().where("id", "=", id).executeTakeFirst();
+    return row === undefined ? undefined : toFileRecord(row);
+  }
+
+  async claimFiles(room: string, uploader: string, ids: readonly string[], cid: string): Promise<FileRecord[]> {
+    if (ids.length === 0) return [];
+    await this.#db
+      .updateTable("files")
+      .set({ claimed_by: cid })
+      .where("id", "in", [...ids])
+      .where("room", "=", room)
+      .where("uploader", "=", uploader)
+      .where("claimed_by", "is", null)
+      .execute();
+    const rows = await this.#db
+      .selectFrom("files")
+      .selectAll()
+      .where("id", "in", [...ids])
+      .execute();
+    return rows.map(toFileRecord);
+  }
+
+  /** Two index ranges: unattached files by age (`files_unattached`), deleted ones not swept (`files_unswept`). */
+  async filesToSweep(grantedBefore: number, limit: number): Promise<FileRecord[]> {
+    if (limit < 1) return [];
+    const result = await sql<FileRow>`
+      (SELECT * FROM files WHERE seq IS NULL AND created_at < ${grantedBefore} ORDER BY created_at LIMIT ${limit})
+      UNION ALL
+      (SELECT * FROM files WHERE deleted AND NOT swept ORDER BY id LIMIT ${limit})
+      LIMIT ${limit}`.execute(this.#db);
+    return result.rows.map(toFileRecord);
+  }
+
+  async forgetFiles(ids: readonly string[]): Promise<void> {
+    if (ids.length === 0) return;
+    await this.#db.transaction().execute(async (transaction) => {
+      await transaction
+        .deleteFrom("files")
+        .where("id", "in", [...ids])
+        .where("seq", "is", null)
+        .execute();
+      await transaction
+        .updateTable("files")
+        .set({ swept: true })
+        .where("id", "in", [...ids])
+        .where("deleted", "=", true)
+        .execute();
+    });
   }
 
   close(): Promise<void> {
@@ -421,31 +492,59 @@ async function insertRows(db: Executor, events: readonly RoomEvent[]): Promise<n
     ${column((e) => e.room)}::text[], ${column((e) => e.seq)}::bigint[], ${column((e) => e.id)}::text[],
     ${column((e) => e.cid)}::text[], ${column((e) => e.from)}::text[], ${column(bodyOf)}::text[],
     ${column((e) => e.ts)}::bigint[]`;
-  const result = events.every(isMessage)
+  const plain = events.every((event) => isMessage(event) && event.attachments === undefined);
+  const result = plain
     ? await sql`
         INSERT INTO messages (room, seq, id, cid, sender, body, ts, reply_to)
         SELECT e.room, e.seq, e.id, e.cid, e.sender, CASE WHEN gone.deleted THEN '' ELSE e.body END, e.ts, e.reply_to
         FROM (
           SELECT *, 'msg' AS kind, NULL::bigint AS target
-          FROM unnest(${common}, ${events.map((m) => m.replyTo ?? null)}::bigint[])
+          FROM unnest(${common}, ${column((m) => (isMessage(m) ? (m.replyTo ?? null) : null))}::bigint[])
             AS u(room, seq, id, cid, sender, body, ts, reply_to)
         ) e
         ${deletionOf("e")}
         ON CONFLICT DO NOTHING`.execute(db)
     : await sql`
-        INSERT INTO messages (room, seq, id, cid, sender, body, ts, kind, target, reply_to, emoji, reaction_on)
+        INSERT INTO messages (room, seq, id, cid, sender, body, ts, kind, target, reply_to, emoji, reaction_on,
+          attachments)
         SELECT e.room, e.seq, e.id, e.cid, e.sender, CASE WHEN gone.deleted THEN '' ELSE e.body END,
-          e.ts, e.kind, e.target, e.reply_to, e.emoji, e.reaction_on
+          e.ts, e.kind, e.target, e.reply_to, e.emoji, e.reaction_on,
+          CASE WHEN gone.deleted THEN NULL ELSE e.attachments END
         FROM unnest(
           ${common}, ${column((e) => (isMessage(e) ? "msg" : e.kind))}::text[],
           ${column((e) => (isMessage(e) ? null : e.target))}::bigint[],
           ${column((e) => (isMessage(e) ? (e.replyTo ?? null) : null))}::bigint[],
           ${column((e) => (!isMessage(e) && e.kind === "react" ? e.emoji : null))}::text[],
-          ${column((e) => (!isMessage(e) && e.kind === "react" ? e.on : null))}::boolean[]
-        ) AS e(room, seq, id, cid, sender, body, ts, kind, target, reply_to, emoji, reaction_on)
+          ${column((e) => (!isMessage(e) && e.kind === "react" ? e.on : null))}::boolean[],
+          ${column((e) => (hasAttachments(e) ? JSON.stringify(e.attachments) : null))}::text[]
+        ) AS e(room, seq, id, cid, sender, body, ts, kind, target, reply_to, emoji, reaction_on, attachments)
         ${deletionOf("e")}
         ON CONFLICT DO NOTHING`.execute(db);
   return Number(result.numAffectedRows ?? 0n);
+}
+
+function hasAttachments(event: RoomEvent): event is ChatMessage & { readonly attachments: readonly Attachment[] } {
+  return isMessage(event) && event.attachments !== undefined;
+}
+
+/**
+ * Records on each file the seq of the stored message that carries it (only a file of that room and sender, not yet
+ * carried by another), and marks it deleted at once if a deletion of that message is already stored.
+ */
+async function attachFiles(db: Executor, messages: readonly ChatMessage[]): Promise<void> {
+  const named = messages.flatMap((m) => (m.attachments ?? []).map((file) => ({ m, file })));
+  await sql`
+    UPDATE files f SET seq = u.seq, deleted = gone.deleted IS NOT NULL
+    FROM unnest(
+      ${named.map(({ m }) => m.room)}::text[], ${named.map(({ m }) => m.seq)}::bigint[],
+      ${named.map(({ m }) => m.id)}::text[], ${named.map(({ m }) => m.from)}::text[],
+      ${named.map(({ file }) => file.id)}::text[]
+    ) AS u(room, seq, message, sender, file)
+    JOIN messages stored ON stored.room = u.room AND stored.seq = u.seq AND stored.id = u.message
+    LEFT JOIN LATERAL (
+      SELECT true AS deleted FROM messages d WHERE d.room = u.room AND d.kind = 'delete' AND d.target = u.seq LIMIT 1
+    ) gone ON true
+    WHERE f.id = u.file AND f.room = u.room AND f.uploader = u.sender AND f.seq IS NULL`.execute(db);
 }
 
 /** Both users of every direct room the batch has a message in, as `room_members` rows. */
@@ -489,9 +588,14 @@ async function dropDeletedBodies(db: Executor, deletions: readonly Deletion[]): 
       SELECT m.room, m.seq FROM deletion d
       JOIN messages m ON m.room = d.room AND m.target = d.target AND m.kind = 'edit'
     )
-    UPDATE messages m SET body = ''
+    UPDATE messages m SET body = '', attachments = NULL
     FROM named
-    WHERE m.room = named.room AND m.seq = named.seq AND m.body <> ''`.execute(db);
+    WHERE m.room = named.room AND m.seq = named.seq AND (m.body <> '' OR m.attachments IS NOT NULL)`.execute(db);
+  await sql`
+    UPDATE files f SET deleted = true
+    FROM unnest(${deletions.map((d) => d.room)}::text[], ${deletions.map((d) => d.seq)}::bigint[]) AS d(room, seq)
+    JOIN messages stored ON stored.room = d.room AND stored.seq = d.seq AND stored.kind = 'delete'
+    WHERE f.room = stored.room AND f.seq = stored.target AND NOT f.deleted`.execute(db);
 }
 
 /**
@@ -534,7 +638,7 @@ function toEvent(room: string, row: EventRow): RoomEvent {
   }
   switch (row.kind) {
     case "msg":
-      return { room, seq, id, cid, from, body: row.body, ts, ...replyToOf(row) };
+      return { room, seq, id, cid, from, body: row.body, ts, ...replyToOf(row), ...attachmentsOf(row) };
     case "edit":
       return { kind: "edit", room, seq, target: target(), id, cid, from, body: row.body, ts };
     case "delete":
@@ -566,7 +670,7 @@ function toStoredMessage(room: string, row: HistoryRow): StoredMessage {
     row.edited_body === null || row.edited_at === null
       ? { body: row.body }
       : { body: row.edited_body, editedAt: toNumber(row.edited_at, "messages.ts") };
-  return { room, seq, id, cid, from, ts, ...replyTo, ...edit, reactions: row.reactions ?? [] };
+  return { room, seq, id, cid, from, ts, ...replyTo, ...edit, ...attachmentsOf(row), reactions: row.reactions ?? [] };
 }
 
 function toInboxRow(row: InboxQueryRow): InboxRow {
@@ -611,6 +715,41 @@ function toSearchHit(row: SearchRow): SearchHit {
 /** A row's `replyTo`, spread into the message it is (nothing when it answers none). */
 function replyToOf(row: { readonly reply_to: string | number | bigint | null }): { replyTo?: number } {
   return row.reply_to === null ? {} : { replyTo: toNumber(row.reply_to, "messages.reply_to") };
+}
+
+/** A row's attachments, spread into the message it is (nothing when it carries none). */
+function attachmentsOf(row: { readonly attachments: string | null }): { attachments?: Attachment[] } {
+  return row.attachments === null ? {} : { attachments: JSON.parse(row.attachments) as Attachment[] };
+}
+
+/** A row of `files` as the queries select it. */
+interface FileRow {
+  readonly id: string;
+  readonly room: string;
+  readonly uploader: string;
+  readonly name: string;
+  readonly size: string | number | bigint;
+  readonly type: string;
+  readonly created_at: string | number | bigint;
+  readonly claimed_by: string | null;
+  readonly seq: string | number | bigint | null;
+  readonly deleted: boolean;
+}
+
+function toFileRecord(row: FileRow): FileRecord {
+  const { id, room, uploader, name, type, deleted } = row;
+  return {
+    id,
+    room,
+    uploader,
+    name,
+    type,
+    size: toNumber(row.size, "files.size"),
+    createdAt: toNumber(row.created_at, "files.created_at"),
+    deleted,
+    ...(row.claimed_by === null ? {} : { claimedBy: row.claimed_by }),
+    ...(row.seq === null ? {} : { seq: toNumber(row.seq, "files.seq") }),
+  };
 }
 
 function required<T>(value: T | null, column: string): T {

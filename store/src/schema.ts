@@ -35,6 +35,8 @@ export interface MessagesTable {
   readonly emoji: ColumnType<string | null, string | null, never>;
   /** A reaction's `on`. */
   readonly reaction_on: ColumnType<boolean | null, boolean | null, never>;
+  /** A message's attachments as JSON text; null without any, and once deleted (`migrations/0007-files.ts`). */
+  readonly attachments: ColumnType<string | null, string | null, string | null>;
 }
 
 /** Row of `room_watermarks`; see `migrations/0002-watermarks.ts`. */
@@ -68,6 +70,21 @@ export interface RoomMembersTable {
   readonly room: string;
 }
 
+/** Row of `files`, one per granted upload; see `migrations/0007-files.ts`. */
+export interface FilesTable {
+  readonly id: string;
+  readonly room: string;
+  readonly uploader: string;
+  readonly name: string;
+  readonly size: BigintColumn;
+  readonly type: string;
+  readonly created_at: BigintColumn;
+  readonly claimed_by: ColumnType<string | null, never, string>;
+  readonly seq: ColumnType<string | number | bigint | null, never, number>;
+  readonly deleted: ColumnType<boolean, never, boolean>;
+  readonly swept: ColumnType<boolean, never, boolean>;
+}
+
 /** The tables the queries see. Migrations do not use this type: they must keep working as it changes. */
 export interface Database {
   readonly messages: MessagesTable;
@@ -75,4 +92,5 @@ export interface Database {
   readonly lost_ranges: LostRangesTable;
   readonly read_positions: ReadPositionsTable;
   readonly room_members: RoomMembersTable;
+  readonly files: FilesTable;
 }

@@ -19,7 +19,7 @@ import {
 import { uniqueName } from "@parley/testkit";
 import fc from "fast-check";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import type { Store, StoredMessage } from "./store.js";
+import type { NewFile, Store, StoredMessage } from "./store.js";
 
 export interface StoreFactory {
   /** A store on a database no other test file uses; the suite migrates it. Tests keep apart by room name. */
@@ -594,6 +594,116 @@ export function storeContract(name: string, factory: StoreFactory): void {
       await store.saveRead(room, "alice", 8);
       expect(await store.readPositions(room, ["alice"])).toEqual(new Map([["alice", 8]]));
       expect(await store.readPositions(room, [])).toEqual(new Map());
+    });
+
+    describe("files", () => {
+      const file = (room: string, overrides: Partial<NewFile> = {}): NewFile => ({
+        id: uniqueName("file"),
+        room,
+        uploader: "alice",
+        name: "cat.png",
+        size: 1234,
+        type: "image/png",
+        createdAt: BASE_TS,
+        ...overrides,
+      });
+      const attachment = ({ id, name, size, type }: NewFile) => ({ id, name, size, type });
+
+      it("keeps a message's attachments in order through insert, events and history, an empty body included", async () => {
+        const room = uniqueName("room");
+        const [a, b] = [file(room), file(room, { name: "notes.pdf", type: "application/pdf", size: 0 })];
+        const both = testMessage(room, 1, { attachments: [attachment(b), attachment(a)] });
+        const only = testMessage(room, 2, { body: "", attachments: [attachment(a)] });
+        await store.insert([both, only, testMessage(room, 3)]);
+        const events = await everything(room);
+        expect(events.slice(0, 2)).toEqual([both, only]);
+        expect(events[2]).not.toHaveProperty("attachments");
+        const history = await store.history({ room, limit: 10, viewer });
+        expect(history.map((m) => m.attachments)).toEqual([both.attachments, only.attachments, undefined]);
+        expect(history[1]?.body).toBe("");
+      });
+
+      it("records an upload once, and lets only its uploader claim it in its room, for one send", async () => {
+        const room = uniqueName("room");
+        const mine = file(room);
+        await store.addFile(mine);
+        await store.addFile({ ...mine, name: "other.png" });
+        expect(await store.file(mine.id)).toEqual({ ...mine, deleted: false });
+        expect(await store.file(uniqueName("none"))).toBeUndefined();
+
+        expect(await store.claimFiles(room, "mallory", [mine.id], "m1")).toEqual([{ ...mine, deleted: false }]);
+        expect(await store.claimFiles(uniqueName("room"), "alice", [mine.id], "m1")).toEqual([
+          { ...mine, deleted: false },
+        ]);
+        const claimed = { ...mine, deleted: false, claimedBy: "c1" };
+        expect(await store.claimFiles(room, "alice", [mine.id, uniqueName("none")], "c1")).toEqual([claimed]);
+        expect(await store.claimFiles(room, "alice", [mine.id], "c1")).toEqual([claimed]);
+        expect(await store.claimFiles(room, "alice", [mine.id], "c2")).toEqual([claimed]);
+      });
+
+      it("marks each file with the seq of the stored message carrying it, not another user's or room's", async () => {
+        const room = uniqueName("room");
+        const mine = file(room);
+        const bobs = file(room, { uploader: "bob" });
+        const elsewhere = file(uniqueName("room"));
+        for (const f of [mine, bobs, elsewhere]) await store.addFile(f);
+        const message = testMessage(room, 4, { attachments: [mine, bobs, elsewhere].map(attachment) });
+        await store.insert([message]);
+        await store.insert([message]);
+        expect((await store.file(mine.id))?.seq).toBe(4);
+        expect(await store.file(bobs.id)).not.toHaveProperty("seq");
+        expect(await store.file(elsewhere.id)).not.toHaveProperty("seq");
+        // A second message naming a file already carried does not take it over.
+        await store.insert([testMessage(room, 5, { attachments: [attachment(mine)] })]);
+        expect((await store.file(mine.id))?.seq).toBe(4);
+      });
+
+      describe("deletes a deleted message's files and attachments, whichever arrives first", () => {
+        for (const order of ["message first", "deletion first"]) {
+          it(order, async () => {
+            const room = uniqueName("room");
+            const f = file(room);
+            await store.addFile(f);
+            const message = testMessage(room, 1, { attachments: [attachment(f)] });
+            const deletion = testDeletion(room, 2, 1);
+            for (const event of order === "message first" ? [message, deletion] : [deletion, message]) {
+              await store.insert([event]);
+            }
+            expect(await store.file(f.id)).toMatchObject({ seq: 1, deleted: true });
+            const [gone] = await store.history({ room, limit: 10, viewer });
+            expect(gone).toMatchObject({ deleted: true });
+            expect(gone).not.toHaveProperty("attachments");
+            expect(await everything(room)).toEqual([tombstone(message), deletion]);
+          });
+        }
+      });
+
+      it("lists for sweeping old unattached files and deleted ones, and forgets them as promised", async () => {
+        const room = uniqueName("room");
+        const cutoff = BASE_TS + 1_000_000;
+        const stale = file(room, { createdAt: cutoff - 1 });
+        const fresh = file(room, { createdAt: cutoff });
+        const attached = file(room, { createdAt: cutoff - 1 });
+        const deleted = file(room, { createdAt: cutoff - 1 });
+        for (const f of [stale, fresh, attached, deleted]) await store.addFile(f);
+        await store.insert([
+          testMessage(room, 1, { attachments: [attachment(attached)] }),
+          testMessage(room, 2, { attachments: [attachment(deleted)] }),
+          testDeletion(room, 3, 2),
+        ]);
+        const ids = async () =>
+          (await store.filesToSweep(cutoff, 1_000))
+            .map((f) => f.id)
+            .filter((id) => [stale, fresh, attached, deleted].some((f) => f.id === id));
+        expect((await ids()).sort()).toEqual([stale.id, deleted.id].sort());
+        expect(await store.filesToSweep(cutoff, 0)).toEqual([]);
+
+        await store.forgetFiles([stale.id, deleted.id]);
+        expect(await ids()).toEqual([]);
+        expect(await store.file(stale.id)).toBeUndefined();
+        expect(await store.file(deleted.id)).toMatchObject({ deleted: true });
+        expect(await store.file(attached.id)).toMatchObject({ seq: 1, deleted: false });
+      });
     });
 
     describe("inbox", () => {

@@ -81,6 +81,28 @@ export interface LostRange {
   readonly reason: string;
 }
 
+/** A file as the gateway recorded it when it granted the upload (its bytes are in the ObjectStore under `id`). */
+export interface NewFile {
+  readonly id: string;
+  readonly room: string;
+  readonly uploader: string;
+  readonly name: string;
+  readonly size: number;
+  readonly type: string;
+  /** When the upload was granted, ms since the epoch. */
+  readonly createdAt: number;
+}
+
+/** A recorded file and how far it got: claimed by a `send`, stored with its message, deleted with it. */
+export interface FileRecord extends NewFile {
+  /** The `cid` of the send that claimed it as an attachment, once one did. */
+  readonly claimedBy?: string;
+  /** The seq of the stored message that carries it, once that message is stored. */
+  readonly seq?: number;
+  /** Its message was deleted: its bytes are deleted (or about to be) and nobody may fetch it. */
+  readonly deleted: boolean;
+}
+
 /**
  * Where messages end up (PostgreSQL in production, PGlite embedded). Both run the same Kysely migrations and queries.
  *
@@ -104,6 +126,12 @@ export interface LostRange {
  *   with `before` set to the last hit's position gives every hit exactly once.
  * - A user's inbox holds the rooms they were added to and not removed from since, and every direct room of theirs
  *   with a message stored: inserting a message of `dm:<a>:<b>` adds the room for both (again, if one was removed).
+ * - Files: `addFile` of the same id again is a no-op. A file is claimed by at most one `send` (`claimFiles`, only by
+ *   its uploader in its room; claiming again with the same cid is a no-op, so a retried send passes). Storing a
+ *   message with attachments records its seq on each of its files (of that room and sender); a deleted message's files
+ *   are `deleted`, whichever of the message and its deletion arrives first, and its attachments are no longer given.
+ *   `filesToSweep` lists the files whose bytes must go: granted before the cutoff and carried by no stored message,
+ *   or deleted and not yet forgotten; `forgetFiles` removes the first kind and keeps the second as `deleted`.
  * - Lost ranges are recorded once each (`recordLost` of the same range again is a no-op) and listed in ascending
  *   order.
  */
@@ -151,5 +179,21 @@ export interface Store {
    * live update before its first message is stored).
    */
   inbox(user: string, rooms?: readonly string[]): Promise<InboxRow[]>;
+  /** Records a granted upload; recording the same id again is a no-op. */
+  addFile(file: NewFile): Promise<void>;
+  /** The file with this id, if one is recorded (and not forgotten). */
+  file(id: string): Promise<FileRecord | undefined>;
+  /**
+   * Claims `ids` for the send `cid` where each is `uploader`'s, in `room`, and unclaimed or claimed by `cid` already;
+   * resolves with every recorded file of `ids` as it stands after (the caller checks each was claimed by `cid`).
+   */
+  claimFiles(room: string, uploader: string, ids: readonly string[], cid: string): Promise<FileRecord[]>;
+  /**
+   * At most `limit` files whose bytes are to be deleted: granted before `grantedBefore` and carried by no stored
+   * message, or of a deleted message and not yet forgotten.
+   */
+  filesToSweep(grantedBefore: number, limit: number): Promise<FileRecord[]>;
+  /** After their bytes were deleted: unattached files are dropped, deleted messages' files stay as `deleted`. */
+  forgetFiles(ids: readonly string[]): Promise<void>;
   close(): Promise<void>;
 }

@@ -5,6 +5,7 @@ import * as events from "./0003-events.js";
 import * as search from "./0004-search.js";
 import * as readPositions from "./0005-read-positions.js";
 import * as members from "./0006-members.js";
+import * as files from "./0007-files.js";
 
 /**
  * Every migration, by name; Kysely applies them in name order. Listed in code rather than found on disk, so they
@@ -17,6 +18,7 @@ const MIGRATIONS: Readonly<Record<string, Migration>> = {
   "0004-search": search,
   "0005-read-positions": readPositions,
   "0006-members": members,
+  "0007-files": files,
 };
 
 /** Kysely's source of migrations: the list above. */
