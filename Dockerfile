@@ -21,6 +21,7 @@ COPY protocol/package.json protocol/
 COPY runtime/package.json runtime/
 COPY log/package.json log/
 COPY store/package.json store/
+COPY files/package.json files/
 COPY persister/package.json persister/
 COPY gateway/package.json gateway/
 COPY embedded/package.json embedded/
@@ -35,13 +36,14 @@ COPY protocol/ protocol/
 COPY runtime/ runtime/
 COPY log/ log/
 COPY store/ store/
+COPY files/ files/
 COPY persister/ persister/
 COPY gateway/ gateway/
 RUN npx tsc -b gateway persister
 COPY scripts/images/runtime-tree.sh /usr/local/bin/
 
 FROM node-build AS gateway-tree
-RUN runtime-tree.sh gateway protocol runtime log store gateway
+RUN runtime-tree.sh gateway protocol runtime log store files gateway
 
 FROM node-build AS persister-tree
 RUN runtime-tree.sh persister protocol runtime log store persister

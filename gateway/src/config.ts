@@ -1,3 +1,5 @@
+import { join } from "node:path";
+import { MAX_ATTACHMENTS } from "@parley/protocol";
 import {
   type Env,
   env,
@@ -62,6 +64,21 @@ export const variables = {
   PARLEY_DRAIN_INTERVAL_MS: env.int(100),
   PARLEY_WEB_DIR: env.optionalString(),
   PARLEY_GAP_TIMEOUT_MS: env.int(30_000, { min: 100 }),
+  PARLEY_FILES: env.oneOf(["fs", "s3", "off"], "fs"),
+  PARLEY_FILES_DIR: env.optionalString(),
+  PARLEY_FILES_SECRET: env.optionalString(),
+  PARLEY_FILES_MAX_BYTES: env.int(25 * 1024 * 1024, { min: 1 }),
+  PARLEY_FILES_PER_MESSAGE: env.int(10, { min: 1, max: MAX_ATTACHMENTS }),
+  PARLEY_FILES_TYPES: env.list([]),
+  PARLEY_FILES_URL_SECONDS: env.int(300, { min: 10, max: 7 * 24 * 3600 }),
+  PARLEY_FILES_UNATTACHED_SECONDS: env.int(24 * 3600, { min: 60 }),
+  PARLEY_S3_BUCKET: env.optionalString(),
+  PARLEY_S3_REGION: env.string("us-east-1"),
+  PARLEY_S3_ENDPOINT: env.optionalUrl(),
+  PARLEY_S3_FORCE_PATH_STYLE: env.bool(false),
+  PARLEY_S3_PREFIX: env.optionalString(),
+  PARLEY_S3_ACCESS_KEY_ID: env.optionalString(),
+  PARLEY_S3_SECRET_ACCESS_KEY: env.optionalString(),
   ...TRACING_VARIABLES,
 };
 
@@ -93,6 +110,32 @@ export type AuthConfig =
       readonly adminRole?: string;
     };
 
+/** What file sharing allows; see {@link FilesConfig}. */
+export interface FileLimits {
+  readonly maxBytes: number;
+  readonly perMessage: number;
+  /** Media types (`image/png`) or families (`image/*`) an upload may have; empty: any. */
+  readonly types: readonly string[];
+  /** How long an upload or download URL is valid. */
+  readonly urlSeconds: number;
+  /** An upload no message carries is deleted this long after it was granted. */
+  readonly unattachedSeconds: number;
+}
+
+export type FilesConfig =
+  | { readonly kind: "off" }
+  | { readonly kind: "fs"; readonly dir: string; readonly secret?: string; readonly limits: FileLimits }
+  | {
+      readonly kind: "s3";
+      readonly bucket: string;
+      readonly region: string;
+      readonly endpoint?: string;
+      readonly forcePathStyle: boolean;
+      readonly prefix?: string;
+      readonly credentials?: { readonly accessKeyId: string; readonly secretAccessKey: string };
+      readonly limits: FileLimits;
+    };
+
 export interface GatewayConfig {
   readonly host: string;
   readonly port: number;
@@ -112,6 +155,7 @@ export interface GatewayConfig {
   readonly idleTimeoutSeconds: number;
   readonly drain: DrainOptions;
   readonly webDir?: string;
+  readonly files: FilesConfig;
   /** Embedded mode (in-process persister): how long a missing seq may stay missing before repair. */
   readonly gapTimeoutMs: number;
 }
@@ -167,6 +211,7 @@ export function loadGatewayConfig(source: Env, warn: (message: string) => void):
     };
   }
   return Object.freeze({
+    files: filesConfig(v),
     host: v.PARLEY_HOST,
     port: v.PARLEY_PORT,
     metricsPort: v.PARLEY_METRICS_PORT,
@@ -195,4 +240,43 @@ export function loadGatewayConfig(source: Env, warn: (message: string) => void):
     drain: Object.freeze({ batchSize: v.PARLEY_DRAIN_BATCH, intervalMs: v.PARLEY_DRAIN_INTERVAL_MS }),
     ...(v.PARLEY_WEB_DIR === undefined ? {} : { webDir: v.PARLEY_WEB_DIR }),
   });
+}
+
+function filesConfig(v: ReturnType<typeof parseEnv<typeof variables>>): FilesConfig {
+  const limits: FileLimits = Object.freeze({
+    maxBytes: v.PARLEY_FILES_MAX_BYTES,
+    perMessage: v.PARLEY_FILES_PER_MESSAGE,
+    types: Object.freeze(v.PARLEY_FILES_TYPES),
+    urlSeconds: v.PARLEY_FILES_URL_SECONDS,
+    unattachedSeconds: v.PARLEY_FILES_UNATTACHED_SECONDS,
+  });
+  switch (v.PARLEY_FILES) {
+    case "off":
+      return { kind: "off" };
+    case "fs":
+      return {
+        kind: "fs",
+        dir: v.PARLEY_FILES_DIR ?? join(v.PARLEY_DATA_DIR, "files"),
+        ...(v.PARLEY_FILES_SECRET === undefined ? {} : { secret: v.PARLEY_FILES_SECRET }),
+        limits,
+      };
+    case "s3": {
+      const { PARLEY_S3_ACCESS_KEY_ID: accessKeyId, PARLEY_S3_SECRET_ACCESS_KEY: secretAccessKey } = v;
+      if ((accessKeyId === undefined) !== (secretAccessKey === undefined)) {
+        throw invalidConfig("PARLEY_S3_ACCESS_KEY_ID, PARLEY_S3_SECRET_ACCESS_KEY", "set both or neither");
+      }
+      return {
+        kind: "s3",
+        bucket: required("PARLEY_S3_BUCKET", v.PARLEY_S3_BUCKET, "PARLEY_FILES=s3"),
+        region: v.PARLEY_S3_REGION,
+        forcePathStyle: v.PARLEY_S3_FORCE_PATH_STYLE || v.PARLEY_S3_ENDPOINT !== undefined,
+        ...(v.PARLEY_S3_ENDPOINT === undefined ? {} : { endpoint: v.PARLEY_S3_ENDPOINT }),
+        ...(v.PARLEY_S3_PREFIX === undefined ? {} : { prefix: v.PARLEY_S3_PREFIX }),
+        ...(accessKeyId === undefined || secretAccessKey === undefined
+          ? {}
+          : { credentials: { accessKeyId, secretAccessKey } }),
+        limits,
+      };
+    }
+  }
 }

@@ -4,6 +4,7 @@ import { healthAnswer, type Logger } from "@parley/runtime";
 import type { Store } from "@parley/store";
 import type { Authenticator, Identity } from "./auth/auth.js";
 import type { Bus, BusEvent } from "./bus/bus.js";
+import { type FileSharing, filesRoute } from "./files.js";
 import {
   authenticateRequest,
   errorResponse,
@@ -41,6 +42,8 @@ export interface GatewayOptions {
     Store,
     "history" | "search" | "events" | "target" | "saveRead" | "readPositions" | "inbox" | "addMember" | "removeMember"
   >;
+  /** File sharing (uploads, downloads, attachments), unless it is off. */
+  readonly files?: FileSharing;
   readonly limits: SessionLimits;
   /** Largest page of the history and search APIs. */
   readonly maxHistoryLimit: number;
@@ -85,6 +88,7 @@ export class Gateway implements SocketHandler<Identity> {
       log: options.log,
       store: options.store,
       rooms: this.#rooms,
+      ...(options.files === undefined ? {} : { files: options.files }),
       limits: options.limits,
       metrics,
       logger: options.logger,
@@ -172,7 +176,10 @@ export class Gateway implements SocketHandler<Identity> {
       maxLimit: this.options.maxHistoryLimit,
     };
     const answer =
-      (await historyRoute(request, api)) ?? (await searchRoute(request, api)) ?? (await inboxRoute(request, api));
+      (await historyRoute(request, api)) ??
+      (await searchRoute(request, api)) ??
+      (await inboxRoute(request, api)) ??
+      (await filesRoute(request, { auth: this.options.auth, files: this.options.files }));
     const found = answer ?? this.options.fallback?.(request);
     return found ?? errorResponse(404, ErrorCode.NotFound, `no such path: ${request.path}`);
   }

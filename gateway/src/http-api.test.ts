@@ -4,9 +4,10 @@ import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { DevAuthenticator } from "./auth/dev-auth.js";
 import { decodeSearchCursor, encodeSearchCursor, searchRoute } from "./http-api.js";
+import { testRequest } from "./in-process.testing.js";
 
 function get(path: string, query: Record<string, string>) {
-  return { method: "GET", path, query: new URLSearchParams(query), headers: new Map<string, string>() };
+  return testRequest("GET", path, { query });
 }
 
 describe("searchRoute", () => {

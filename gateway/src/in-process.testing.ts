@@ -1,9 +1,10 @@
+import { Readable } from "node:stream";
 import { createLogger } from "@parley/runtime";
 import { Registry } from "prom-client";
 import { DevAuthenticator } from "./auth/dev-auth.js";
 import { Gateway, type GatewayOptions } from "./gateway.js";
 import { createGatewayMetrics } from "./metrics.js";
-import type { SendStatus, Socket, Topics } from "./server.js";
+import type { HttpRequest, SendStatus, Socket, Topics } from "./server.js";
 import type { SessionLimits } from "./session.js";
 
 /** The transport's topics for {@link RecordingSocket}s: a publish is sent to each subscribed socket in turn. */
@@ -35,6 +36,25 @@ export class RecordingSocket implements Socket {
     return 0;
   }
   close(): void {}
+}
+
+/** An HTTP request as the transport hands it to the gateway, for driving routes in-process. */
+export function testRequest(
+  method: string,
+  path: string,
+  {
+    query = {},
+    headers = {},
+    body,
+  }: { query?: Record<string, string>; headers?: Record<string, string>; body?: string } = {},
+): HttpRequest {
+  return {
+    method,
+    path,
+    query: new URLSearchParams(query),
+    headers: new Map(Object.entries(headers)),
+    body: Readable.from(body === undefined ? [] : [Buffer.from(body)]),
+  };
 }
 
 /** Limits loose enough that no in-process test runs into them. */

@@ -9,6 +9,7 @@ import uWS from "uWebSockets.js";
 import { STATUS_CODES } from "node:http";
 import { createRequire } from "node:module";
 import { basename } from "node:path";
+import { Readable } from "node:stream";
 
 /**
  * The file name of the native uWebSockets.js binary this process loaded (one per platform, arch and Node ABI, e.g.
@@ -26,6 +27,11 @@ export interface HttpRequest {
   readonly query: URLSearchParams;
   /** Lower-case header names. */
   readonly headers: ReadonlyMap<string, string>;
+  /**
+   * The request body as it arrives, read at most once; empty without `content-length` or `transfer-encoding`. Unread
+   * bytes are not buffered beyond a small window: the connection is paused until they are read.
+   */
+  readonly body: AsyncIterable<Uint8Array>;
 }
 
 export interface HttpResponse {
@@ -295,19 +301,13 @@ function listen<D>(
   });
 
   app.any("/*", (res, req) => {
-    const request = copyRequest(req);
-    let aborted = false;
-    res.onAborted(() => {
-      aborted = true;
-    });
-    http(request).then(
-      (response) => {
-        if (!aborted) res.cork(() => writeResponse(res, response));
-      },
-      () => {
-        if (!aborted) res.cork(() => writeResponse(res, { status: 500, body: "internal error" }));
-      },
-    );
+    const { request, body } = streamedRequest(req, res);
+    const respond = (response: HttpResponse) => {
+      if (body.aborted) return;
+      // Once the rest of an unread body is discarded (or too much of it comes), so the client reads the answer.
+      body.finish(() => res.cork(() => writeResponse(res, response, !body.complete)));
+    };
+    http(request).then(respond, () => respond({ status: 500, body: "internal error" }));
   });
 
   return new Promise((resolve, reject) => {
@@ -331,11 +331,87 @@ function copyRequest(req: uWS.HttpRequest): HttpRequest {
     path: req.getUrl(),
     query: new URLSearchParams(req.getQuery() ?? ""),
     headers,
+    body: Readable.from([]),
   };
 }
 
-function writeResponse(res: uWS.HttpResponse, response: HttpResponse): void {
+/** Bytes of a request body read ahead of its reader; beyond them the connection is paused. */
+const BODY_WINDOW_BYTES = 64 * 1024;
+/**
+ * Bytes of a body its handler did not read that are still taken in and dropped before the answer, so that a client
+ * still sending (an upload refused early) reads it instead of a reset connection; beyond them the connection closes.
+ */
+const DISCARD_BYTES = 4 * 1024 * 1024;
+
+/** An HTTP request with its body streamed from uWS (which must be asked for within the request's callback). */
+function streamedRequest(req: uWS.HttpRequest, res: uWS.HttpResponse): { request: HttpRequest; body: BodyState } {
+  const request = copyRequest(req);
+  let stream: Readable | undefined;
+  let answer: (() => void) | undefined;
+  let discarded = 0;
+  // uWS's resume() of a response that is not paused cuts its connection.
+  let paused = false;
+  const resume = () => {
+    if (paused && !state.aborted) res.resume();
+    paused = false;
+  };
+  const answerNow = () => {
+    const write = answer;
+    answer = undefined;
+    write?.();
+  };
+  const state: BodyState = {
+    aborted: false,
+    complete: true,
+    finish: (write) => {
+      if (state.complete) return write();
+      answer = write;
+      stream?.destroy();
+      resume();
+    },
+  };
+  const hasBody = request.headers.has("transfer-encoding") || Number(request.headers.get("content-length") ?? 0) > 0;
+  if (hasBody) {
+    state.complete = false;
+    stream = new Readable({
+      highWaterMark: BODY_WINDOW_BYTES,
+      read: resume,
+    });
+    const body = stream;
+    res.onData((chunk, isLast) => {
+      if (isLast) state.complete = true;
+      if (answer !== undefined) {
+        discarded += chunk.byteLength;
+        if (isLast || discarded > DISCARD_BYTES) answerNow();
+        return;
+      }
+      // uWS neuters the chunk once this returns: copy it.
+      if (!body.push(Buffer.copyBytesFrom(new Uint8Array(chunk))) && !isLast) {
+        paused = true;
+        res.pause();
+      }
+      if (isLast) body.push(null);
+    });
+  }
+  res.onAborted(() => {
+    state.aborted = true;
+    answer = undefined;
+    stream?.destroy(new Error("the client went away"));
+  });
+  return { request: stream === undefined ? request : { ...request, body: stream }, body: state };
+}
+
+interface BodyState {
+  aborted: boolean;
+  /** The whole body arrived (or there was none): the connection can be kept for the next request. */
+  complete: boolean;
+  /** Calls `write` now, or once the rest of the body is discarded (or too much of it came). */
+  finish(write: () => void): void;
+}
+
+/** Writes a whole response; `close` ends the connection after it (a body left unread cannot be skipped over). */
+function writeResponse(res: uWS.HttpResponse, response: HttpResponse, close = false): void {
   res.writeStatus(`${response.status} ${STATUS_CODES[response.status] ?? ""}`);
   for (const [name, value] of Object.entries(response.headers ?? {})) res.writeHeader(name, value);
-  res.end(response.body ?? "");
+  res.end(response.body ?? "", close);
 }

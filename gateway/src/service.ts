@@ -4,6 +4,8 @@
  * and the embedded server (`embedded/`, `npm start`), which adds the persister beside it as a {@link Companion}.
  */
 
+import { randomBytes } from "node:crypto";
+import { FsObjectStore, S3ObjectStore } from "@parley/files";
 import { KafkaLog, type Log, MemoryLog } from "@parley/log";
 import { MAX_FRAME_BYTES } from "@parley/protocol";
 import {
@@ -26,11 +28,13 @@ import { RedisBus } from "./bus/redis-bus.js";
 import {
   type AuthConfig,
   type BusConfig,
+  type FilesConfig,
   type GatewayConfig,
   type LogConfig,
   loadGatewayConfig,
   type StoreConfig,
 } from "./config.js";
+import { type FileSharing, FileSweeper, OBJECTS_PATH } from "./files.js";
 import { Gateway } from "./gateway.js";
 import { instrumentAppend, instrumentBus } from "./instrumented.js";
 import { createGatewayMetrics } from "./metrics.js";
@@ -80,6 +84,31 @@ async function createStore(config: StoreConfig): Promise<Store> {
       return createPostgresStore(config);
     default:
       return unknownKind(config, "store kind");
+  }
+}
+
+/** How often each gateway looks for files to delete. */
+const SWEEP_INTERVAL_MS = 10 * 60_000;
+
+/**
+ * The object store the config names. The filesystem store signs its URLs with `PARLEY_FILES_SECRET`, or with a key of
+ * this process when none is set: enough for one process (`npm start`), whose URLs then last until it restarts.
+ */
+function createFileSharing(config: FilesConfig, store: Store): FileSharing | undefined {
+  switch (config.kind) {
+    case "off":
+      return undefined;
+    case "fs": {
+      const secret = config.secret ?? randomBytes(32).toString("base64url");
+      const served = new FsObjectStore({ dir: config.dir, basePath: OBJECTS_PATH, secret });
+      return { objects: served, served, store, limits: config.limits };
+    }
+    case "s3": {
+      const { limits, ...s3 } = config;
+      return { objects: new S3ObjectStore(s3), store, limits };
+    }
+    default:
+      return unknownKind(config, "files kind");
   }
 }
 
@@ -145,6 +174,9 @@ async function start(
   const log = await createLog(config.log);
   const companion = await options.companion?.({ config, log, store, bus, registry: metrics.registry, logger });
   const staticFiles = config.webDir === undefined ? undefined : await loadStaticFiles(config.webDir);
+  const files = createFileSharing(config.files, store);
+  const sweeper = files === undefined ? undefined : new FileSweeper(files, logger);
+  sweeper?.start(SWEEP_INTERVAL_MS);
   const transport = createTransport({
     host: config.host,
     port: config.port,
@@ -165,6 +197,7 @@ async function start(
     metrics,
     logger,
     topics: transport.topics,
+    ...(files === undefined ? {} : { files }),
     ...(staticFiles ? { fallback: staticFiles } : {}),
   });
   const server = await transport.listen((request) => gateway.http(request), gateway);
@@ -177,6 +210,7 @@ async function start(
       bus: config.bus.kind,
       log: config.log.kind,
       store: config.store.kind,
+      files: config.files.kind,
       node: process.version,
       uws: loadedUwsBinary(),
     },
@@ -199,6 +233,8 @@ async function start(
     await gateway.drain(config.drain);
     server.stopListening();
     await companion?.close();
+    await sweeper?.stop();
+    await files?.objects.close();
     await log.close();
     await bus.close();
     await store.close();

@@ -6,7 +6,7 @@ import { describe, expect, it } from "vitest";
 import { sequencedEvent } from "./bus/bus-event.js";
 import { MemoryBus } from "./bus/memory-bus.js";
 import type { Gateway } from "./gateway.js";
-import { EMPTY_STORE, inProcessGateway, RecordingSocket, RecordingTopics } from "./in-process.testing.js";
+import { EMPTY_STORE, inProcessGateway, RecordingSocket, RecordingTopics, testRequest } from "./in-process.testing.js";
 
 describe("ClientSession", () => {
   it("delivers a message the join's replay carried only once, even when the subscription brings it after the join", async () => {
@@ -182,7 +182,7 @@ describe("ClientSession", () => {
       ],
       ["a message with neither body nor attachments", "ben", { t: "send", room: "lobby" }, "bad_request"],
       [
-        "a message with attachments (uploads are not served yet)",
+        "a message with attachments where file sharing is off",
         "ben",
         { t: "send", room: "lobby", body: "x", attachments: [{ id: "f1", name: "a.png", size: 1, type: "image/png" }] },
         "bad_request",
@@ -304,12 +304,7 @@ describe("ClientSession", () => {
       return { socket, send, inboxFrames, join };
     };
     const inbox = async (user: string) => {
-      const response = await gateway.http({
-        method: "GET",
-        path: "/api/inbox",
-        query: new URLSearchParams({ user }),
-        headers: new Map(),
-      });
+      const response = await gateway.http(testRequest("GET", "/api/inbox", { query: { user } }));
       return inboxSchema.parse(JSON.parse(String(response.body))).rooms;
     };
     const dm = "dm:ann:ben";

@@ -16,6 +16,7 @@ import { inSpan, type Logger, SpanKind, tracer } from "@parley/runtime";
 import type { Store } from "@parley/store";
 import { lookUp } from "./amend.js";
 import type { Bus, BusEvent } from "./bus/bus.js";
+import { claimAttachments, type FileSharing } from "./files.js";
 import { inboxFrame, readInbox } from "./inbox.js";
 import { answerJoin } from "./join.js";
 import { type LocalRooms, type RoomMember, roomOf } from "./local-rooms.js";
@@ -56,6 +57,8 @@ export interface SessionContext {
     "events" | "target" | "saveRead" | "readPositions" | "inbox" | "addMember" | "removeMember"
   >;
   readonly rooms: LocalRooms;
+  /** File sharing, unless it is off. */
+  readonly files?: FileSharing;
   readonly limits: SessionLimits;
   readonly metrics: GatewayMetrics;
   readonly logger: Logger;
@@ -304,18 +307,23 @@ export class ClientSession implements SocketSession, RoomMember, UserConnection 
 
   async #message({ room, cid, body, replyTo, attachments }: ClientFrame & { t: "send" }): Promise<void> {
     if (!this.#joinedState(room)) return this.#error(ErrorCode.NotJoined, `join ${room} first`, cid);
-    // Uploads (POST /api/rooms/{room}/files) are not served yet: a message naming files is refused, not sent without them.
-    if (attachments !== undefined) {
-      return this.#error(ErrorCode.BadRequest, "this gateway does not take attachments yet", cid);
+    if (body === undefined && attachments === undefined) {
+      return this.#error(ErrorCode.BadRequest, "a message needs a body, attachments or both", cid);
     }
-    if (body === undefined) return this.#error(ErrorCode.BadRequest, "a message needs a body", cid);
     if (replyTo !== undefined) {
       const { state, retry } = await lookUp(this.context, { room, seq: replyTo, user: this.user, cid });
       if (state === "missing" && !retry)
         return this.#error(ErrorCode.NotFound, `${room} has no message ${replyTo}`, cid);
     }
     const reply = replyTo === undefined ? {} : { replyTo };
-    const sent = await this.#sequence({ room, from: this.user, cid, body, ...reply }, cid);
+    let files = {};
+    if (attachments !== undefined) {
+      const claim = await claimAttachments(this.context.files, { room, user: this.user, cid, attachments });
+      if (!claim.ok) return this.#error(claim.code, claim.message, cid);
+      files = { attachments: claim.attachments };
+    }
+    const message = { room, from: this.user, cid, body: body ?? "", ...reply, ...files };
+    const sent = await this.#sequence(message, cid);
     // A direct message shows in both users' inboxes at once, whether or not they have the room open.
     const direct = dmMembers(room);
     if (sent && direct) this.#announceDirect(room, direct);

@@ -2,13 +2,14 @@ import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { testRequest } from "./in-process.testing.js";
 import type { HttpRequest, HttpResponse } from "./server.js";
 import { loadStaticFiles } from "./static-files.js";
 
 const PAGE = "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8";
 
 function request(method: string, path: string, accept = "*/*"): HttpRequest {
-  return { method, path, query: new URLSearchParams(), headers: new Map([["accept", accept]]) };
+  return testRequest(method, path, { headers: { accept } });
 }
 
 describe("loadStaticFiles", () => {

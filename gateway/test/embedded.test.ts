@@ -83,6 +83,54 @@ describe("embedded mode", () => {
     expect((await gateway.fetch("/readyz")).status).toBe(200);
   });
 
+  it("shares a file over the real HTTP server: upload, send, fetch as the other user, kept in history", async () => {
+    gateway ??= await GatewayProcess.start(env());
+    const running = gateway;
+    const bytes = Buffer.from("89504e470d0a1a0a0000000d49484452".repeat(2000), "hex");
+    const asked = await running.fetch("/api/rooms/files-room/files?user=ann", {
+      method: "POST",
+      body: JSON.stringify({ name: "cat.png", size: bytes.length, type: "image/png" }),
+    });
+    expect(asked.status).toBe(201);
+    const { id, upload } = (await asked.json()) as {
+      id: string;
+      upload: { url: string; headers: Record<string, string> };
+    };
+    // More bytes than granted: refused from the declared length, before anything is stored.
+    const over = await running.fetch(upload.url, {
+      method: "PUT",
+      headers: upload.headers,
+      body: Buffer.concat([bytes, bytes]),
+    });
+    expect(over.status).toBe(413);
+    const put = await running.fetch(upload.url, { method: "PUT", headers: upload.headers, body: bytes });
+    expect(put.status).toBeLessThan(300);
+
+    const [ann, ben] = await Promise.all([running.connect("ann"), running.connect("ben")]);
+    await Promise.all([ann.join("files-room"), ben.join("files-room")]);
+    ann.send({
+      t: "send",
+      room: "files-room",
+      cid: "f1",
+      attachments: [{ id, name: "cat.png", size: bytes.length, type: "image/png" }],
+    });
+    await ann.next("ack", (frame) => frame.cid === "f1");
+
+    const granted = await running.fetch(`/api/rooms/files-room/files/${id}?user=ben`);
+    expect(granted.status).toBe(200);
+    const file = await running.fetch(((await granted.json()) as { url: string }).url);
+    expect(file.status).toBe(200);
+    expect(file.headers.get("content-type")).toBe("image/png");
+    expect(Buffer.from(await file.arrayBuffer())).toEqual(bytes);
+    await waitFor(async () => {
+      const history = await running.fetch("/api/rooms/files-room/messages?user=ben");
+      const { messages } = (await history.json()) as { messages: { attachments?: { id: string }[] }[] };
+      return messages[0]?.attachments?.[0]?.id === id;
+    }, "the message with its attachment in history");
+    ann.close();
+    ben.close();
+  });
+
   // A browser's page load; fetch() and curl send */* instead.
   const page = { accept: "text/html,application/xhtml+xml,*/*;q=0.8" };
   it.each([

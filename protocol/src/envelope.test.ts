@@ -55,7 +55,9 @@ describe("Kafka envelope", () => {
     ],
     [
       "a version 3 record without attachments",
-      Buffer.from(JSON.stringify({ v: 3, kind: "msg", room: "r", seq: 1, id: "i", cid: "c", from: "u", body: "b", ts: 1 })),
+      Buffer.from(
+        JSON.stringify({ v: 3, kind: "msg", room: "r", seq: 1, id: "i", cid: "c", from: "u", body: "b", ts: 1 }),
+      ),
       "attachments:",
     ],
     [

@@ -56,7 +56,9 @@ export const MAX_ATTACHMENTS = 32;
 /** Longest file name, in UTF-16 code units. */
 export const MAX_FILE_NAME_LENGTH = 255;
 /** A file's id: chosen by the gateway on upload, a plain name that is safe as an object key and in a URL path. */
-export const fileIdSchema = z.string().regex(/^[A-Za-z0-9_-]{1,64}$/, "file id must be 1 to 64 letters, digits, _ or -");
+export const fileIdSchema = z
+  .string()
+  .regex(/^[A-Za-z0-9_-]{1,64}$/, "file id must be 1 to 64 letters, digits, _ or -");
 /** A file's name as its uploader gave it, without a path: no `/`, `\\`, control characters or lone surrogates. */
 export const fileNameSchema = z
   .string()
@@ -69,7 +71,10 @@ export const fileNameSchema = z
 /** A media type, `type/subtype` in lower case without parameters (RFC 6838's characters). */
 export const mediaTypeSchema = z
   .string()
-  .regex(/^[a-z0-9][a-z0-9!#$&^_.+-]{0,126}\/[a-z0-9][a-z0-9!#$&^_.+-]{0,126}$/, "type must be a media type like image/png");
+  .regex(
+    /^[a-z0-9][a-z0-9!#$&^_.+-]{0,126}\/[a-z0-9][a-z0-9!#$&^_.+-]{0,126}$/,
+    "type must be a media type like image/png",
+  );
 /** A file a message carries: uploaded first (`POST /api/rooms/{room}/files`), then named in the `send`. */
 export const attachmentSchema = z.object({
   id: fileIdSchema,
