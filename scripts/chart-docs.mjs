@@ -149,6 +149,21 @@ set(
 set(["gateway.autoscaling.targetCPUUtilizationPercentage"], { maximum: 100 });
 set(["tracing.sampleRatio", "metrics.prometheusRule.connectionDropRatio"], { type: "number", minimum: 0, maximum: 1 });
 set(["tracing.otlpEndpoint"], { pattern: "^(https?://\\S+)?$" });
+set(["files.s3.endpoint", "files.s3.publicEndpoint"], { pattern: "^(https?://\\S+)?$" });
+// S3's bucket naming rules (lower case, 3 to 63 characters), so a typo fails at install, not at the first upload.
+set(["files.s3.bucket"], { pattern: "^([a-z0-9][a-z0-9.-]{1,61}[a-z0-9])?$" });
+set(["files.s3.region"], { pattern: "^[A-Za-z0-9_-]+$" });
+// The gateway's bounds (gateway/src/config.ts): at most MAX_ATTACHMENTS (protocol/src/message.ts) per message,
+// pre-signed URLs (SigV4) valid 10 s to 7 days, unattached uploads kept at least a minute.
+set(["files.maxBytes"], { minimum: 1 });
+set(["files.perMessage"], { minimum: 1, maximum: 32 });
+set(["files.urlSeconds"], { minimum: 10, maximum: 604800 });
+set(["files.unattachedSeconds"], { minimum: 60 });
+set(["files.s3.egressPort"], { maximum: 65535 });
+set(["files.types"], {
+  items: { type: "string", pattern: "^[a-z0-9][a-z0-9!#$&^_.+-]*/([a-z0-9][a-z0-9!#$&^_.+-]*|\\*)$" },
+});
+set(["files.s3.egressTo", "networkPolicy.egress.rules"], { items: { type: "object" } });
 set(["gateway.autoscaling.scaleDownStabilizationSeconds"], { maximum: 3600 });
 set(["kafka.brokers"], { minItems: 0, items: { type: "string", pattern: "^[^\\s,]+:[0-9]+$" } });
 set(["imagePullSecrets"], { items: { type: "object", required: ["name"], properties: { name: { type: "string" } } } });

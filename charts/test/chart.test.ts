@@ -790,6 +790,397 @@ describe("charts/parley", () => {
     expect(result.stderr).toContain(mention);
   });
 
+  describe("file sharing", () => {
+    const MINIMAL = "charts/parley/ci/minimal-values.yaml";
+    const S3 = [
+      "--set",
+      "files.enabled=true",
+      "--set",
+      "files.s3.bucket=parley-files",
+      "--set",
+      "files.s3.endpoint=http://seaweedfs-s3.storage.svc:8333",
+    ];
+    const objectsOf = (set: string[], file = MINIMAL) =>
+      parseYaml(helmTemplate([file], set)).map((o) => obj(o) as unknown as K8sObject);
+    const named = (objects: K8sObject[], kind: string, name: string) => {
+      const found = objects.find((o) => o.kind === kind && o.metadata.name === name);
+      if (!found) throw new Error(`no ${kind} ${name} rendered`);
+      return found;
+    };
+    const envOf = (objects: K8sObject[], component: string) =>
+      arr(containers(named(objects, "Deployment", `parley-${component}`))[0], "env").map((e) => obj(e));
+    const fileVariables = (names: string[]) => names.filter((n) => /^PARLEY_(FILES|S3)(_|$)/.test(n));
+    /** The Secret each S3 credential variable of the gateway is read from, as `name/key`. */
+    const s3Credentials = (objects: K8sObject[]) =>
+      envOf(objects, "gateway")
+        .filter((e) => String(e.name).startsWith("PARLEY_S3_"))
+        .map((e) => {
+          const ref = obj(e, "valueFrom", "secretKeyRef");
+          return `${String(e.name)}=${str(ref, "name")}/${str(ref, "key")}`;
+        });
+
+    it.each(SCENARIOS)("%s: file settings reach the gateway only, its key pair never from a ConfigMap", (file) => {
+      const r = render(file);
+      const files = obj(r.values, "files");
+      const s3 = obj(files, "s3");
+      const gateway = obj(mustFind(r, "ConfigMap", "-gateway"), "data");
+      for (const service of ["persister"]) {
+        const names = [
+          ...Object.keys(obj(mustFind(r, "ConfigMap", `-${service}`), "data")),
+          ...arr(containers(mustFind(r, "Deployment", `-${service}`))[0], "env").map((e) => str(e, "name")),
+        ];
+        expect(fileVariables(names), service).toEqual([]);
+      }
+      for (const configMap of r.objects.filter((o) => o.kind === "ConfigMap")) {
+        const text = JSON.stringify(configMap.data ?? {});
+        expect(text).not.toContain("PARLEY_S3_ACCESS_KEY_ID");
+        expect(text).not.toContain("PARLEY_S3_SECRET_ACCESS_KEY");
+        if (s3.secretAccessKey) expect(text).not.toContain(str(s3, "secretAccessKey"));
+      }
+      const credentials = s3Credentials(r.objects);
+      if (files.enabled !== true) {
+        expect(gateway.PARLEY_FILES).toBe("off");
+        expect(fileVariables(Object.keys(gateway))).toEqual(["PARLEY_FILES"]);
+        expect(credentials).toEqual([]);
+        expect(find(r, "ConfigMap", "-web-headers")).toBeUndefined();
+        return;
+      }
+      expect(gateway).toMatchObject({
+        PARLEY_FILES: "s3",
+        PARLEY_FILES_MAX_BYTES: String(files.maxBytes),
+        PARLEY_FILES_PER_MESSAGE: String(files.perMessage),
+        PARLEY_FILES_URL_SECONDS: String(files.urlSeconds),
+        PARLEY_FILES_UNATTACHED_SECONDS: String(files.unattachedSeconds),
+        PARLEY_S3_BUCKET: str(s3, "bucket"),
+        PARLEY_S3_REGION: str(s3, "region"),
+        PARLEY_S3_FORCE_PATH_STYLE: String(s3.forcePathStyle),
+      });
+      expect(gateway.PARLEY_FILES_TYPES).toBe(
+        arr(files, "types").length > 0 ? arr(files, "types").join(",") : undefined,
+      );
+      expect(gateway.PARLEY_S3_ENDPOINT).toBe(s3.endpoint || undefined);
+      expect(gateway.PARLEY_S3_PUBLIC_ENDPOINT).toBe(s3.publicEndpoint || undefined);
+      expect(gateway.PARLEY_S3_PREFIX).toBe(s3.prefix || undefined);
+      const secret = s3.existingSecret || (s3.accessKeyId ? `parley-credentials` : "");
+      expect(credentials).toEqual(
+        secret
+          ? [
+              `PARLEY_S3_ACCESS_KEY_ID=${String(secret)}/s3-access-key-id`,
+              `PARLEY_S3_SECRET_ACCESS_KEY=${String(secret)}/s3-secret-access-key`,
+            ]
+          : [],
+      );
+      const own = find(r, "Secret", "-credentials");
+      if (secret && secret === own?.metadata.name) {
+        expect(obj(own, "stringData")).toMatchObject({
+          "s3-access-key-id": str(s3, "accessKeyId"),
+          "s3-secret-access-key": str(s3, "secretAccessKey"),
+        });
+      } else if (own) {
+        expect(Object.keys(obj(own, "stringData"))).not.toContain("s3-access-key-id");
+      }
+    });
+
+    it("disabled, the gateway gets PARLEY_FILES=off and nothing of S3, even with S3 values set", () => {
+      const objects = objectsOf([
+        "--set",
+        "files.s3.bucket=parley-files",
+        "--set",
+        "files.s3.accessKeyId=AKIAEXAMPLE",
+        "--set",
+        "files.s3.secretAccessKey=shh",
+      ]);
+      const data = obj(named(objects, "ConfigMap", "parley-gateway"), "data");
+      expect(fileVariables(Object.keys(data))).toEqual(["PARLEY_FILES"]);
+      expect(data.PARLEY_FILES).toBe("off");
+      expect(s3Credentials(objects)).toEqual([]);
+      expect(Object.keys(obj(named(objects, "Secret", "parley-credentials"), "stringData")).sort()).toEqual([
+        "database-url",
+        "jwt-secret",
+        "redis-url",
+      ]);
+      expect(objects.find((o) => o.metadata.name === "parley-web-headers")).toBeUndefined();
+      const web = named(objects, "Deployment", "parley-web");
+      expect(arr(podSpec(web), "volumes").map((v) => str(v, "name"))).toEqual(["tmp"]);
+    });
+
+    it.each([
+      [[] as string[], []],
+      [
+        ["--set", "files.s3.accessKeyId=AKIAEXAMPLE", "--set", "files.s3.secretAccessKey=shh"],
+        [
+          "PARLEY_S3_ACCESS_KEY_ID=parley-credentials/s3-access-key-id",
+          "PARLEY_S3_SECRET_ACCESS_KEY=parley-credentials/s3-secret-access-key",
+        ],
+      ],
+      [
+        [
+          "--set",
+          "files.s3.existingSecret=parley-s3",
+          "--set",
+          "files.s3.accessKeyId=ignored",
+          "--set",
+          "files.s3.secretAccessKey=ignored",
+        ],
+        [
+          "PARLEY_S3_ACCESS_KEY_ID=parley-s3/s3-access-key-id",
+          "PARLEY_S3_SECRET_ACCESS_KEY=parley-s3/s3-secret-access-key",
+        ],
+      ],
+    ])("the S3 key pair with %j: %j", (set, expected) => {
+      const objects = objectsOf([...S3, ...set]);
+      expect(s3Credentials(objects)).toEqual(expected);
+      const stringData = obj(named(objects, "Secret", "parley-credentials"), "stringData");
+      if (expected[0]?.includes("parley-credentials")) {
+        expect(stringData).toMatchObject({ "s3-access-key-id": "AKIAEXAMPLE", "s3-secret-access-key": "shh" });
+      } else {
+        expect(Object.keys(stringData)).not.toContain("s3-access-key-id");
+        expect(Object.keys(stringData)).not.toContain("s3-secret-access-key");
+      }
+      // A rotated key rolls the gateways, as any change of the chart's Secret does.
+      const annotationsOf = (o: K8sObject[]) =>
+        obj(named(o, "Deployment", "parley-gateway"), "spec", "template", "metadata", "annotations");
+      if (expected[0]?.includes("parley-credentials")) {
+        const rotated = objectsOf([...S3, ...set, "--set", "files.s3.secretAccessKey=rotated"]);
+        expect(annotationsOf(rotated)["checksum/secret"]).not.toBe(annotationsOf(objects)["checksum/secret"]);
+      }
+      const report = kubeconform(helmTemplate([MINIMAL], [...S3, ...set]));
+      expect(report.resources.filter((v) => v.status !== "statusValid")).toEqual([]);
+    });
+
+    it.each([
+      [["--set", "files.enabled=true"], "files.enabled needs files.s3.bucket"],
+      [
+        ["--set", "files.enabled=true", "--set", "files.s3.bucket=b-1", "--set", "files.s3.accessKeyId=AKIA"],
+        "set both accessKeyId and secretAccessKey, or neither",
+      ],
+      [
+        ["--set", "files.enabled=true", "--set", "files.s3.bucket=b-1", "--set", "files.s3.secretAccessKey=shh"],
+        "set both accessKeyId and secretAccessKey, or neither",
+      ],
+      [
+        [
+          ...S3,
+          "--set",
+          "existingSecret=parley",
+          "--set",
+          "files.s3.accessKeyId=a",
+          "--set",
+          "files.s3.secretAccessKey=b",
+        ],
+        "put the pair in a Secret named by files.s3.existingSecret",
+      ],
+      [
+        [...S3, "--set", "files.s3.endpoint=http:///parley-files"],
+        "files.s3.endpoint must be an http(s) URL with a host",
+      ],
+      [
+        [...S3, "--set", "files.s3.publicEndpoint=https://key:secret@files.example.com"],
+        "files.s3.publicEndpoint must be an http(s) URL with a host",
+      ],
+      [
+        ["--set", "networkPolicy.enabled=false", "--set", "networkPolicy.egress.enabled=true"],
+        "needs networkPolicy.enabled",
+      ],
+    ])("refuses file sharing values %j", (set, message) => {
+      const result = helmTemplateResult([MINIMAL], set);
+      expect(result.status).not.toBe(0);
+      expect(result.stderr).toContain(message);
+    });
+
+    it.each([
+      ["files.enabled=yes", "/files/enabled"],
+      ["files.s3.endpoint=ftp://files.example.com", "/files/s3/endpoint"],
+      ["files.s3.publicEndpoint=files.example.com", "/files/s3/publicEndpoint"],
+      ["files.s3.bucket=Parley_Files", "/files/s3/bucket"],
+      ["files.types[0]=pdf", "/files/types/0"],
+      ["files.maxBytes=0", "/files/maxBytes"],
+      ["files.perMessage=33", "/files/perMessage"],
+      ["files.urlSeconds=5", "/files/urlSeconds"],
+      ["files.unattachedSeconds=30", "/files/unattachedSeconds"],
+      ["files.urlSeconds=604801", "/files/urlSeconds"],
+      ["files.s3.egressPort=65536", "/files/s3/egressPort"],
+      ["files.s3.secretKey=x", "secretKey"],
+      ["gateway.env.PARLEY_S3_BUCKET=other", "PARLEY_S3_BUCKET"],
+      ["networkPolicy.egress.rules=none", "/networkPolicy/egress/rules"],
+    ])("values.schema.json rejects --set %s", (set, mention) => {
+      const result = helmTemplateResult([MINIMAL], ["--set", set]);
+      expect(result.status).not.toBe(0);
+      expect(result.stderr).toContain(mention);
+    });
+
+    /** The add_header lines of an nginx include, comments left out. */
+    const headerLines = (text: string) =>
+      text
+        .split("\n")
+        .map((line) => line.trim())
+        .filter((line) => line !== "" && !line.startsWith("#"));
+
+    it.each([
+      [["--set", "files.s3.publicEndpoint=https://files.chat.example.com"], "https://files.chat.example.com"],
+      [["--set", "files.s3.publicEndpoint=https://Files.Example.com:9443/s3/"], "https://files.example.com:9443"],
+      [[] as string[], "http://seaweedfs-s3.storage.svc:8333"],
+      [["--set", "files.s3.forcePathStyle=false"], "http://parley-files.seaweedfs-s3.storage.svc:8333"],
+      [["--set", "files.s3.endpoint=", "--set", "files.s3.region=eu-west-1"], "https://s3.eu-west-1.amazonaws.com"],
+      [
+        ["--set", "files.s3.endpoint=", "--set", "files.s3.region=eu-west-1", "--set", "files.s3.forcePathStyle=false"],
+        "https://parley-files.s3.eu-west-1.amazonaws.com",
+      ],
+      [
+        [
+          "--set",
+          "files.s3.endpoint=",
+          "--set",
+          "files.s3.bucket=parley.files",
+          "--set",
+          "files.s3.forcePathStyle=false",
+        ],
+        "https://s3.us-east-1.amazonaws.com",
+      ],
+      [
+        ["--set", "files.s3.publicEndpoint=http://192.0.2.10:8333", "--set", "files.s3.forcePathStyle=false"],
+        "http://192.0.2.10:8333",
+      ],
+    ])(
+      "with %j the web client's CSP admits %s to img-src and connect-src, and is the image's otherwise",
+      (set, origin) => {
+        const objects = objectsOf([...S3, ...set]);
+        const text = str(named(objects, "ConfigMap", "parley-web-headers"), "data", "parley-headers.conf");
+        const lines = headerLines(text);
+        const image = headerLines(source("web/nginx/parley-headers.conf"));
+        // Without the origin, byte for byte what the web image sends (which images.test.ts holds equal to the
+        // gateway's policy): the chart adds to the policy, it does not fork it.
+        expect(lines.map((line) => line.replaceAll(` ${origin}`, ""))).toEqual(image);
+        const policy = /^add_header Content-Security-Policy "([^"]*)" always;$/.exec(lines[0] ?? "")?.[1] ?? "";
+        const directives = Object.fromEntries(
+          policy.split(";").map((d) => {
+            const [name = "", ...sources] = d.trim().split(/\s+/);
+            return [name, sources];
+          }),
+        );
+        expect(directives["img-src"]).toEqual(["'self'", "data:", origin]);
+        expect(directives["connect-src"]).toEqual(["'self'", "ws:", "wss:", origin]);
+        expect(policy.split(origin)).toHaveLength(3);
+        // Mounted over the image's file, where every location includes it, and the pods roll when it changes.
+        const web = named(objects, "Deployment", "parley-web");
+        const mount = arr(containers(web)[0], "volumeMounts")
+          .map((m) => obj(m))
+          .find((m) => m.mountPath === "/etc/nginx/parley-headers.conf");
+        expect(mount).toMatchObject({ subPath: "parley-headers.conf", readOnly: true });
+        const volume = arr(podSpec(web), "volumes")
+          .map((v) => obj(v))
+          .find((v) => v.name === mount?.name);
+        expect(str(volume, "configMap", "name")).toBe("parley-web-headers");
+        expect(source("Dockerfile")).toContain("COPY web/nginx/parley-headers.conf /etc/nginx/parley-headers.conf");
+        expect(source("web/nginx/default.conf")).toContain("include /etc/nginx/parley-headers.conf;");
+        const checksum = str(web, "spec", "template", "metadata", "annotations", "checksum/headers");
+        const other = objectsOf([...S3, ...set, "--set", "files.s3.publicEndpoint=https://elsewhere.example.com"]);
+        expect(
+          str(
+            named(other, "Deployment", "parley-web"),
+            "spec",
+            "template",
+            "metadata",
+            "annotations",
+            "checksum/headers",
+          ),
+        ).not.toBe(checksum);
+      },
+    );
+
+    it("the schema bounds file settings as the gateway does", () => {
+      const schema = obj(JSON.parse(source("charts/parley/values.schema.json")), "properties", "files", "properties");
+      const max = /MAX_ATTACHMENTS = (\d+);/.exec(source("protocol/src/message.ts"))?.[1];
+      expect(num(schema, "perMessage", "maximum")).toBe(Number(max));
+    });
+
+    it("the chart's policy template is the web image's, the origin aside", () => {
+      // parley.web.contentSecurityPolicy is the one copy of the policy in the chart; the image's must read the same.
+      const helpers = source("charts/parley/templates/_helpers.tpl");
+      const template = /define "parley\.web\.contentSecurityPolicy"[\s\S]*?\n(default-src[^\n]*)\n/.exec(helpers)?.[1];
+      const image = /Content-Security-Policy "([^"]*)"/.exec(source("web/nginx/parley-headers.conf"))?.[1];
+      expect(template?.replaceAll("{{ $extra }}", "")).toBe(image);
+    });
+
+    const EGRESS = [
+      "--set",
+      "networkPolicy.egress.enabled=true",
+      "--set-json",
+      'networkPolicy.egress.rules=[{"to":[{"namespaceSelector":{"matchLabels":{"kubernetes.io/metadata.name":"db"}}}],"ports":[{"port":5432},{"port":6379},{"port":9092}]}]',
+    ];
+    const DNS = {
+      ports: [
+        { port: 53, protocol: "UDP" },
+        { port: 53, protocol: "TCP" },
+      ],
+    };
+    const DB = {
+      to: [{ namespaceSelector: { matchLabels: { "kubernetes.io/metadata.name": "db" } } }],
+      ports: [{ port: 5432 }, { port: 6379 }, { port: 9092 }],
+    };
+    const policies = (objects: K8sObject[]) =>
+      Object.fromEntries(
+        objects
+          .filter((o) => o.kind === "NetworkPolicy")
+          .map((o) => [o.metadata.name.replace(/^parley-/, ""), obj(o, "spec")]),
+      );
+
+    it("egress stays unrestricted unless networkPolicy.egress.enabled, files or not", () => {
+      for (const set of [[], S3]) {
+        for (const [name, spec] of Object.entries(policies(objectsOf(set)))) {
+          expect(arr(spec, "policyTypes"), name).toEqual(["Ingress"]);
+          expect(spec, name).not.toHaveProperty("egress");
+        }
+      }
+    });
+
+    it("networkPolicy.egress.enabled: DNS and the listed rules; S3 for the gateway alone; nothing for the web pods", () => {
+      const egressTo = [
+        {
+          namespaceSelector: { matchLabels: { "kubernetes.io/metadata.name": "storage" } },
+          podSelector: { matchLabels: { "app.kubernetes.io/name": "seaweedfs" } },
+        },
+      ];
+      const yaml = helmTemplate(
+        [MINIMAL],
+        [...S3, ...EGRESS, "--set-json", `files.s3.egressTo=${JSON.stringify(egressTo)}`],
+      );
+      const report = kubeconform(yaml);
+      expect(report.resources.filter((v) => v.status !== "statusValid")).toEqual([]);
+      const all = policies(parseYaml(yaml).map((o) => obj(o) as unknown as K8sObject));
+      expect(Object.keys(all).sort()).toEqual(["gateway", "migrate", "persister", "web"]);
+      for (const [name, spec] of Object.entries(all))
+        expect(arr(spec, "policyTypes"), name).toEqual(["Ingress", "Egress"]);
+      expect(arr(all.gateway, "egress")).toEqual([DNS, DB, { ports: [{ port: 8333, protocol: "TCP" }], to: egressTo }]);
+      expect(arr(all.persister, "egress")).toEqual([DNS, DB]);
+      expect(arr(all.migrate, "egress")).toEqual([DNS, DB]);
+      expect(arr(all.web, "egress")).toEqual([]);
+      // Without files the gateway has no S3 rule; the rest is the same.
+      const without = policies(objectsOf(EGRESS));
+      expect(arr(without.gateway, "egress")).toEqual([DNS, DB]);
+    });
+
+    it.each([
+      [["--set", "files.s3.endpoint=http://seaweedfs-s3.storage.svc:8333"], 8333],
+      [["--set", "files.s3.endpoint=https://minio.example.com"], 443],
+      [["--set", "files.s3.endpoint=http://minio.storage"], 80],
+      [["--set", "files.s3.endpoint="], 443],
+      [["--set", "files.s3.egressPort=9000"], 9000],
+    ])("the gateway's S3 egress rule with %j is on port %d, to any address without egressTo", (set, port) => {
+      const gateway = policies(objectsOf([...S3, ...EGRESS, ...set])).gateway;
+      expect(arr(gateway, "egress").at(-1)).toEqual({ ports: [{ port, protocol: "TCP" }] });
+    });
+
+    it("a scenario installs file sharing with restricted egress on the control plane", () => {
+      // control-plane.test.ts installs every ci/ file: these keep the feature's objects in front of a real API server.
+      const values = SCENARIOS.filter((f) => f.includes("/ci/")).map((file) => mergedValues(file));
+      expect(
+        values.some((v) => obj(v, "files").enabled === true && obj(v, "networkPolicy", "egress").enabled === true),
+      ).toBe(true);
+      expect(values.some((v) => obj(v, "files").enabled === true && obj(v, "files", "s3").existingSecret)).toBeTruthy();
+    });
+  });
+
   it("the dev services in k8s/ validate against the Kubernetes schemas, with persistent volumes", () => {
     const files = readdirSync(`${ROOT}k8s/dev`).filter((f) => f.endsWith(".yaml"));
     expect(files.sort()).toEqual(["kafka.yaml", "postgres.yaml", "redis.yaml"]);

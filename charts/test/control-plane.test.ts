@@ -81,8 +81,8 @@ function leftovers(namespace: string): string[] {
 }
 
 /**
- * What `existingSecret` and `serviceAccount.create: false` ask the user to create before installing; returns them
- * as `kubectl get -o name` names them.
+ * What `existingSecret`, `files.s3.existingSecret` and `serviceAccount.create: false` ask the user to create before
+ * installing; returns them as `kubectl get -o name` names them.
  */
 function prerequisites(namespace: string, values: unknown): string[] {
   const created: string[] = [];
@@ -100,6 +100,20 @@ function prerequisites(namespace: string, values: unknown): string[] {
       "--from-literal=jwt-secret=change-me-to-32-random-bytes",
     ]);
     created.push(`secret/${existingSecret}`);
+  }
+  const s3Secret = at(values, ["files", "s3", "existingSecret"]);
+  if (at(values, ["files", "enabled"]) === true && typeof s3Secret === "string" && s3Secret !== "") {
+    kubectlOk([
+      "create",
+      "secret",
+      "generic",
+      s3Secret,
+      "-n",
+      namespace,
+      "--from-literal=s3-access-key-id=parley",
+      "--from-literal=s3-secret-access-key=change-me-too",
+    ]);
+    created.push(`secret/${s3Secret}`);
   }
   const serviceAccount = at(values, ["serviceAccount", "name"]);
   if (at(values, ["serviceAccount", "create"]) === false && typeof serviceAccount === "string") {

@@ -21,6 +21,11 @@ export interface S3ObjectStoreOptions {
   readonly region: string;
   /** An S3-compatible server's URL (SeaweedFS, MinIO, …); AWS's own endpoint when unset. */
   readonly endpoint?: string;
+  /**
+   * The endpoint browsers reach, when it is not `endpoint` (an ingress in front of an in-cluster server): the upload
+   * and download URLs are signed for it. @default endpoint
+   */
+  readonly publicEndpoint?: string;
   /** Static credentials; unset, the SDK's default chain (environment, web identity, instance role) finds them. */
   readonly credentials?: { readonly accessKeyId: string; readonly secretAccessKey: string };
   /** Prefixed to every key, e.g. `attachments/`. @default "" */
@@ -38,20 +43,25 @@ export interface S3ObjectStoreOptions {
  */
 export class S3ObjectStore implements ObjectStore {
   readonly #client: S3Client;
+  /** Signs the URLs handed to browsers: {@link #client} unless they reach S3 at another endpoint. */
+  readonly #signer: S3Client;
   readonly #bucket: string;
   readonly #prefix: string;
   readonly #now: () => number;
 
   constructor(options: S3ObjectStoreOptions) {
-    this.#client = new S3Client({
-      region: options.region,
-      ...(options.endpoint === undefined ? {} : { endpoint: options.endpoint }),
-      ...(options.credentials === undefined ? {} : { credentials: options.credentials }),
-      forcePathStyle: options.forcePathStyle ?? options.endpoint !== undefined,
-      // A checksum the SDK would add to a pre-signed PUT is one the browser cannot compute: only when S3 needs one.
-      requestChecksumCalculation: "WHEN_REQUIRED",
-      responseChecksumValidation: "WHEN_REQUIRED",
-    });
+    const client = (endpoint: string | undefined) =>
+      new S3Client({
+        region: options.region,
+        ...(endpoint === undefined ? {} : { endpoint }),
+        ...(options.credentials === undefined ? {} : { credentials: options.credentials }),
+        forcePathStyle: options.forcePathStyle ?? options.endpoint !== undefined,
+        // A checksum the SDK would add to a pre-signed PUT is one the browser cannot compute: only when S3 needs one.
+        requestChecksumCalculation: "WHEN_REQUIRED",
+        responseChecksumValidation: "WHEN_REQUIRED",
+      });
+    this.#client = client(options.endpoint);
+    this.#signer = options.publicEndpoint === undefined ? this.#client : client(options.publicEndpoint);
     this.#bucket = options.bucket;
     this.#prefix = options.prefix ?? "";
     this.#now = options.now ?? Date.now;
@@ -59,7 +69,7 @@ export class S3ObjectStore implements ObjectStore {
 
   async grantUpload(key: string, { size, type }: UploadSpec, expiresInSeconds: number): Promise<UploadGrant> {
     const command = new PutObjectCommand({ ...this.#object(key), ContentLength: size, ContentType: type });
-    const url = await getSignedUrl(this.#client, command, {
+    const url = await getSignedUrl(this.#signer, command, {
       ...this.#expiry(expiresInSeconds),
       signableHeaders: new Set(["content-length", "content-type"]),
     });
@@ -74,7 +84,7 @@ export class S3ObjectStore implements ObjectStore {
       ResponseContentDisposition: served.disposition,
       ResponseCacheControl: "private, no-store",
     });
-    return getSignedUrl(this.#client, command, this.#expiry(expiresInSeconds));
+    return getSignedUrl(this.#signer, command, this.#expiry(expiresInSeconds));
   }
 
   async stat(key: string): Promise<{ readonly size: number } | undefined> {
@@ -93,6 +103,7 @@ export class S3ObjectStore implements ObjectStore {
 
   async close(): Promise<void> {
     this.#client.destroy();
+    if (this.#signer !== this.#client) this.#signer.destroy();
   }
 
   #object(key: string): { Bucket: string; Key: string } {

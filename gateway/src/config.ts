@@ -75,6 +75,7 @@ export const variables = {
   PARLEY_S3_BUCKET: env.optionalString(),
   PARLEY_S3_REGION: env.string("us-east-1"),
   PARLEY_S3_ENDPOINT: env.optionalUrl(),
+  PARLEY_S3_PUBLIC_ENDPOINT: env.optionalUrl(),
   PARLEY_S3_FORCE_PATH_STYLE: env.bool(false),
   PARLEY_S3_PREFIX: env.optionalString(),
   PARLEY_S3_ACCESS_KEY_ID: env.optionalString(),
@@ -130,6 +131,8 @@ export type FilesConfig =
       readonly bucket: string;
       readonly region: string;
       readonly endpoint?: string;
+      /** Where browsers reach S3, when not at `endpoint`: the URLs handed to them are signed for it. */
+      readonly publicEndpoint?: string;
       readonly forcePathStyle: boolean;
       readonly prefix?: string;
       readonly credentials?: { readonly accessKeyId: string; readonly secretAccessKey: string };
@@ -271,6 +274,7 @@ function filesConfig(v: ReturnType<typeof parseEnv<typeof variables>>): FilesCon
         region: v.PARLEY_S3_REGION,
         forcePathStyle: v.PARLEY_S3_FORCE_PATH_STYLE || v.PARLEY_S3_ENDPOINT !== undefined,
         ...(v.PARLEY_S3_ENDPOINT === undefined ? {} : { endpoint: v.PARLEY_S3_ENDPOINT }),
+        ...(v.PARLEY_S3_PUBLIC_ENDPOINT === undefined ? {} : { publicEndpoint: v.PARLEY_S3_PUBLIC_ENDPOINT }),
         ...(v.PARLEY_S3_PREFIX === undefined ? {} : { prefix: v.PARLEY_S3_PREFIX }),
         ...(accessKeyId === undefined || secretAccessKey === undefined
           ? {}

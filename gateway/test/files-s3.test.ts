@@ -5,6 +5,9 @@ import { serviceEnv, uniqueName, waitFor } from "@parley/testkit";
 import { GatewayProcess } from "@parley/testkit/gateway-process";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 
+/** The local SeaweedFS by name rather than address. */
+const publicEndpoint = () => serviceEnv().s3.endpoint.replace("127.0.0.1", "localhost");
+
 /** File sharing on the local SeaweedFS: the browser's path, straight to S3 with the gateway's pre-signed URLs. */
 describe("file sharing on S3 (SeaweedFS)", () => {
   let dataDir: string;
@@ -17,6 +20,8 @@ describe("file sharing on S3 (SeaweedFS)", () => {
       PARLEY_DATA_DIR: dataDir,
       PARLEY_FILES: "s3",
       PARLEY_S3_ENDPOINT: s3.endpoint,
+      // What browsers reach may be another address than the gateways use: the URLs are signed for it.
+      PARLEY_S3_PUBLIC_ENDPOINT: publicEndpoint(),
       PARLEY_S3_BUCKET: s3.bucket,
       PARLEY_S3_REGION: s3.region,
       PARLEY_S3_PREFIX: `${uniqueName("gateway")}/`,
@@ -42,7 +47,7 @@ describe("file sharing on S3 (SeaweedFS)", () => {
       id: string;
       upload: { url: string; headers: Record<string, string> };
     };
-    expect(upload.url.startsWith(serviceEnv().s3.endpoint)).toBe(true);
+    expect(upload.url.startsWith(publicEndpoint())).toBe(true);
     // S3 itself refuses bytes other than those granted.
     expect(
       (await fetch(upload.url, { method: "PUT", headers: upload.headers, body: Buffer.concat([bytes, bytes]) })).ok,

@@ -112,3 +112,69 @@ readOnlyRootFilesystem: true
 capabilities:
   drop: ["ALL"]
 {{- end }}
+
+{{/*
+Secret with the S3 access key pair the gateway reads (keys s3-access-key-id and s3-secret-access-key):
+files.s3.existingSecret, else the chart's Secret when it stores the pair, else none (empty: the AWS SDK's default
+chain finds credentials).
+*/}}
+{{- define "parley.files.s3SecretName" -}}
+{{- $s3 := .Values.files.s3 -}}
+{{- if .Values.files.enabled -}}
+{{- if $s3.existingSecret -}}
+{{- $s3.existingSecret -}}
+{{- else if and $s3.accessKeyId $s3.secretAccessKey -}}
+{{- include "parley.secretName" . -}}
+{{- end -}}
+{{- end -}}
+{{- end }}
+
+{{/*
+Origin (scheme://host[:port]) of the pre-signed URLs browsers upload to and download from, as the AWS SDK builds them:
+files.s3.publicEndpoint, else files.s3.endpoint, else AWS's regional endpoint; the bucket in the host name unless
+forcePathStyle, the bucket name has a dot or the host is an IP address (the SDK puts it in the path then).
+*/}}
+{{- define "parley.files.publicOrigin" -}}
+{{- $s3 := .Values.files.s3 -}}
+{{- $url := urlParse ($s3.publicEndpoint | default $s3.endpoint | default (printf "https://s3.%s.amazonaws.com" $s3.region)) -}}
+{{- $host := lower $url.host -}}
+{{- if not (or $s3.forcePathStyle (contains "." $s3.bucket) (regexMatch "^(\\[[0-9a-f:.]+\\]|[0-9.]+)(:[0-9]+)?$" $host)) -}}
+{{- $host = printf "%s.%s" $s3.bucket $host -}}
+{{- end -}}
+{{- printf "%s://%s" $url.scheme $host -}}
+{{- end }}
+
+{{/* TCP port the gateways reach S3 on: files.s3.egressPort, else the endpoint's (AWS: 443). */}}
+{{- define "parley.files.s3Port" -}}
+{{- $s3 := .Values.files.s3 -}}
+{{- if $s3.egressPort -}}
+{{- $s3.egressPort -}}
+{{- else -}}
+{{- $url := urlParse ($s3.endpoint | default "https://s3.amazonaws.com") -}}
+{{- $port := regexFind ":[0-9]+$" $url.host | trimPrefix ":" -}}
+{{- $port | default (ternary "80" "443" (eq $url.scheme "http")) -}}
+{{- end -}}
+{{- end }}
+
+{{/*
+The web client's Content-Security-Policy, as the web image (web/nginx/parley-headers.conf) and the gateway
+(gateway/src/static-files.ts) send it, with `.origin` (the S3 origin of attachments) added to img-src and connect-src
+when set. charts/test/chart.test.ts checks it against the image's file.
+*/}}
+{{- define "parley.web.contentSecurityPolicy" -}}
+{{- $extra := ternary "" (printf " %s" .origin) (empty .origin) -}}
+default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:{{ $extra }}; connect-src 'self' ws: wss:{{ $extra }}; object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'
+{{- end }}
+
+{{/* Egress every restricted Parley pod but the web's has: DNS (to any resolver) and networkPolicy.egress.rules. */}}
+{{- define "parley.networkPolicy.egressRules" -}}
+# DNS, to whichever resolver the pod has (kube-dns, NodeLocal DNSCache).
+- ports:
+    - port: 53
+      protocol: UDP
+    - port: 53
+      protocol: TCP
+{{- with .Values.networkPolicy.egress.rules }}
+{{ toYaml . }}
+{{- end }}
+{{- end }}
