@@ -68,6 +68,8 @@ describe("the images, built and run", () => {
         PARLEY_BUS: "redis",
         PARLEY_LOG: "kafka",
         PARLEY_STORE: "postgres",
+        // As the chart sets it without files.enabled: the default folder store is for one process, not a read-only image.
+        PARLEY_FILES: "off",
       }),
     ]);
     const started = await container.waitForLog(

@@ -306,10 +306,10 @@ export class ClientSession implements SocketSession, RoomMember, UserConnection 
   }
 
   async #message({ room, cid, body, replyTo, attachments }: ClientFrame & { t: "send" }): Promise<void> {
-    if (!this.#joinedState(room)) return this.#error(ErrorCode.NotJoined, `join ${room} first`, cid);
     if (body === undefined && attachments === undefined) {
       return this.#error(ErrorCode.BadRequest, "a message needs a body, attachments or both", cid);
     }
+    if (!this.#joinedState(room)) return this.#error(ErrorCode.NotJoined, `join ${room} first`, cid);
     if (replyTo !== undefined) {
       const { state, retry } = await lookUp(this.context, { room, seq: replyTo, user: this.user, cid });
       if (state === "missing" && !retry)
