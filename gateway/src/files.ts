@@ -16,7 +16,7 @@ import type { FileRecord, Store } from "@parley/store";
 import { z } from "zod";
 import type { Authenticator } from "./auth/auth.js";
 import type { FileLimits } from "./config.js";
-import { authenticateRequest, errorResponse, jsonResponse, methodNotAllowed } from "./http-api.js";
+import { authenticateRequest, decodedSegment, errorResponse, jsonResponse, methodNotAllowed } from "./http-api.js";
 import type { HttpRequest, HttpResponse } from "./server.js";
 
 /** File sharing as a gateway runs it: where bytes go, where uploads are recorded, and the limits. */
@@ -24,10 +24,8 @@ export interface FileSharing {
   readonly objects: ObjectStore;
   readonly store: Pick<Store, "addFile" | "file" | "claimFiles" | "filesToSweep" | "forgetFiles">;
   readonly limits: FileLimits;
-  /** The filesystem store, whose URLs are paths this gateway serves (S3 serves its own). */
+  /** The filesystem store, whose URLs are paths this gateway serves under {@link OBJECTS_PATH} (S3 serves its own). */
   readonly served?: FsObjectStore;
-  /** Where {@link served} URLs live. */
-  readonly servedPath?: string;
   /** @default Date.now */
   readonly now?: () => number;
 }
@@ -66,11 +64,11 @@ export async function filesRoute(
   if (files === undefined) return errorResponse(404, ErrorCode.NotFound, "file sharing is off on this server");
   const authenticated = await authenticateRequest(options.auth, request);
   if ("refusal" in authenticated) return authenticated.refusal;
-  const room = decoded((upload ?? download)?.[1]);
+  const room = decodedSegment((upload ?? download)?.[1]);
   if (room === undefined || !isRoomName(room)) return errorResponse(400, ErrorCode.BadRequest, "invalid room name");
   if (!mayAccess(authenticated.user, room)) return errorResponse(403, ErrorCode.Forbidden, "not your direct room");
   if (upload) return grantUpload(files, room, authenticated.user, request);
-  return grantDownload(files, room, authenticated.user, decoded(download?.[2]));
+  return grantDownload(files, room, authenticated.user, decodedSegment(download?.[2]));
 }
 
 async function grantUpload(files: FileSharing, room: string, user: string, request: HttpRequest) {
@@ -221,15 +219,6 @@ export class FileSweeper {
       swept += due.length;
       if (due.length < SWEEP_BATCH) return swept;
     }
-  }
-}
-
-function decoded(segment: string | undefined): string | undefined {
-  if (segment === undefined) return undefined;
-  try {
-    return decodeURIComponent(segment);
-  } catch {
-    return undefined;
   }
 }
 

@@ -40,6 +40,16 @@ export function methodNotAllowed(allow: readonly string[]): HttpResponse {
   return { ...response, headers: { ...response.headers, allow: allow.join(", ") } };
 }
 
+/** A path segment URL-decoded, or undefined when it is not valid URL encoding (or missing). */
+export function decodedSegment(segment: string | undefined): string | undefined {
+  if (segment === undefined) return undefined;
+  try {
+    return decodeURIComponent(segment);
+  } catch {
+    return undefined;
+  }
+}
+
 /** Authenticates a request; a refusal comes back as the HTTP response to send. */
 export async function authenticateRequest(
   auth: Authenticator,
@@ -77,12 +87,8 @@ export async function historyRoute(request: HttpRequest, options: HistoryOptions
   if (request.method !== "GET") return methodNotAllowed(["GET"]);
   const authenticated = await authenticateRequest(options.auth, request);
   if ("refusal" in authenticated) return authenticated.refusal;
-  let room: string;
-  try {
-    room = decodeURIComponent(match[1] ?? "");
-  } catch {
-    return errorResponse(400, ErrorCode.BadRequest, "room is not valid URL encoding");
-  }
+  const room = decodedSegment(match[1] ?? "");
+  if (room === undefined) return errorResponse(400, ErrorCode.BadRequest, "room is not valid URL encoding");
   if (!isRoomName(room)) return errorResponse(400, ErrorCode.BadRequest, "invalid room name");
   if (!mayAccess(authenticated.user, room)) return errorResponse(403, ErrorCode.Forbidden, "not your direct room");
   const query = z
