@@ -41,7 +41,7 @@ describe("file sharing", () => {
     files = { objects: served, served, store, limits, now: () => now };
     const bus = new MemoryBus({ listener: (event) => gateway.deliver(event) });
     gateway = inProcessGateway({ bus, log: new MemoryLog(), store, topics, files });
-  });
+  }, 60_000); // PGlite's start and migrations take seconds, more beside the integration tests
   afterAll(async () => {
     await store.close();
     await rm(dir, { recursive: true, force: true });
