@@ -73,6 +73,11 @@ export class FsObjectStore implements ObjectStore {
     return this.#url("GET", key, { exp: String(this.#expiry(expiresInSeconds)), name, type });
   }
 
+  /** Grants are paths on the gateway that serves the page. */
+  async origin(): Promise<undefined> {
+    return undefined;
+  }
+
   async stat(key: string): Promise<{ readonly size: number } | undefined> {
     checkObjectKey(key);
     try {

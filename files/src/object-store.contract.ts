@@ -67,6 +67,17 @@ export function objectStoreContract(name: string, factory: ObjectStoreFactory): 
       );
     });
 
+    it("names the origin its grants are on, or none when they are paths", async () => {
+      const { store } = await open();
+      const origin = await store.origin();
+      const upload = await store.grantUpload(key(), { size: 1, type: "text/plain" }, HOUR);
+      const download = await store.grantDownload(key(), { name: "a.txt", type: "text/plain" }, HOUR);
+      for (const url of [upload.url, download]) {
+        if (origin === undefined) expect(url).toMatch(/^\/[^/]/);
+        else expect(new URL(url).origin).toBe(origin);
+      }
+    });
+
     it("serves HTML, SVG and other types as attachments of no runnable type, under their names", async () => {
       const at = await open();
       const { store } = at;

@@ -36,6 +36,11 @@ export interface ObjectStore {
   grantUpload(key: string, spec: UploadSpec, expiresInSeconds: number): Promise<UploadGrant>;
   /** An absolute URL (S3), or a path on the gateway (the filesystem store). */
   grantDownload(key: string, spec: DownloadSpec, expiresInSeconds: number): Promise<string>;
+  /**
+   * The origin every grant's URL is on, when browsers reach it elsewhere than the page that asked (S3): the web
+   * client's content policy must allow it for previews and uploads. Undefined when grants are paths (the gateway).
+   */
+  origin(): Promise<string | undefined>;
   /** The object's size, or undefined when it has not been uploaded (or was deleted). */
   stat(key: string): Promise<{ readonly size: number } | undefined>;
   delete(key: string): Promise<void>;

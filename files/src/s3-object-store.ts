@@ -87,6 +87,12 @@ export class S3ObjectStore implements ObjectStore {
     return getSignedUrl(this.#signer, command, this.#expiry(expiresInSeconds));
   }
 
+  /** Read off a signed URL, so it is the host the SDK signs for (the bucket's own, unless path-style). */
+  async origin(): Promise<string> {
+    const url = await getSignedUrl(this.#signer, new GetObjectCommand(this.#object("origin")), { expiresIn: 1 });
+    return new URL(url).origin;
+  }
+
   async stat(key: string): Promise<{ readonly size: number } | undefined> {
     try {
       const head = await this.#client.send(new HeadObjectCommand(this.#object(key)));

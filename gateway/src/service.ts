@@ -173,8 +173,11 @@ async function start(
   const bus = instrumentBus(rawBus, metrics, config.bus.kind);
   const log = await createLog(config.log);
   const companion = await options.companion?.({ config, log, store, bus, registry: metrics.registry, logger });
-  const staticFiles = config.webDir === undefined ? undefined : await loadStaticFiles(config.webDir);
   const files = createFileSharing(config.files, store);
+  const staticFiles =
+    config.webDir === undefined
+      ? undefined
+      : await loadStaticFiles(config.webDir, { fileOrigin: await files?.objects.origin() });
   const sweeper = files === undefined ? undefined : new FileSweeper(files, logger);
   sweeper?.start(SWEEP_INTERVAL_MS);
   const transport = createTransport({

@@ -4,7 +4,7 @@ import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { testRequest } from "./in-process.testing.js";
 import type { HttpRequest, HttpResponse } from "./server.js";
-import { loadStaticFiles } from "./static-files.js";
+import { CONTENT_SECURITY_POLICY, loadStaticFiles } from "./static-files.js";
 
 const PAGE = "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8";
 
@@ -54,5 +54,14 @@ describe("loadStaticFiles", () => {
       });
     }
     expect(serve(request("DELETE", "/nothing"))).toBeUndefined();
+  });
+
+  it("sends the content policy, allowing the object store's origin for images and connections when it has one", async () => {
+    expect(serve(request("GET", "/"))?.headers?.["content-security-policy"]).toBe(CONTENT_SECURITY_POLICY);
+    const withS3 = await loadStaticFiles(dir, { fileOrigin: "https://files.example.com" });
+    const policy = String(withS3(request("GET", "/assets/app-1.js"))?.headers?.["content-security-policy"]);
+    expect(policy).toContain("img-src 'self' data: https://files.example.com;");
+    expect(policy).toContain("connect-src 'self' ws: wss: https://files.example.com;");
+    expect(policy.replaceAll(" https://files.example.com", "")).toBe(CONTENT_SECURITY_POLICY);
   });
 });

@@ -23,11 +23,17 @@ export const CONTENT_SECURITY_POLICY =
   "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self' ws: wss:; " +
   "object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'";
 
-const SECURITY_HEADERS = {
-  "content-security-policy": CONTENT_SECURITY_POLICY,
-  "x-content-type-options": "nosniff",
-  "referrer-policy": "no-referrer",
-};
+/**
+ * {@link CONTENT_SECURITY_POLICY} with `fileOrigin` (where shared files are uploaded to and fetched from: an S3
+ * endpoint) allowed for images and connections, as the chart's web header ConfigMap does for the web image.
+ */
+export function contentSecurityPolicy(fileOrigin: string | undefined): string {
+  if (fileOrigin === undefined) return CONTENT_SECURITY_POLICY;
+  return CONTENT_SECURITY_POLICY.replace("img-src 'self' data:", `img-src 'self' data: ${fileOrigin}`).replace(
+    "connect-src 'self' ws: wss:",
+    `connect-src 'self' ws: wss: ${fileOrigin}`,
+  );
+}
 
 /** Paths that are never pages of the app, even for a browser: a wrong URL there must not look like a working one. */
 const NOT_PAGES = /^\/(?:api(?:\/|$)|ws$|healthz$|readyz$|metrics$)/;
@@ -36,8 +42,17 @@ const NOT_PAGES = /^\/(?:api(?:\/|$)|ws$|healthz$|readyz$|metrics$)/;
  * Serves a built single-page app from memory (read once at start: the client is small). A browser navigation (GET
  * or HEAD accepting `text/html`) to a path without a file gets `index.html`, so client-side routes work on reload;
  * everything else that is not a file is left to the caller (undefined), which answers 404. Files take GET and HEAD.
+ * `fileOrigin` is the object store's, when browsers upload to and fetch from it directly.
  */
-export async function loadStaticFiles(dir: string): Promise<(request: HttpRequest) => HttpResponse | undefined> {
+export async function loadStaticFiles(
+  dir: string,
+  { fileOrigin }: { readonly fileOrigin?: string | undefined } = {},
+): Promise<(request: HttpRequest) => HttpResponse | undefined> {
+  const securityHeaders = {
+    "content-security-policy": contentSecurityPolicy(fileOrigin),
+    "x-content-type-options": "nosniff",
+    "referrer-policy": "no-referrer",
+  };
   const files = new Map<string, HttpResponse>();
   for (const entry of await readdir(dir, { recursive: true, withFileTypes: true })) {
     if (!entry.isFile()) continue;
@@ -47,7 +62,7 @@ export async function loadStaticFiles(dir: string): Promise<(request: HttpReques
     const cache = urlPath.startsWith("/assets/") ? "public, max-age=31536000, immutable" : "no-cache";
     files.set(urlPath, {
       status: 200,
-      headers: { "content-type": type, "cache-control": cache, ...SECURITY_HEADERS },
+      headers: { "content-type": type, "cache-control": cache, ...securityHeaders },
       body: await readFile(path),
     });
   }

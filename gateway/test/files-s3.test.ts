@@ -1,12 +1,14 @@
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { fileURLToPath } from "node:url";
 import { serviceEnv, uniqueName, waitFor } from "@parley/testkit";
 import { GatewayProcess } from "@parley/testkit/gateway-process";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 
 /** The local SeaweedFS by name rather than address. */
 const publicEndpoint = () => serviceEnv().s3.endpoint.replace("127.0.0.1", "localhost");
+const WEB_DIR = fileURLToPath(new URL("../../web/dist", import.meta.url));
 
 /** File sharing on the local SeaweedFS: the browser's path, straight to S3 with the gateway's pre-signed URLs. */
 describe("file sharing on S3 (SeaweedFS)", () => {
@@ -18,6 +20,7 @@ describe("file sharing on S3 (SeaweedFS)", () => {
     const s3 = serviceEnv().s3;
     gateway = await GatewayProcess.start({
       PARLEY_DATA_DIR: dataDir,
+      PARLEY_WEB_DIR: WEB_DIR,
       PARLEY_FILES: "s3",
       PARLEY_S3_ENDPOINT: s3.endpoint,
       // What browsers reach may be another address than the gateways use: the URLs are signed for it.
@@ -33,6 +36,15 @@ describe("file sharing on S3 (SeaweedFS)", () => {
   afterAll(async () => {
     await gateway?.service.stop();
     await rm(dataDir, { recursive: true, force: true });
+  });
+
+  it("lets the web client it serves reach S3 for previews and uploads", async () => {
+    const page = await gateway.fetch("/", { headers: { accept: "text/html" } });
+    expect(page.status).toBe(200);
+    const origin = new URL(publicEndpoint()).origin;
+    const policy = page.headers.get("content-security-policy") ?? "";
+    expect(policy).toContain(`img-src 'self' data: ${origin};`);
+    expect(policy).toContain(`connect-src 'self' ws: wss: ${origin};`);
   });
 
   it("uploads to S3, sends the file in a DM and lets only the other user of it fetch it", async () => {
