@@ -1,3 +1,5 @@
+import { INLINE_MEDIA_TYPES } from "@parley/protocol";
+
 /** What the uploader declared of a file: its size in bytes and media type. */
 export interface UploadSpec {
   readonly size: number;
@@ -59,17 +61,11 @@ export function checkObjectKey(key: string): void {
 }
 
 /**
- * Media types a browser shows inline that cannot carry script: raster images. SVG is not among them (it can), and
- * neither is anything a browser renders as a document.
- */
-const INLINE_TYPES = new Set(["image/png", "image/jpeg", "image/gif", "image/webp", "image/avif"]);
-
-/**
  * How a stored file is served: raster images inline with their own type (for previews), everything else as an
  * `application/octet-stream` attachment, so no browser renders it (HTML, SVG, scripts) as a page of our origin.
  */
 export function servedAs({ name, type }: DownloadSpec): { readonly type: string; readonly disposition: string } {
-  const inline = INLINE_TYPES.has(type);
+  const inline = INLINE_MEDIA_TYPES.has(type);
   // The quoted filename is the ASCII fallback for old clients; filename* carries the real name (RFC 6266).
   const fallback = name.replace(/[^\x20-\x7e]|["\\]/g, "_");
   const encoded = encodeURIComponent(name).replace(/['()*]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`);

@@ -84,6 +84,18 @@ export const attachmentSchema = z.object({
   type: mediaTypeSchema,
 });
 export type Attachment = z.infer<typeof attachmentSchema>;
+
+/**
+ * Media types served inline, as themselves, so clients preview them: raster images, which cannot carry script. SVG is
+ * not among them (it can), and neither is anything a browser renders as a document: those are served as downloads.
+ */
+export const INLINE_MEDIA_TYPES: ReadonlySet<string> = new Set([
+  "image/png",
+  "image/jpeg",
+  "image/gif",
+  "image/webp",
+  "image/avif",
+]);
 export const attachmentsSchema = z.array(attachmentSchema).min(1).max(MAX_ATTACHMENTS);
 
 /** What every sequenced event of a room carries. */
