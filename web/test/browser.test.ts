@@ -1,10 +1,10 @@
 import { createHmac } from "node:crypto";
-import { mkdtemp, rm } from "node:fs/promises";
+import { mkdtemp, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { dmRoom, MAX_UNREAD } from "@parley/protocol";
-import { uniqueName, waitFor } from "@parley/testkit";
+import { serviceEnv, uniqueName, waitFor } from "@parley/testkit";
 import { GatewayProcess } from "@parley/testkit/gateway-process";
 import { Stack } from "@parley/testkit/stack";
 import { TestClient } from "@parley/testkit/ws-client";
@@ -13,6 +13,11 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { Balancer } from "./proxy.js";
 
 const WEB_DIST = fileURLToPath(new URL("../dist", import.meta.url));
+/** A 1×1 PNG. */
+const PNG = Buffer.from(
+  "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAQAAAC1HAwCAAAAC0lEQVR42mNkYAAAAAYAAjCB0C8AAAAASUVORK5CYII=",
+  "base64",
+);
 const CHROMIUM = process.env.PARLEY_CHROMIUM ?? "/usr/bin/chromium";
 /** Few replayed messages on join, so history paging starts early. */
 const MAX_REPLAY = 20;
@@ -50,9 +55,18 @@ describe("web client in a browser", () => {
   const framesSent = new Map<Page, { t?: string; room?: string }[]>();
 
   beforeAll(async () => {
+    const s3 = serviceEnv().s3;
     stack = await Stack.start({
       gatewayEnv: {
         PARLEY_WEB_DIR: WEB_DIST,
+        // Files on the local SeaweedFS, as in the cluster: browsers upload to it and fetch from it directly.
+        PARLEY_FILES: "s3",
+        PARLEY_S3_ENDPOINT: s3.endpoint,
+        PARLEY_S3_BUCKET: s3.bucket,
+        PARLEY_S3_REGION: s3.region,
+        PARLEY_S3_PREFIX: `${uniqueName("browser")}/`,
+        PARLEY_S3_ACCESS_KEY_ID: s3.accessKeyId,
+        PARLEY_S3_SECRET_ACCESS_KEY: s3.secretAccessKey,
         PARLEY_MAX_REPLAY: String(MAX_REPLAY),
         // The history test seeds its room through one connection as fast as acks come back.
         PARLEY_RATE_PER_SECOND: "1000",
@@ -448,6 +462,87 @@ describe("web client in a browser", () => {
     await messageWith(b.page, "yes, the usual place").locator(".reply-quote", { hasText: "deleted message" }).waitFor();
     await b.page.locator(".message.deleted").waitFor();
     expect(await b.page.locator(".reaction-chip").count()).toBe(0);
+    expect(pageErrors).toEqual([]);
+  });
+
+  it("shares files between two people on two gateways: picked, pasted and dropped; previews and downloads", async () => {
+    const ann = uniqueName("ann");
+    const ben = uniqueName("ben");
+    const room = uniqueName("files");
+    const [a, b] = await Promise.all([person(0, ann), person(1, ben)]);
+    await Promise.all([openRoom(a.page, room), openRoom(b.page, room)]);
+
+    // Ann picks an image and an HTML page with the attach button; each uploads at once, with a progress bar.
+    const html = "<!doctype html><script>alert('ran')</script>";
+    const chooser = a.page.waitForEvent("filechooser");
+    await a.page.getByRole("button", { name: "Attach files" }).click();
+    await (await chooser).setFiles([
+      { name: "dot.png", mimeType: "image/png", buffer: PNG },
+      { name: "page.html", mimeType: "text/html", buffer: Buffer.from(html) },
+    ]);
+    for (const name of ["dot.png", "page.html"]) {
+      await a.page.locator(".upload", { hasText: name }).getByText("uploaded").waitFor();
+    }
+    await say(a.page, "the plan, and a picture");
+    await a.page.locator(".uploads").waitFor({ state: "detached" });
+
+    // Ben, on the other gateway, sees the image inline, fetched from S3 ...
+    const received = messageWith(b.page, "the plan, and a picture");
+    const image = received.getByRole("img", { name: "dot.png" });
+    await expect
+      .poll(() =>
+        image.evaluate((img) => {
+          const shown = img as unknown as { complete: boolean; naturalWidth: number };
+          return shown.complete && shown.naturalWidth;
+        }),
+      )
+      .toBe(1);
+    // ... and the page as a chip that downloads it: saved under its name, never opened as a page.
+    const download = b.page.waitForEvent("download");
+    await received.getByRole("button", { name: /page\.html/ }).click();
+    const saved = await download;
+    expect(saved.suggestedFilename()).toBe("page.html");
+    expect(await readFile(await saved.path())).toEqual(Buffer.from(html));
+    expect(new URL(b.page.url()).origin).toBe(b.balancer.origin);
+    expect(dialogs).toEqual([]);
+
+    // Ben pastes one file and drops another, and sends them without a word.
+    const textarea = composer(b.page);
+    // What a browser dispatches for a paste and a drop of files (DOM code, run in the page).
+    await b.page.evaluate(`(() => {
+      const data = new DataTransfer();
+      data.items.add(new File(["pasted words"], "pasted.txt", { type: "text/plain" }));
+      const paste = new ClipboardEvent("paste", { clipboardData: data, bubbles: true, cancelable: true });
+      document.querySelector(".composer textarea").dispatchEvent(paste);
+    })()`);
+    await b.page.evaluate(`(() => {
+      const data = new DataTransfer();
+      data.items.add(new File(["dropped words"], "dropped.txt", { type: "text/plain" }));
+      for (const type of ["dragover", "drop"]) {
+        const event = new DragEvent(type, { dataTransfer: data, bubbles: true, cancelable: true });
+        document.querySelector(".composer").dispatchEvent(event);
+      }
+    })()`);
+    for (const name of ["pasted.txt", "dropped.txt"]) {
+      await b.page.locator(".upload", { hasText: name }).getByText("uploaded").waitFor();
+    }
+    await textarea.press("Enter");
+    const files = a.page
+      .locator(".log .message")
+      .filter({ has: a.page.locator(".file-chip", { hasText: "pasted.txt" }) });
+    await files.locator(".file-chip", { hasText: "dropped.txt" }).waitFor();
+    expect(await files.locator(".body").count()).toBe(0);
+    const pasted = a.page.waitForEvent("download");
+    await files.getByRole("button", { name: /pasted\.txt/ }).click();
+    expect(await readFile(await (await pasted).path(), "utf8")).toBe("pasted words");
+
+    // Deleting the message deletes its files: the chips go for both.
+    await (await openMenu(a.page, messageWith(a.page, "the plan, and a picture")))
+      .getByRole("menuitem", { name: "Delete" })
+      .click();
+    await a.page.getByRole("button", { name: "Delete", exact: true }).click();
+    await b.page.locator(".message.deleted").waitFor();
+    expect(await b.page.getByRole("img", { name: "dot.png" }).count()).toBe(0);
     expect(pageErrors).toEqual([]);
   });
 

@@ -6,6 +6,7 @@ import {
   RECONNECT_BACKOFF,
   type SocketHandlers,
   type SocketLike,
+  type Upload,
 } from "./chat-client.js";
 
 class FakeSocket implements SocketLike {
@@ -56,7 +57,7 @@ const msg = (room: string, seq: number, from?: string, cid?: string): ServerFram
 
 let sockets: FakeSocket[];
 /** Requests other than the inbox's. */
-let fetches: { url: string; headers: Record<string, string> }[];
+let fetches: { url: string; headers: Record<string, string>; method?: string; body?: string }[];
 let fetchAnswer: (url: string) => { status: number; body: unknown };
 /** Requests of `GET /api/inbox`. */
 let inboxFetches: string[];
@@ -79,7 +80,8 @@ function makeClient(overrides: Partial<ChatClientOptions> = {}): ChatClient {
         const answer = inboxAnswer();
         return { status: answer.status, json: async () => answer.body };
       }
-      fetches.push({ url, headers: init.headers });
+      const { method, body } = init;
+      fetches.push({ url, headers: init.headers, ...(method ? { method } : {}), ...(body ? { body } : {}) });
       const answer = fetchAnswer(url);
       return { status: answer.status, json: async () => answer.body };
     },
@@ -1009,5 +1011,98 @@ describe("ChatClient inbox", () => {
     socket.receive(msg(dm, 5000));
     socket.receive(msg(dm, 5001));
     expect(room(client, dm).unread).toBe(MAX_UNREAD);
+  });
+});
+
+describe("ChatClient files", () => {
+  const grant = {
+    status: 201,
+    body: {
+      id: "file-1",
+      upload: { url: "/api/objects/file-1?sig=s", method: "PUT", headers: { "content-type": "image/png" } },
+      expiresAt: 1,
+    },
+  };
+  const picture = { name: "cat.png", size: 3, type: "image/png", body: new Blob([new Uint8Array([1, 2, 3])]) };
+  const uploads: { url: string; method: string; headers: Readonly<Record<string, string>>; size: number }[] = [];
+  const uploading =
+    (status: number): Upload =>
+    async (url, init, onProgress) => {
+      uploads.push({ url, method: init.method, headers: init.headers, size: init.body.size });
+      onProgress(0.5);
+      onProgress(1);
+      return status;
+    };
+  beforeEach(() => {
+    uploads.length = 0;
+  });
+
+  it("asks for a grant, uploads where it says with progress, and sends the file with the message", async () => {
+    fetchAnswer = (url) => (url.includes("/files") ? grant : { status: 200, body: { room: "lobby", messages: [] } });
+    const client = makeClient({ upload: uploading(200) });
+    const socket = online(client);
+    const progress: number[] = [];
+    const result = await client.attach("lobby", picture, (fraction) => progress.push(fraction));
+
+    const asked = fetches.find((fetched) => fetched.method === "POST");
+    expect(asked?.url).toBe("http://chat.test/api/rooms/lobby/files?user=alice");
+    expect(JSON.parse(asked?.body ?? "")).toEqual({ name: "cat.png", size: 3, type: "image/png" });
+    expect(uploads).toEqual([
+      {
+        url: "http://chat.test/api/objects/file-1?sig=s",
+        method: "PUT",
+        headers: { "content-type": "image/png" },
+        size: 3,
+      },
+    ]);
+    expect(progress).toEqual([0.5, 1]);
+    const attachment = { id: "file-1", name: "cat.png", size: 3, type: "image/png" };
+    expect(result).toEqual({ ok: true, attachment });
+
+    // With a file the body may be empty: the frame has none, carries the file, and so does the message shown at once.
+    expect(client.send("lobby", "", undefined, [attachment])).toEqual({ ok: true, cid: "cid-1" });
+    expect(socket.sentOf("send")).toEqual([{ t: "send", room: "lobby", cid: "cid-1", attachments: [attachment] }]);
+    expect(room(client, "lobby").items[0]?.attachments).toEqual([attachment]);
+    expect(client.send("lobby", "")).toEqual({ ok: false, reason: "Type a message first." });
+  });
+
+  it("says why a file was not uploaded: the server's refusal, or the upload's failure", async () => {
+    fetchAnswer = () => ({ status: 413, body: { code: "too_large", message: "a file may be at most 10 MB" } });
+    const client = makeClient({ upload: uploading(200) });
+    online(client);
+    expect(await client.attach("lobby", picture)).toEqual({
+      ok: false,
+      reason: "cat.png was not uploaded: a file may be at most 10 MB.",
+    });
+    expect(uploads).toEqual([]);
+
+    fetchAnswer = () => grant;
+    const offline = makeClient({ upload: uploading(0) });
+    expect(await offline.attach("lobby", picture)).toEqual({
+      ok: false,
+      reason: "cat.png was not uploaded: the connection failed.",
+    });
+    const refused = makeClient({ upload: uploading(403) });
+    expect(await refused.attach("lobby", picture)).toEqual({
+      ok: false,
+      reason: "cat.png was not uploaded: status 403.",
+    });
+  });
+
+  it("shows a message's files until it is deleted, and gets each file's URL when asked", async () => {
+    const client = makeClient();
+    const socket = online(client);
+    const attachment = { id: "file-2", name: "notes.pdf", size: 9, type: "application/pdf" };
+    socket.receive({ ...msg("lobby", 1), attachments: [attachment] } as ServerFrame);
+    expect(room(client, "lobby").items[0]?.attachments).toEqual([attachment]);
+
+    fetchAnswer = () => ({ status: 200, body: { url: "https://s3.test/b/file-2?X-Amz-Signature=s", expiresAt: 1 } });
+    expect(await client.fileUrl("lobby", "file-2")).toBe("https://s3.test/b/file-2?X-Amz-Signature=s");
+    expect(fetches.at(-1)?.url).toBe("http://chat.test/api/rooms/lobby/files/file-2?user=alice");
+    fetchAnswer = () => ({ status: 410, body: { code: "gone", message: "deleted" } });
+    await expect(client.fileUrl("lobby", "file-2")).rejects.toThrow("the file was deleted");
+
+    socket.receive({ t: "deleted", room: "lobby", at: 2, seq: 1, id: "id-lobby-2", cid: "c2", by: "bob", ts: 2 });
+    expect(room(client, "lobby").items[0]).toMatchObject({ deleted: true, attachments: [] });
   });
 });

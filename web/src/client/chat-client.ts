@@ -1,4 +1,5 @@
 import {
+  type Attachment,
   backoffDelay,
   bodySchema,
   type ClientFrame,
@@ -90,11 +91,13 @@ export interface ChatClientOptions {
   readonly openSocket: (url: string, handlers: SocketHandlers) => SocketLike;
   readonly fetch: (
     url: string,
-    init: { headers: Record<string, string> },
+    init: { method?: string; headers: Record<string, string>; body?: string },
   ) => Promise<{
     status: number;
     json(): Promise<unknown>;
   }>;
+  /** Sends a file's bytes where an upload grant says, telling how far it got (0..1); resolves with the status. */
+  readonly upload?: Upload;
   readonly storage?: StorageLike;
   readonly random?: () => number;
   readonly now?: () => number;
@@ -118,6 +121,39 @@ export interface ChatClientOptions {
   readonly historyPageSize?: number;
   /** Hits per search page. @default 20 */
   readonly searchPageSize?: number;
+}
+
+/** A PUT of a file's bytes to `url`, reporting progress; resolves with the HTTP status (0 when it never got one). */
+export type Upload = (
+  url: string,
+  init: { readonly method: string; readonly headers: Readonly<Record<string, string>>; readonly body: Blob },
+  onProgress: (fraction: number) => void,
+) => Promise<number>;
+
+/** A file the user picked, dropped or pasted. */
+export interface LocalFile {
+  readonly name: string;
+  readonly size: number;
+  readonly type: string;
+  readonly body: Blob;
+}
+
+/** An uploaded file to send with a message, or why it could not be uploaded. */
+export type AttachResult =
+  | { readonly ok: true; readonly attachment: Attachment }
+  | { readonly ok: false; readonly reason: string };
+
+const uploadGrantSchema = z.object({
+  id: z.string(),
+  upload: z.object({ url: z.string(), method: z.string(), headers: z.record(z.string(), z.string()) }),
+});
+const downloadSchema = z.object({ url: z.string() });
+
+/** The server's own words for a refusal (`{code, message}`), or its status. */
+async function refusal(response: { status: number; json(): Promise<unknown> }): Promise<string> {
+  const body: unknown = await response.json().catch(() => undefined);
+  const said = z.object({ message: z.string() }).safeParse(body);
+  return said.success ? said.data.message : `the server answered ${response.status}`;
 }
 
 /** A page of search results, or why there is none. */
@@ -466,14 +502,17 @@ export class ChatClient {
 
   // ---- messages ----
 
-  /** Sends a message, as a reply to the message at seq `replyTo` when given. */
-  send(name: string, body: string, replyTo?: number): SendResult {
+  /**
+   * Sends a message, as a reply to the message at seq `replyTo` when given, with uploaded `attachments` (see
+   * {@link attach}); with attachments the body may be empty.
+   */
+  send(name: string, body: string, replyTo?: number, attachments: readonly Attachment[] = []): SendResult {
     const room = this.#rooms.get(name);
     if (!room) return { ok: false, reason: "Open the room first." };
-    const problem = bodyProblem(body);
+    const problem = attachments.length > 0 && body === "" ? undefined : bodyProblem(body);
     if (problem) return { ok: false, reason: problem };
     const cid = this.#options.newCid();
-    room.addSend(cid, body, this.#options.now(), replyTo);
+    room.addSend(cid, body, this.#options.now(), replyTo, attachments);
     this.#flush(room);
     this.#emit();
     return { ok: true, cid };
@@ -618,6 +657,53 @@ export class ChatClient {
     } catch (error) {
       return { ok: false, reason: `Search failed: ${error instanceof Error ? error.message : String(error)}.` };
     }
+  }
+
+  /**
+   * Uploads `file` for a message in room `name`: asks the server for an upload grant, then sends the bytes where it
+   * says (the gateway, or S3 directly), reporting progress. Never rejects: a refusal (too large, a type not allowed,
+   * sharing off) or a network error comes back as the reason.
+   */
+  async attach(
+    name: string,
+    file: LocalFile,
+    onProgress: (fraction: number) => void = () => {},
+  ): Promise<AttachResult> {
+    const upload = this.#options.upload;
+    if (upload === undefined) return { ok: false, reason: "This client cannot upload files." };
+    const failed = (why: string): AttachResult => ({ ok: false, reason: `${file.name} was not uploaded: ${why}.` });
+    try {
+      const url = new URL(`/api/rooms/${encodeURIComponent(name)}/files`, this.#options.origin);
+      const headers = { ...authorize(this.#options.credentials, url, "header"), "content-type": "application/json" };
+      const { name: fileName, size, type } = file;
+      const mediaType = type === "" ? "application/octet-stream" : type;
+      const body = JSON.stringify({ name: fileName, size, type: mediaType });
+      const response = await this.#options.fetch(url.toString(), { method: "POST", headers, body });
+      if (response.status !== 201) return failed(await refusal(response));
+      const grant = uploadGrantSchema.safeParse(await response.json());
+      if (!grant.success) return failed("an unreadable answer");
+      const { id, upload: where } = grant.data;
+      const target = new URL(where.url, this.#options.origin).toString();
+      const status = await upload(
+        target,
+        { method: where.method, headers: where.headers, body: file.body },
+        onProgress,
+      );
+      if (status < 200 || status > 299) return failed(status === 0 ? "the connection failed" : `status ${status}`);
+      return { ok: true, attachment: { id, name: fileName, size, type: mediaType } };
+    } catch (error) {
+      return failed(error instanceof Error ? error.message : String(error));
+    }
+  }
+
+  /** A short-lived URL of a file sent in room `name` (a preview's source, a download's target). */
+  async fileUrl(name: string, id: string): Promise<string> {
+    const response = await this.#get(`/api/rooms/${encodeURIComponent(name)}/files/${encodeURIComponent(id)}`, {});
+    if (response.status === 410) throw new Error("the file was deleted");
+    if (response.status !== 200) throw new Error(await refusal(response));
+    const download = downloadSchema.safeParse(await response.json());
+    if (!download.success) throw new Error("an unreadable answer");
+    return new URL(download.data.url, this.#options.origin).toString();
   }
 
   /** A request to the history API of `room`, with our credentials. */

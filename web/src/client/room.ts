@@ -1,4 +1,5 @@
 import {
+  type Attachment,
   type ClientFrame,
   dmMembers,
   type EventFrame,
@@ -52,6 +53,8 @@ export interface ChatItem {
   readonly deleted: boolean;
   /** Emoji with at least one user, in the order they were first used (none on a tombstone). */
   readonly reactions: readonly ReactionCount[];
+  /** The files it carries (none on a tombstone: deleting a message deletes them). */
+  readonly attachments: readonly Attachment[];
   readonly replyTo?: ReplyPreview;
   /** Only on our own messages that this client sent or saw being stored. */
   readonly delivery?: Delivery;
@@ -102,6 +105,7 @@ interface OwnSend {
   body: string;
   ts: number;
   replyTo: number | undefined;
+  attachments: readonly Attachment[];
   state: "sending" | "acked" | "failed";
   error?: string;
   /** Set once the server sequenced it (from the `msg` or the `ack`). */
@@ -129,6 +133,7 @@ interface Posted {
   /** Absent when only its tombstone is known. */
   readonly body?: string;
   readonly replyTo?: number | undefined;
+  readonly attachments?: readonly Attachment[] | undefined;
 }
 
 /** A message as it is shown now: its fold, with our own changes on their way applied on top. */
@@ -389,7 +394,7 @@ export class RoomModel {
   }
 
   #insertStored(message: HistoryMessage, asOf: number): void {
-    const { seq, id, cid, from, ts, body, replyTo, editedAt, deleted, reactions = [] } = message;
+    const { seq, id, cid, from, ts, body, replyTo, attachments, editedAt, deleted, reactions = [] } = message;
     const posted = this.#messages.get(seq);
     this.#insert({
       seq,
@@ -399,6 +404,7 @@ export class RoomModel {
       ts,
       ...(posted?.body === undefined ? (body === undefined ? {} : { body }) : { body: posted.body }),
       ...(replyTo === undefined ? {} : { replyTo }),
+      ...(attachments === undefined ? {} : { attachments }),
     });
     this.#foldOf(seq).snapshot({ body, editedAt, deleted: deleted === true, reactions }, asOf);
     // The page says how the message stands; our acked changes of it are in there or on their way in the stream.
@@ -407,8 +413,8 @@ export class RoomModel {
     }
   }
 
-  addSend(cid: string, body: string, ts: number, replyTo?: number): void {
-    this.#own.set(cid, { body, ts, replyTo, state: "sending", sentOnConnection: false });
+  addSend(cid: string, body: string, ts: number, replyTo?: number, attachments: readonly Attachment[] = []): void {
+    this.#own.set(cid, { body, ts, replyTo, attachments, state: "sending", sentOnConnection: false });
     this.changed();
   }
 
@@ -425,7 +431,10 @@ export class RoomModel {
       if (own.state !== "sending" || own.sentOnConnection) continue;
       own.sentOnConnection = true;
       const replyTo = own.replyTo === undefined ? {} : { replyTo: own.replyTo };
-      out.push({ t: "send", room: this.name, cid, body: own.body, ...replyTo });
+      const files = own.attachments.length === 0 ? {} : { attachments: [...own.attachments] };
+      // A message of files alone goes without a body (an empty one is not a body).
+      const body = own.body === "" ? {} : { body: own.body };
+      out.push({ t: "send", room: this.name, cid, ...body, ...replyTo, ...files });
     }
     for (const change of this.#changes.values()) {
       if (change.state !== "sending" || change.sentOnConnection) continue;
@@ -678,6 +687,7 @@ export class RoomModel {
         own: true,
         deleted: false,
         reactions: [],
+        attachments: own.attachments,
         ...preview(own.replyTo),
         delivery: this.#delivery(own, own.seq),
         ...(own.error === undefined ? {} : { error: own.error }),
@@ -734,6 +744,7 @@ export class RoomModel {
       ...(current.editedAt === undefined ? {} : { editedAt: current.editedAt }),
       deleted: current.deleted,
       reactions: current.reactions,
+      attachments: current.deleted ? [] : (posted.attachments ?? []),
       ...(current.saving === undefined ? {} : { saving: current.saving }),
     };
     if (own) return { ...base, delivery: this.#delivery(own, posted.seq), ...(own.error ? { error: own.error } : {}) };

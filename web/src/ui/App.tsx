@@ -8,6 +8,7 @@ import {
   type Credentials,
 } from "../client/chat-client.js";
 import { credentialsFromUrl, loadSession, roomFromUrl, saveSession, urlWithRoom } from "../client/session.js";
+import { xhrUpload } from "../client/xhr-upload.js";
 import { RoomView } from "./RoomView.js";
 import { Sidebar } from "./Sidebar.js";
 import { SignIn } from "./SignIn.js";
@@ -77,6 +78,7 @@ function Chat({
       origin: window.location.origin,
       openSocket: browserSocket,
       fetch: (url, init) => window.fetch(url, init),
+      upload: xhrUpload,
       storage: localStorage,
     });
     if (named !== undefined) created.openRoom(named);

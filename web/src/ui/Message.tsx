@@ -1,5 +1,6 @@
 import { type FormEvent, type KeyboardEvent, useEffect, useId, useRef, useState } from "react";
 import type { ChangeAction, ChangeFailure, ChatItem, Delivery, ReplyPreview } from "../client/room.js";
+import { Attachments } from "./Attachments.js";
 import type { MenuFocus } from "./MessageMenu.js";
 import { reactionLabel } from "./reactions.js";
 
@@ -33,6 +34,8 @@ export interface MessageControls {
   endDelete(seq: number): void;
   retry(cid: string): void;
   dismiss(cid: string): void;
+  /** A short-lived URL of a file in this room. */
+  fileUrl(id: string): Promise<string>;
 }
 
 /**
@@ -116,7 +119,7 @@ export function Message({
           onSave={(body) => controls.saveEdit(seq, body)}
           onCancel={() => controls.endEdit(seq)}
         />
-      ) : (
+      ) : item.body === "" && item.saving !== "edit" && item.editedAt === undefined ? null : (
         <p className="body-row">
           {/* Text only: React escapes it, so a body like <img onerror=…> is shown, never interpreted. */}
           <span className="body">{item.body}</span>
@@ -130,6 +133,7 @@ export function Message({
           ) : null}
         </p>
       )}
+      {item.attachments.length > 0 ? <Attachments attachments={item.attachments} fileUrl={controls.fileUrl} /> : null}
       {confirmingDelete && seq !== undefined && !item.deleted ? (
         <DeleteConfirm onConfirm={() => controls.confirmDelete(seq)} onCancel={() => controls.endDelete(seq)} />
       ) : null}

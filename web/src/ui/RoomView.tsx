@@ -173,6 +173,7 @@ function MessageList({
       },
       retry: (cid) => client.retry(room.name, cid),
       dismiss: (cid) => client.dismiss(room.name, cid),
+      fileUrl: (id) => client.fileUrl(room.name, id),
     };
   }, [client, room.name]);
 
