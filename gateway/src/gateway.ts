@@ -10,6 +10,7 @@ import {
   errorResponse,
   historyRoute,
   inboxRoute,
+  meRoute,
   methodNotAllowed,
   searchRoute,
 } from "./http-api.js";
@@ -179,6 +180,7 @@ export class Gateway implements SocketHandler<Identity> {
       (await historyRoute(request, api)) ??
       (await searchRoute(request, api)) ??
       (await inboxRoute(request, api)) ??
+      (await meRoute(request, this.options.auth)) ??
       (await filesRoute(request, { auth: this.options.auth, files: this.options.files }));
     const found = answer ?? this.options.fallback?.(request);
     return found ?? errorResponse(404, ErrorCode.NotFound, `no such path: ${request.path}`);

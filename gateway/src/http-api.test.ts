@@ -1,9 +1,9 @@
-import { searchPageSchema } from "@parley/protocol";
+import { meSchema, searchPageSchema } from "@parley/protocol";
 import type { SearchQuery } from "@parley/store";
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { DevAuthenticator } from "./auth/dev-auth.js";
-import { decodeSearchCursor, encodeSearchCursor, searchRoute } from "./http-api.js";
+import { decodeSearchCursor, encodeSearchCursor, meRoute, searchRoute } from "./http-api.js";
 import { testRequest } from "./in-process.testing.js";
 
 function get(path: string, query: Record<string, string>) {
@@ -103,5 +103,27 @@ describe("searchRoute", () => {
         if (position !== undefined) expect(decodeSearchCursor(encodeSearchCursor(position))).toEqual(position);
       }),
     );
+  });
+});
+
+describe("meRoute", () => {
+  const auth = new DevAuthenticator();
+
+  it("says who the caller is and whether they are an admin", async () => {
+    const me = async (query: Record<string, string>) => {
+      const response = await meRoute(get("/api/me", query), auth);
+      expect(response?.status).toBe(200);
+      return meSchema.parse(JSON.parse(String(response?.body)));
+    };
+    await expect(me({ user: "amy" })).resolves.toEqual({ user: "amy", admin: false });
+    await expect(me({ user: "amy", admin: "1" })).resolves.toEqual({ user: "amy", admin: true });
+  });
+
+  it("answers 401 without credentials, 405 to another method, and leaves other paths alone", async () => {
+    expect((await meRoute(get("/api/me", {}), auth))?.status).toBe(401);
+    const post = await meRoute(testRequest("POST", "/api/me", { query: { user: "amy" } }), auth);
+    expect(post?.status).toBe(405);
+    expect(post?.headers?.allow).toBe("GET");
+    expect(await meRoute(get("/api/me/more", { user: "amy" }), auth)).toBeUndefined();
   });
 });

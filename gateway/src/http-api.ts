@@ -3,6 +3,7 @@ import {
   ErrorCode,
   type Inbox,
   isRoomName,
+  type Me,
   mayAccess,
   type SearchPage,
   searchQuerySchema,
@@ -206,4 +207,14 @@ export async function inboxRoute(
   if ("refusal" in authenticated) return authenticated.refusal;
   const inbox: Inbox = { rooms: await readInbox(options, authenticated.user) };
   return jsonResponse(200, inbox);
+}
+
+/** `GET /api/me`: the caller's user id and whether they are an admin. */
+export async function meRoute(request: HttpRequest, auth: Authenticator): Promise<HttpResponse | undefined> {
+  if (request.path !== "/api/me") return undefined;
+  if (request.method !== "GET") return methodNotAllowed(["GET"]);
+  const authenticated = await authenticateRequest(auth, request);
+  if ("refusal" in authenticated) return authenticated.refusal;
+  const me: Me = { user: authenticated.user, admin: authenticated.admin };
+  return jsonResponse(200, me);
 }

@@ -253,6 +253,8 @@ describe("bad input", () => {
       ["/api/search?user=amy&q=hello&room=dm:bob:carol", 403],
       ["/api/inbox?user=amy", 200],
       ["/api/inbox", 401],
+      ["/api/me?user=amy", 200],
+      ["/api/me", 401],
       ["/api/nothing-here", 404],
     ])("answers GET %s with %i", async (path, status) => {
       const response = await gateway.fetch(path);

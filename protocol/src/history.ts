@@ -1,5 +1,5 @@
 import { z } from "zod";
-import { bodySchema, chatMessageSchema, emojiSchema, messageBodySchema, roomSchema } from "./message.js";
+import { bodySchema, chatMessageSchema, emojiSchema, messageBodySchema, roomSchema, userSchema } from "./message.js";
 
 /** The users who reacted to a message with one emoji. */
 export const reactionCountSchema = z.object({
@@ -86,3 +86,10 @@ export type InboxEntry = z.infer<typeof inboxEntrySchema>;
  */
 export const inboxSchema = z.object({ rooms: z.array(inboxEntrySchema) });
 export type Inbox = z.infer<typeof inboxSchema>;
+
+/**
+ * `GET /api/me`: who the credentials sign in as, and whether they are an admin (who may delete anyone's messages:
+ * `PARLEY_JWT_ADMIN_ROLE`, or `admin=1` in development mode), so a client offers only what the server allows.
+ */
+export const meSchema = z.object({ user: userSchema, admin: z.boolean() });
+export type Me = z.infer<typeof meSchema>;

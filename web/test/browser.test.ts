@@ -81,8 +81,15 @@ describe("web client in a browser", () => {
     await stack?.stop();
   });
 
-  /** A person in a fresh browser context, signed in, reaching gateway `gateway` through a balancer. */
-  async function person(gateway: number, name: string): Promise<{ page: Page; balancer: Balancer }> {
+  /**
+   * A person in a fresh browser context, signed in (as an admin, who may delete anyone's messages, with `admin`),
+   * reaching gateway `gateway` through a balancer.
+   */
+  async function person(
+    gateway: number,
+    name: string,
+    { admin = false } = {},
+  ): Promise<{ page: Page; balancer: Balancer }> {
     const target = stack.gateways[gateway];
     if (!target) throw new Error(`no gateway ${gateway}`);
     const balancer = await Balancer.start(target.port);
@@ -107,6 +114,7 @@ describe("web client in a browser", () => {
     });
     await page.goto(balancer.origin);
     await page.getByLabel("Your name").fill(name);
+    if (admin) await page.getByLabel("Admin: may delete anyone’s messages").check();
     await page.getByRole("button", { name: "Sign in" }).click();
     await page.locator(".connection[data-status=online]").waitFor();
     return { page, balancer };
@@ -404,6 +412,18 @@ describe("web client in a browser", () => {
     ).toBe(0);
     // Neither client saw a false gap: one join each, no rejoin to recover seqs that were edits or deletions.
     expect([joinsOf(a.page, room), joinsOf(b.page, room)]).toEqual([1, 1]);
+
+    // An admin is offered Delete (not Edit) on someone else's message, and it goes for everyone.
+    const admin = await person(1, uniqueName("mod"), { admin: true });
+    await openRoom(admin.page, room);
+    const moderated = await openMenu(admin.page, messageWith(admin.page, "and another"));
+    expect(await moderated.getByRole("menuitem").allTextContents()).toEqual(["Reply", "Delete"]);
+    await moderated.getByRole("menuitem", { name: "Delete" }).click();
+    await admin.page
+      .getByRole("group", { name: "Delete this message for everyone?" })
+      .getByRole("button", { name: "Delete" })
+      .click();
+    for (const page of [a.page, b.page, admin.page]) await expect.poll(() => bodies(page)).toEqual(["hi ann"]);
     expect(pageErrors).toEqual([]);
   });
 

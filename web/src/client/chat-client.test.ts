@@ -63,6 +63,8 @@ let fetchAnswer: (url: string) => { status: number; body: unknown };
 let inboxFetches: string[];
 /** The inbox, as the server answers it: by default a gateway from before the inbox (404). */
 let inboxAnswer: () => { status: number; body: unknown };
+/** `GET /api/me`, as the server answers it: by default a gateway from before it (404). */
+let meAnswer: () => { status: number; body: unknown };
 let cids: number;
 
 function makeClient(overrides: Partial<ChatClientOptions> = {}): ChatClient {
@@ -78,6 +80,10 @@ function makeClient(overrides: Partial<ChatClientOptions> = {}): ChatClient {
       if (new URL(url).pathname === "/api/inbox") {
         inboxFetches.push(url);
         const answer = inboxAnswer();
+        return { status: answer.status, json: async () => answer.body };
+      }
+      if (new URL(url).pathname === "/api/me") {
+        const answer = meAnswer();
         return { status: answer.status, json: async () => answer.body };
       }
       const { method, body } = init;
@@ -114,6 +120,7 @@ beforeEach(() => {
   fetchAnswer = () => ({ status: 200, body: { room: "lobby", messages: [] } });
   inboxFetches = [];
   inboxAnswer = () => ({ status: 404, body: { code: "not_found", message: "no such route" } });
+  meAnswer = () => ({ status: 404, body: { code: "not_found", message: "no such route" } });
   cids = 0;
 });
 
@@ -644,6 +651,18 @@ describe("ChatClient edits, deletions, reactions and replies", () => {
     expect(socket.sent.filter((frame) => frame.t !== "join")).toEqual([
       { t: "react", room: "lobby", seq: 1, emoji: ":shipit:", on: true, cid: "cid-1" },
     ]);
+  });
+
+  it("lets an admin, as the server says, delete anyone's message but edit only their own", async () => {
+    meAnswer = () => ({ status: 200, body: { user: "alice", admin: true } });
+    const client = makeClient({ credentials: { kind: "dev", user: "alice", admin: true } });
+    const socket = online(client);
+    expect(socket.url).toContain("user=alice&admin=1");
+    await vi.waitFor(() => expect(client.getSnapshot().admin).toBe(true));
+    socket.receive(msg("lobby", 1, "bob"));
+    expect(client.edit("lobby", 1, "mine now")).toMatchObject({ ok: false });
+    expect(client.deleteMessage("lobby", 1)).toEqual({ ok: true, cid: "cid-1" });
+    expect(socket.sentOf("delete")).toEqual([{ t: "delete", room: "lobby", seq: 1, cid: "cid-1" }]);
   });
 
   it("sends a reply with the seq it answers and quotes that message", () => {

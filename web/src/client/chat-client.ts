@@ -17,6 +17,7 @@ import {
   MAX_BODY_LENGTH,
   MAX_SEARCH_QUERY_LENGTH,
   mayAccess,
+  meSchema,
   NAME_PATTERN,
   parseJson,
   type SearchPage,
@@ -28,9 +29,12 @@ import { z } from "zod";
 import { type ChangeAction, type OutgoingFrame, RoomModel, type RoomSnapshot } from "./room.js";
 import { KeyedThrottle } from "./throttle.js";
 
-/** Who we are to the server: a dev-mode name (`?user=`) or a JWT (`?token=` / `Authorization: Bearer`). */
+/**
+ * Who we are to the server: a dev-mode name (`?user=`, and `&admin=1` for an admin) or a JWT (`?token=` /
+ * `Authorization: Bearer`).
+ */
 export type Credentials =
-  | { readonly kind: "dev"; readonly user: string }
+  | { readonly kind: "dev"; readonly user: string; readonly admin?: true | undefined }
   | { readonly kind: "jwt"; readonly token: string; readonly user: string };
 
 /** What the client hears from a connection. */
@@ -77,6 +81,8 @@ export type ConnectionState =
 
 export interface ClientSnapshot {
   readonly me: string;
+  /** Whether the server says we are an admin (`GET /api/me`), who may delete anyone's messages. */
+  readonly admin: boolean;
   readonly connection: ConnectionState;
   /** Rooms in the order the user opened them; DM rooms included. */
   readonly rooms: readonly RoomSnapshot[];
@@ -249,8 +255,10 @@ type Settings = ChatClientOptions & { readonly [K in keyof typeof DEFAULTS]-?: N
  * headers), or in the query where headers cannot be set.
  */
 function authorize(credentials: Credentials, url: URL, token: "header" | "query"): Record<string, string> {
-  if (credentials.kind === "dev") url.searchParams.set("user", credentials.user);
-  else if (token === "query") url.searchParams.set("token", credentials.token);
+  if (credentials.kind === "dev") {
+    url.searchParams.set("user", credentials.user);
+    if (credentials.admin) url.searchParams.set("admin", "1");
+  } else if (token === "query") url.searchParams.set("token", credentials.token);
   else return { authorization: `Bearer ${credentials.token}` };
   return {};
 }
@@ -273,6 +281,7 @@ export class ChatClient {
   #attempt = 0;
   #stopped = true;
   #notice: string | undefined;
+  #admin = false;
   #snapshot: ClientSnapshot | undefined;
   #retryTimer: ReturnType<typeof setTimeout> | undefined;
   #pingTimer: ReturnType<typeof setInterval> | undefined;
@@ -316,6 +325,7 @@ export class ChatClient {
   getSnapshot = (): ClientSnapshot => {
     this.#snapshot ??= {
       me: this.me,
+      admin: this.#admin,
       connection: this.#connection,
       rooms: [...this.#rooms.values()].map((room) => room.snapshot()),
       ...(this.#notice === undefined ? {} : { notice: this.#notice }),
@@ -445,6 +455,20 @@ export class ChatClient {
     this.#save("read", read);
   }
 
+  /** Reads `GET /api/me` for the connection just opened; a failed answer leaves what we knew. */
+  async #readMe(): Promise<void> {
+    try {
+      const response = await this.#get("/api/me", {});
+      if (response.status !== 200) return;
+      const me = meSchema.safeParse(await response.json());
+      if (!me.success || me.data.admin === this.#admin) return;
+      this.#admin = me.data.admin;
+    } catch {
+      return;
+    }
+    this.#emit();
+  }
+
   // ---- the inbox ----
 
   /**
@@ -530,7 +554,7 @@ export class ChatClient {
     return this.#change(target.room, (cid) => ({ t: "edit", room: name, seq, body, cid }));
   }
 
-  /** Deletes our message at `seq`: it becomes a tombstone for everyone. */
+  /** Deletes a message at `seq` (ours, or anyone's when we are an admin): it becomes a tombstone for everyone. */
   deleteMessage(name: string, seq: number): SendResult {
     const target = this.#changeable(name, seq, "delete");
     if ("reason" in target) return { ok: false, reason: target.reason };
@@ -562,7 +586,8 @@ export class ChatClient {
     const message = room.messageAt(seq);
     if (!message) return { reason: "That message is not loaded." };
     if (message.current.deleted) return { reason: "That message was deleted." };
-    if (action !== "react" && message.from !== this.me) return { reason: "Only its author may change that message." };
+    const mayChange = message.from === this.me || action === "react" || (action === "delete" && this.#admin);
+    if (!mayChange) return { reason: "Only its author may change that message." };
     return { room };
   }
 
@@ -784,6 +809,7 @@ export class ChatClient {
           this.#setConnection({ status: "online" });
           for (const name of this.#rooms.keys()) this.#sendJoin(name);
           void this.#syncInbox();
+          void this.#readMe();
           this.#startPing();
         },
         onMessage: (text) => {

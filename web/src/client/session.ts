@@ -5,7 +5,7 @@ import type { Credentials, StorageLike } from "./chat-client.js";
 const SESSION_KEY = "parley:session";
 
 const credentialsSchema = z.discriminatedUnion("kind", [
-  z.object({ kind: z.literal("dev"), user: z.string().regex(NAME_PATTERN) }),
+  z.object({ kind: z.literal("dev"), user: z.string().regex(NAME_PATTERN), admin: z.literal(true).optional() }),
   z.object({ kind: z.literal("jwt"), token: z.string().min(1), user: z.string().regex(NAME_PATTERN) }),
 ]);
 

@@ -160,6 +160,7 @@ function Chat({
             client={client}
             room={room}
             me={snapshot.me}
+            admin={snapshot.admin}
             onOpenDirect={select}
             found={found?.room === room.name ? found : undefined}
           />

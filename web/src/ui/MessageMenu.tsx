@@ -6,7 +6,8 @@ import { QUICK_REACTIONS } from "./reactions.js";
 export type MenuFocus = "first" | "last";
 
 /**
- * The actions of one message (quick reactions, reply, and on our own messages edit and delete), as an ARIA menu:
+ * The actions of one message (quick reactions, reply, on our own messages edit, and delete on our own or, for an
+ * admin, on anyone's), as an ARIA menu:
  * arrow keys, Home and End move between its items, Escape or Tab closes it and the focus goes back to the button
  * that opened it. It is drawn over the log (not inside it, so the log's live region does not announce it), next to
  * that button, above or below wherever there is room, and follows it when the log scrolls.
@@ -14,6 +15,7 @@ export type MenuFocus = "first" | "last";
 export function MessageMenu({
   id,
   item,
+  mayDelete,
   anchor,
   focus,
   onReact,
@@ -24,6 +26,8 @@ export function MessageMenu({
 }: {
   id: string;
   item: ChatItem;
+  /** Our own message, or we are an admin. */
+  mayDelete: boolean;
   anchor: HTMLElement;
   focus: MenuFocus;
   onReact: (emoji: string) => void;
@@ -143,14 +147,14 @@ export function MessageMenu({
         Reply
       </button>
       {item.own ? (
-        <>
-          <button type="button" role="menuitem" className="menu-item" tabIndex={-1} onClick={onEdit}>
-            Edit
-          </button>
-          <button type="button" role="menuitem" className="menu-item menu-danger" tabIndex={-1} onClick={onDelete}>
-            Delete
-          </button>
-        </>
+        <button type="button" role="menuitem" className="menu-item" tabIndex={-1} onClick={onEdit}>
+          Edit
+        </button>
+      ) : null}
+      {mayDelete ? (
+        <button type="button" role="menuitem" className="menu-item menu-danger" tabIndex={-1} onClick={onDelete}>
+          Delete
+        </button>
       ) : null}
     </div>
   );

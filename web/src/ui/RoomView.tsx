@@ -14,12 +14,15 @@ export function RoomView({
   client,
   room,
   me,
+  admin,
   onOpenDirect,
   found,
 }: {
   client: ChatClient;
   room: RoomSnapshot;
   me: string;
+  /** We may delete anyone's messages. */
+  admin: boolean;
   onOpenDirect: (room: string) => void;
   /** The message a search led to (`key` changes each time a hit is chosen): scrolled to and marked. */
   found?: FoundMessage | undefined;
@@ -72,7 +75,7 @@ export function RoomView({
           </details>
         ) : null}
       </header>
-      <MessageList client={client} room={room} me={me} onReply={setReplyTo} found={found} />
+      <MessageList client={client} room={room} me={me} admin={admin} onReply={setReplyTo} found={found} />
       <TypingLine users={room.typing} />
       <Composer
         client={client}
@@ -105,12 +108,14 @@ function MessageList({
   client,
   room,
   me,
+  admin,
   onReply,
   found,
 }: {
   client: ChatClient;
   room: RoomSnapshot;
   me: string;
+  admin: boolean;
   onReply: (seq: number) => void;
   found: FoundMessage | undefined;
 }) {
@@ -330,6 +335,7 @@ function MessageList({
           key={menu.seq}
           id={menuId}
           item={menuItem}
+          mayDelete={menuItem.own || admin}
           anchor={menu.anchor}
           focus={menu.focus}
           onClose={closeMenu}

@@ -16,6 +16,7 @@ export function SignIn({
 }) {
   const [mode, setMode] = useState<"dev" | "jwt">("dev");
   const [name, setName] = useState("");
+  const [admin, setAdmin] = useState(false);
   const [token, setToken] = useState("");
   const [error, setError] = useState<string | undefined>(problem);
   const errorId = useId();
@@ -26,7 +27,7 @@ export function SignIn({
       const trimmed = name.trim();
       const invalid = nameProblem(trimmed, "user");
       if (invalid) return setError(invalid);
-      onSignIn({ kind: "dev", user: trimmed });
+      onSignIn({ kind: "dev", user: trimmed, ...(admin ? { admin: true } : {}) });
       return;
     }
     const trimmed = token.trim();
@@ -68,6 +69,10 @@ export function SignIn({
                 // biome-ignore lint/a11y/noAutofocus: the only field of the page
                 autoFocus
               />
+              <label className="check-field">
+                <input type="checkbox" checked={admin} onChange={(event) => setAdmin(event.target.checked)} />
+                Admin: may delete anyone’s messages
+              </label>
               <p className="hint">Development sign-in: the server trusts the name you type.</p>
             </>
           ) : (
