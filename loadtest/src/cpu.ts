@@ -11,14 +11,21 @@ const TICKS_PER_SECOND = 100;
 
 export const ROLES = ["servers", "redis", "kafka", "persister", "postgres", "generator"] as const;
 export type Role = (typeof ROLES)[number];
-/** CPU seconds by role over a window; `servers` is NaN when one of them died during it (its CPU went with it). */
-export type CpuSplit = Readonly<Record<Role, number>>;
+/**
+ * CPU seconds by role over a window; `servers` is NaN when one of them died during it (its CPU went with it).
+ * `stolen` is the CPU time the hypervisor gave other guests while this machine's CPUs wanted to run (all CPUs,
+ * `steal` in `/proc/stat`): on a shared virtual machine it is time every process here waited, which shows as latency.
+ */
+export type CpuSplit = Readonly<Record<Role, number>> & { readonly stolen: number };
 
 /** The processes of each role, at one moment. */
 export type RolePids = Readonly<Record<Role, readonly number[]>>;
 
-/** CPU seconds so far per pid, by role (pids gone by then are missing). */
-export type CpuSample = Readonly<Record<Role, ReadonlyMap<number, number>>>;
+/** CPU seconds so far per pid, by role (pids gone by then are missing), and the machine's stolen seconds so far. */
+export interface CpuSample {
+  readonly roles: Readonly<Record<Role, ReadonlyMap<number, number>>>;
+  readonly stolen: number;
+}
 
 interface Stat {
   readonly ppid: number;
@@ -68,22 +75,32 @@ export async function sampleCpu(pids: RolePids): Promise<CpuSample> {
     }
     return seconds;
   };
-  const [servers, redis, kafka, persister, postgres, generator] = await Promise.all([
+  const [servers, redis, kafka, persister, postgres, generator, stolen] = await Promise.all([
     sample(pids.servers),
     sample(pids.redis),
     sample(pids.kafka),
     sample(pids.persister),
     sample(pids.postgres),
     sample(pids.generator),
+    stolenSeconds(),
   ]);
-  return { servers, redis, kafka, persister, postgres, generator };
+  return { roles: { servers, redis, kafka, persister, postgres, generator }, stolen };
+}
+
+/** The `steal` column of `/proc/stat`'s all-CPU line (the eighth number after "cpu"), in seconds. */
+async function stolenSeconds(): Promise<number> {
+  const line = (await readFile("/proc/stat", "utf8")).split("\n", 1)[0] ?? "";
+  return Number(line.split(/\s+/)[8] ?? 0) / TICKS_PER_SECOND;
 }
 
 /**
  * CPU seconds by role between two samples: per process present at the end, what it used since the first sample
  * (all of it when it started in between, like a new PostgreSQL backend).
  */
-export function cpuBetween(before: CpuSample, after: CpuSample): CpuSplit {
+export function cpuBetween(
+  { roles: before, stolen }: CpuSample,
+  { roles: after, stolen: stolenAfter }: CpuSample,
+): CpuSplit {
   const split = (role: Role) => {
     let total = 0;
     for (const [pid, seconds] of after[role]) total += seconds - (before[role].get(pid) ?? 0);
@@ -97,5 +114,6 @@ export function cpuBetween(before: CpuSample, after: CpuSample): CpuSplit {
     persister: split("persister"),
     postgres: split("postgres"),
     generator: split("generator"),
+    stolen: stolenAfter - stolen,
   };
 }

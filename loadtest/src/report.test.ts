@@ -19,7 +19,7 @@ function run(system: Point["system"], deliveries: number, p99: number, delivered
     ackedShare: 1,
     errors: 0,
     windowS: 32,
-    cpu: { servers: 1, redis: 0, kafka: 0, persister: 0, postgres: 0, generator: 1 },
+    cpu: { servers: 1, redis: 0, kafka: 0, persister: 0, postgres: 0, generator: 1, stolen: 0 },
     serverCpuMicrosPerDelivery: 1,
     generatorMicrosPerFrame: 1,
   };

@@ -152,17 +152,20 @@ export function runsTable(points: readonly Point[]): string {
   return lines.join("\n");
 }
 
-/** Where the CPU went in each run, in cores (CPU seconds per second of the window). */
+/**
+ * Where the CPU went in each run, in cores (CPU seconds per second of the window), and the cores the hypervisor
+ * held back from this machine meanwhile.
+ */
 export function cpuTable(points: readonly Point[]): string {
   const lines = [
-    `| run | window s | ${ROLES.join(" | ")} | total |`,
-    `|---|---|${ROLES.map(() => "---|").join("")}---|`,
+    `| run | window s | ${ROLES.join(" | ")} | total | stolen by the hypervisor |`,
+    `|---|---|${ROLES.map(() => "---|").join("")}---|---|`,
   ];
   for (const row of points) {
     const cores = ROLES.map((role) => row.cpu[role] / row.windowS);
     const total = cores.reduce((sum, value) => sum + (Number.isFinite(value) ? value : 0), 0);
     lines.push(
-      `| ${row.run} | ${fixed(row.windowS, 1)} | ${cores.map((value) => fixed(value, 2)).join(" | ")} | ${fixed(total, 2)} |`,
+      `| ${row.run} | ${fixed(row.windowS, 1)} | ${cores.map((value) => fixed(value, 2)).join(" | ")} | ${fixed(total, 2)} | ${fixed(row.cpu.stolen / row.windowS, 2)} |`,
     );
   }
   return lines.join("\n");
