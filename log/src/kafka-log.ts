@@ -1,5 +1,5 @@
 import { ParleyError, retry } from "@parley/protocol";
-import type { Logger } from "@parley/runtime";
+import { type Logger, MicroBatcher } from "@parley/runtime";
 import {
   type EachBatchPayload,
   Kafka,
@@ -11,7 +11,6 @@ import {
   type Producer,
 } from "kafkajs";
 import type { ConsumedRecord, ConsumeOptions, Consumption, Log, LogRecord } from "./log.js";
-import { MicroBatcher } from "./micro-batcher.js";
 
 /** What a {@link KafkaLog} needs; the consumer timings matter only to processes that consume. */
 export interface KafkaLogOptions {
