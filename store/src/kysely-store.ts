@@ -10,6 +10,7 @@ import {
   type RoomEvent,
   type SearchHit,
 } from "@parley/protocol";
+import { MicroBatcher } from "@parley/runtime";
 import { type Kysely, Migrator, sql, type Transaction } from "kysely";
 import { migrationProvider } from "./migrations/index.js";
 import type { Database, EventKind } from "./schema.js";
@@ -98,6 +99,18 @@ interface SearchRow extends Pick<EventRow, "seq" | "id" | "cid" | "sender" | "bo
 export class KyselyStore implements Store {
   readonly #db: Kysely<Database>;
   #closing: Promise<void> | undefined;
+  /**
+   * Every join asks for its read positions and a first join on a connection adds its room to the user's inbox: in a
+   * reconnect storm thousands of each at once. Those made while one is in flight go to the database as one statement.
+   */
+  readonly #memberships = new MicroBatcher<MembershipRequest>({
+    send: (requests) => this.#addMembers(requests),
+    ...JOIN_BATCH,
+  });
+  readonly #positions = new MicroBatcher<PositionsRequest>({
+    send: (requests) => this.#readPositions(requests),
+    ...JOIN_BATCH,
+  });
 
   constructor(db: Kysely<Database>) {
     this.#db = db;
@@ -326,14 +339,28 @@ export class KyselyStore implements Store {
   }
 
   async readPositions(room: string, users: readonly string[]): Promise<Map<string, number>> {
-    if (users.length === 0) return new Map();
+    const request: PositionsRequest = { room, users, positions: new Map() };
+    if (users.length > 0) await this.#positions.add(request);
+    return request.positions;
+  }
+
+  /** One query for many requests: the positions of all their rooms and readers, each request taking its own. */
+  async #readPositions(requests: readonly PositionsRequest[]): Promise<void> {
     const rows = await this.#db
       .selectFrom("read_positions")
-      .select(["reader", "seq"])
-      .where("room", "=", room)
-      .where("reader", "in", users)
+      .select(["room", "reader", "seq"])
+      .where("room", "in", [...new Set(requests.map((request) => request.room))])
+      .where("reader", "in", [...new Set(requests.flatMap((request) => request.users))])
       .execute();
-    return new Map(rows.map((row) => [row.reader, toNumber(row.seq, "read_positions.seq")]));
+    const found = new Map(
+      rows.map((row) => [memberKey(row.room, row.reader), toNumber(row.seq, "read_positions.seq")]),
+    );
+    for (const { room, users, positions } of requests) {
+      for (const user of users) {
+        const seq = found.get(memberKey(room, user));
+        if (seq !== undefined) positions.set(user, seq);
+      }
+    }
   }
 
   async lostRanges(room: string, after: number): Promise<LostRange[]> {
@@ -352,15 +379,27 @@ export class KyselyStore implements Store {
   }
 
   async addMember(room: string, user: string): Promise<boolean> {
-    const result = await this.#db
+    const request: MembershipRequest = { room, user, added: false };
+    await this.#memberships.add(request);
+    return request.added;
+  }
+
+  /** One insert for many requests; of requests for the same row, the first is the one that added it. */
+  async #addMembers(requests: readonly MembershipRequest[]): Promise<void> {
+    const rows = new Map(requests.map(({ room, user }) => [memberKey(room, user), { member: user, room }]));
+    const inserted = await this.#db
       .insertInto("room_members")
-      .values({ member: user, room })
+      .values([...rows.values()])
       .onConflict((conflict) => conflict.doNothing())
-      .executeTakeFirst();
-    return Number(result.numInsertedOrUpdatedRows ?? 0n) > 0;
+      .returning(["room", "member"])
+      .execute();
+    const added = new Set(inserted.map((row) => memberKey(row.room, row.member)));
+    for (const request of requests) request.added = added.delete(memberKey(request.room, request.user));
   }
 
   async removeMember(room: string, user: string): Promise<boolean> {
+    // After every addition asked for before it, which may still wait in the batcher.
+    await this.#memberships.flush();
     const result = await this.#db
       .deleteFrom("room_members")
       .where("member", "=", user)
@@ -471,9 +510,31 @@ export class KyselyStore implements Store {
   }
 
   close(): Promise<void> {
-    this.#closing ??= this.#db.destroy();
+    this.#closing ??= Promise.all([this.#memberships.flush(), this.#positions.flush()]).then(() => this.#db.destroy());
     return this.#closing;
   }
+}
+
+/** {@link KyselyStore.addMember}'s call, and its answer once its batch is stored. */
+interface MembershipRequest {
+  readonly room: string;
+  readonly user: string;
+  added: boolean;
+}
+
+/** {@link KyselyStore.readPositions}'s call, and the positions its batch found. */
+interface PositionsRequest {
+  readonly room: string;
+  readonly users: readonly string[];
+  readonly positions: Map<string, number>;
+}
+
+/** Most join-time requests in one statement: within PostgreSQL's 65,535 parameters, even two per request. */
+const JOIN_BATCH = { maxItems: 1000, maxBytes: Number.POSITIVE_INFINITY, sizeOf: () => 0 };
+
+/** A room and a user as one key (no room or user name holds a newline). */
+function memberKey(room: string, user: string): string {
+  return `${room}\n${user}`;
 }
 
 type Executor = Kysely<Database> | Transaction<Database>;
