@@ -387,12 +387,7 @@ export class KyselyStore implements Store {
   /** One insert for many requests; of requests for the same row, the first is the one that added it. */
   async #addMembers(requests: readonly MembershipRequest[]): Promise<void> {
     const rows = new Map(requests.map(({ room, user }) => [memberKey(room, user), { member: user, room }]));
-    const inserted = await this.#db
-      .insertInto("room_members")
-      .values([...rows.values()])
-      .onConflict((conflict) => conflict.doNothing())
-      .returning(["room", "member"])
-      .execute();
+    const inserted = await addMembers(this.#db, [...rows.values()]);
     const added = new Set(inserted.map((row) => memberKey(row.room, row.member)));
     for (const request of requests) request.added = added.delete(memberKey(request.room, request.user));
   }
@@ -614,12 +609,16 @@ function directMembers(events: readonly RoomEvent[]): { member: string; room: st
   return [...rooms].flatMap((room) => (dmMembers(room) ?? []).map((member) => ({ member, room })));
 }
 
-/** Puts rooms in inboxes; those already there are left as they are. */
-async function addMembers(db: Executor, rows: readonly { member: string; room: string }[]): Promise<void> {
-  await db
+/** Puts rooms in inboxes; those already there are left as they are. Gives the rows it added. */
+function addMembers(
+  db: Executor,
+  rows: readonly { member: string; room: string }[],
+): Promise<{ member: string; room: string }[]> {
+  return db
     .insertInto("room_members")
     .values([...rows])
     .onConflict((conflict) => conflict.doNothing())
+    .returning(["room", "member"])
     .execute();
 }
 
